@@ -1,0 +1,5 @@
+"""Allow ``python -m tui_helpdesk``."""
+
+from tui_helpdesk.cli.main import main
+
+raise SystemExit(main())

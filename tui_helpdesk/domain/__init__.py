@@ -1,0 +1,1 @@
+"""The help desk's rules: pure Python, no I/O, no terminal."""
