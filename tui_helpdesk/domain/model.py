@@ -49,8 +49,9 @@ _STATUS_LABELS = {
     Status.CLOSED: "Closed",
     Status.CANCELLED: "Cancelled",
 }
-ACTIVE_STATUSES = frozenset({Status.NEW, Status.ON_YOU, Status.ON_CUSTOMER, Status.ON_HOLD})
-CLOSED_STATUSES = frozenset({Status.CLOSED, Status.CANCELLED})
+# Tuples, in lifecycle order, so queries written from them read the same every run.
+ACTIVE_STATUSES = (Status.NEW, Status.ON_YOU, Status.ON_CUSTOMER, Status.ON_HOLD)
+CLOSED_STATUSES = (Status.CLOSED, Status.CANCELLED)
 
 
 class TicketType(str, enum.Enum):

@@ -232,6 +232,8 @@ def format_spec(spec: ViewSpec) -> str:
             parts.append(_quote(c.values[0]))
         elif c.op is Op.FLAG:
             parts.append(f"{name}:me")
+        elif c.field is Field.STATUS and c.op in (Op.ANY_OF, Op.NONE_OF) and _group(c.values):
+            parts.append(("-" if c.op is Op.NONE_OF else "") + f"{name}:{_group(c.values)}")
         elif c.op in (Op.ANY_OF, Op.IS):
             parts.append(f"{name}:" + ",".join(_quote(v) for v in c.values))
         elif c.op is Op.NONE_OF:
@@ -251,6 +253,13 @@ def format_spec(spec: ViewSpec) -> str:
     if spec.sort != Sort():
         parts.append(f"sort:{'-' if spec.sort.descending else '+'}{spec.sort.key.value}")
     return " ".join(parts)
+
+
+def _group(values: tuple) -> str | None:
+    for group in ("active", "solved"):
+        if set(values) == set(STATUS_GROUPS[group]):
+            return group
+    return None
 
 
 def completions(prefix: str) -> list[str]:

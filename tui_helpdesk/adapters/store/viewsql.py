@@ -1,0 +1,189 @@
+"""Turn a :class:`ViewSpec` into SQL: one query for a count, one for a page.
+
+The sort is keyset-paged where the sort column is on the ticket row (last
+activity, created, id, subject); other sorts page by offset.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from sqlalchemy import and_, exists, false, func, not_, or_, select, true, tuple_
+from sqlalchemy.sql import ColumnElement, Select
+
+from ...domain.model import CLOSED_STATUSES, TicketType
+from ...domain.query import ME, NOBODY, Condition, Field, Op, SortKey, ViewSpec
+from .tables import AgentRow, EntryRow, MentionRow, RequesterRow, TicketRow, TicketTagRow
+
+T = TicketRow.__table__.c
+R = RequesterRow.__table__.c
+A = AgentRow.__table__.c
+E = EntryRow.__table__.c
+M = MentionRow.__table__.c
+TAG = TicketTagRow.__table__.c
+
+_CLOSED_VALUES = {s.value for s in CLOSED_STATUSES}
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    me_id: int | None
+    now: datetime  # naive UTC
+    dialect: str
+
+
+def fts_query(text: str) -> str:
+    """User words → a safe FTS5 query: each word or "phrase" a quoted term, ANDed."""
+    terms: list[str] = []
+    for phrase, word in re.findall(r'"([^"]*)"|(\S+)', text):
+        term = (phrase or word).strip()
+        term = re.sub(r"[^\w\s'@.-]", " ", term).strip()
+        if term:
+            terms.append('"' + term.replace('"', '""') + '"')
+    return " ".join(terms) or '""'
+
+
+def text_match(text: str, dialect: str) -> ColumnElement[bool]:
+    """Tickets with an entry (message, reply, note) or subject matching *text*."""
+    if dialect == "sqlite":
+        from sqlalchemy import literal_column, text as sql_text
+
+        fts_ids = select(literal_column("rowid")).select_from(sql_text("entry_fts")).where(
+            sql_text("entry_fts MATCH :fts").bindparams(fts=fts_query(text))
+        )
+        return T.id.in_(select(E.ticket_id).where(E.id.in_(fts_ids)))
+    vector = func.to_tsvector("simple", E.body + " " + func.coalesce(E.search_extra, ""))
+    query = func.plainto_tsquery("simple", text)
+    return T.id.in_(
+        select(E.ticket_id).where(
+            or_(E.kind != "event", E.search_extra.is_not(None)), vector.op("@@")(query)
+        )
+    )
+
+
+def _day_start(day) -> datetime:
+    return datetime.combine(day, time.min)
+
+
+def condition_sql(c: Condition, ctx: Context) -> ColumnElement[bool]:
+    f, op, values = c.field, c.op, c.values
+    negate = op is Op.NONE_OF
+    clause: ColumnElement[bool]
+    if f is Field.STATUS:
+        statuses = set(values)
+        # Keep the status-group views on the `closed` index.
+        if statuses == _CLOSED_VALUES:
+            clause = T.closed == true()
+        elif statuses and not statuses & _CLOSED_VALUES and len(statuses) == 4:
+            clause = T.closed == false()
+        else:
+            clause = T.status.in_(sorted(statuses))
+    elif f is Field.CHANNEL:
+        clause = func.lower(T.channel).in_(values)
+    elif f is Field.ASSIGNEE:
+        parts = []
+        logins = [v for v in values if v not in (ME, NOBODY)]
+        if ME in values:
+            parts.append(T.assignee_id == ctx.me_id if ctx.me_id is not None else false())
+        if NOBODY in values:
+            parts.append(T.assignee_id.is_(None))
+        if logins:
+            parts.append(T.assignee_id.in_(select(A.id).where(func.lower(A.login).in_(logins))))
+        clause = or_(*parts) if len(parts) > 1 else parts[0]
+        if negate:
+            # NULL assignee must count as "none of [alice]".
+            return or_(T.assignee_id.is_(None), not_(clause)) if NOBODY not in values else not_(clause)
+    elif f is Field.MENTIONS_ME:
+        if ctx.me_id is None:
+            return false()
+        return exists().where(M.ticket_id == T.id, M.agent_id == ctx.me_id)
+    elif f in (Field.CREATED, Field.LAST_MESSAGE):
+        col = T.created_at if f is Field.CREATED else T.last_message_at
+        if op is Op.WITHIN:
+            return col >= ctx.now - timedelta(days=values[0])
+        if op is Op.OLDER:
+            return col < ctx.now - timedelta(days=values[0])
+        if op is Op.BEFORE:
+            return col < _day_start(values[0])
+        if op is Op.AFTER:
+            return col >= _day_start(values[0]) + timedelta(days=1)
+        return and_(col >= _day_start(values[0]), col < _day_start(values[1]) + timedelta(days=1))
+    elif f is Field.LAST_MESSAGE_BY:
+        return T.last_message_by == values[0]
+    elif f is Field.TYPE:
+        types = set()
+        for v in values:
+            types |= {t.value for t in TicketType if t is not TicketType.LIVE_CHAT} if v == "ticket" else {v}
+        clause = T.type.in_(sorted(types))
+    elif f is Field.TAG:
+        if op is Op.CONTAINS:
+            return exists().where(TAG.ticket_id == T.id, TAG.tag.contains(values[0], autoescape=True))
+        clause = exists().where(TAG.ticket_id == T.id, TAG.tag.in_(values))
+    elif f is Field.REQUESTER:
+        if op is Op.CONTAINS:
+            needle = values[0]
+            return T.requester_id.in_(
+                select(R.id).where(
+                    or_(func.lower(R.name).contains(needle, autoescape=True),
+                        func.lower(R.email).contains(needle, autoescape=True))
+                )
+            )
+        clause = T.requester_id.in_(
+            select(R.id).where(or_(func.lower(R.email).in_(values), func.lower(R.name).in_(values)))
+        )
+    elif f is Field.TEXT:
+        return text_match(values[0], ctx.dialect)
+    elif f is Field.DESK:
+        return T.desk_id.in_([int(v) for v in values])
+    else:  # pragma: no cover
+        raise ValueError(f)
+    return not_(clause) if negate else clause
+
+
+def where_clause(spec: ViewSpec, ctx: Context) -> ColumnElement[bool]:
+    parts = [condition_sql(c, ctx) for c in spec.conditions]
+    return and_(true(), *parts)
+
+
+KEYSET_COLUMNS = {
+    SortKey.UPDATED: T.updated_at,
+    SortKey.CREATED: T.created_at,
+    SortKey.ID: T.id,
+    SortKey.SUBJECT: T.subject,
+}
+
+
+def sort_columns(spec: ViewSpec):
+    """(primary sort expression, keyset-able?)"""
+    key = spec.sort.key
+    if key in KEYSET_COLUMNS:
+        return KEYSET_COLUMNS[key], True
+    if key is SortKey.STATUS:
+        from sqlalchemy import case
+
+        order = ["new", "on_you", "on_customer", "on_hold", "closed", "cancelled"]
+        return case({s: i for i, s in enumerate(order)}, value=T.status), False
+    if key is SortKey.REQUESTER:
+        return select(func.lower(R.name)).where(R.id == T.requester_id).scalar_subquery(), False
+    return select(func.lower(A.name)).where(A.id == T.assignee_id).scalar_subquery(), False
+
+
+def order_and_keyset(stmt: Select, spec: ViewSpec, after: tuple | None, reverse: bool = False) -> Select:
+    col, keyset = sort_columns(spec)
+    descending = spec.sort.descending != reverse
+    if after is not None and keyset:
+        value, last_id = after
+        if isinstance(value, str) and col.type.python_type is datetime:
+            value = datetime.fromisoformat(value)
+        if col is T.id:
+            stmt = stmt.where(T.id < last_id if descending else T.id > last_id)
+        else:
+            cmp = tuple_(col, T.id) < tuple_(value, last_id) if descending else tuple_(col, T.id) > tuple_(value, last_id)
+            stmt = stmt.where(cmp)
+    if col is T.id:
+        return stmt.order_by(T.id.desc() if descending else T.id.asc())
+    if descending:
+        return stmt.order_by(col.desc(), T.id.desc())
+    return stmt.order_by(col.asc(), T.id.asc())

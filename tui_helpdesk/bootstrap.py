@@ -1,0 +1,49 @@
+"""Wire once: build the store and the services from settings.
+
+The App, the CLI and the API server all receive a :class:`Helpdesk`; nothing
+opens a database or a client at import time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .adapters.store.repository import Store
+from .services.agents import AgentService
+from .services.feed import ChangeFeed
+from .services.tickets import TicketService
+from .services.views import ViewService
+from .settings import Settings
+
+
+@dataclass
+class Helpdesk:
+    settings: Settings
+    store: Store
+    agents: AgentService
+    tickets: TicketService
+    views: ViewService
+    feed: ChangeFeed
+
+    async def close(self) -> None:
+        await self.store.close()
+
+
+async def bootstrap(settings: Settings, *, create: bool = True, upgrade: bool = False, clock=None) -> Helpdesk:
+    kwargs = {"clock": clock} if clock else {}
+    store = await Store.open(settings.database_url, create=create, upgrade=upgrade, **kwargs)
+    try:
+        async with store.write() as tx:
+            for desk in settings.desks:
+                await tx.ensure_desk(desk.slug, desk.name, desk.reopen_days)
+    except BaseException:
+        await store.close()
+        raise
+    return Helpdesk(
+        settings=settings,
+        store=store,
+        agents=AgentService(store),
+        tickets=TicketService(store),
+        views=ViewService(store, list(settings.views)),
+        feed=ChangeFeed(store),
+    )

@@ -1,0 +1,298 @@
+"""What each ``helpdesk`` subcommand does: parse → service call → text or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import asdict
+from datetime import datetime
+
+from .. import settings as settings_mod
+from ..bootstrap import Helpdesk, bootstrap
+from ..domain import querylang
+from ..domain.errors import HelpdeskError, UsageError
+from ..domain.model import Agent, SearchHit, Ticket, TicketRow, TimelineEntry
+from ..domain.text import clean, one_line
+from ..domain.views import SYSTEM_VIEWS
+
+
+def _load(args) -> settings_mod.Settings:
+    return settings_mod.load(args.config, database_url=args.db)
+
+
+async def _open(args, *, upgrade: bool = False) -> tuple[Helpdesk, Agent]:
+    hd = await bootstrap(_load(args), upgrade=upgrade)
+    try:
+        me = await hd.agents.identify(act_as=args.act_as or os.environ.get("HELPDESK_AS"))
+    except BaseException:
+        await hd.close()
+        raise
+    return hd, me
+
+
+def _read_body(text: str) -> str:
+    return sys.stdin.read() if text == "-" else text
+
+
+def _print(text: str = "") -> None:
+    print(text)
+
+
+def _dump(data) -> None:
+    from .main import dump_json
+
+    dump_json(data)
+
+
+def _when(at: datetime | None) -> str:
+    return at.strftime("%Y-%m-%d %H:%M") if at else ""
+
+
+def ticket_json(t: Ticket) -> dict:
+    return {
+        "id": t.id, "desk_id": t.desk_id, "type": t.type.value, "channel": t.channel, "subject": t.subject,
+        "status": t.status.value, "summary": t.summary, "tags": list(t.tags),
+        "requester": {"id": t.requester.id, "name": t.requester.name, "email": t.requester.email,
+                      "language": t.requester.language},
+        "assignee": t.assignee.login if t.assignee else None,
+        "created_at": t.created_at.isoformat() + "Z", "updated_at": t.updated_at.isoformat() + "Z",
+        "last_message_at": t.last_message_at.isoformat() + "Z", "last_message_by": t.last_message_by.value,
+        "conversation_id": t.conversation_id, "language": t.language, "follow_up_of": t.follow_up_of,
+        "version": t.version,
+    }
+
+
+def row_json(r: TicketRow) -> dict:
+    return {
+        "id": r.id, "status": r.status.value, "type": r.type.value, "channel": r.channel, "subject": r.subject,
+        "preview": r.preview, "requester": r.requester, "assignee": r.assignee,
+        "created_at": r.created_at.isoformat() + "Z", "updated_at": r.updated_at.isoformat() + "Z",
+        "last_message_by": r.last_message_by.value,
+    }
+
+
+def entry_json(e: TimelineEntry) -> dict:
+    return {"id": e.id, "kind": e.kind.value, "author": e.author, "body": e.body,
+            "created_at": e.created_at.isoformat() + "Z", "meta": e.meta}
+
+
+def agent_json(a: Agent) -> dict:
+    return {"id": a.id, "login": a.login, "name": a.name, "email": a.email, "role": a.role.value,
+            "availability": a.availability.value, "max_open": a.max_open, "shift": a.shift}
+
+
+def _row_line(r: TicketRow) -> str:
+    return (f"#{r.id:<7} {r.status.label:<12} {one_line(r.requester, 22):<22} "
+            f"{one_line(r.subject, 48):<48} {one_line(r.assignee or '-', 14):<14} {_when(r.updated_at)}")
+
+
+def _show_ticket(t: Ticket, entries: list[TimelineEntry]) -> None:
+    _print(f"#{t.id}  {one_line(t.subject)}")
+    _print(f"status: {t.status.label}   assignee: {t.assignee.name if t.assignee else '-'}   "
+           f"type: {t.type.value}   channel: {t.channel}")
+    _print(f"requester: {one_line(t.requester.display)} <{t.requester.email or '-'}>   "
+           f"created: {_when(t.created_at)}   tags: {', '.join(t.tags) or '-'}")
+    for e in entries:
+        if e.kind.value == "event":
+            _print(f"  · {_when(e.created_at)} {one_line(e.body)}")
+        else:
+            label = {"message": "customer", "reply": "reply", "note": "NOTE (internal)"}[e.kind.value]
+            _print(f"\n── {label} · {one_line(e.author)} · {_when(e.created_at)}")
+            _print(clean(e.body))
+
+
+async def dispatch(args: argparse.Namespace) -> int:
+    if args.command == "db":
+        hd = await bootstrap(_load(args), upgrade=True)
+        _print(f"database {hd.store.prepared}")
+        await hd.close()
+        return 0
+    if args.command == "seed":
+        from ..adapters.store.seed import seed
+
+        if args.tickets < 0 or args.messages_per_ticket < 1:
+            raise UsageError("--tickets must be ≥ 0 and --messages-per-ticket ≥ 1")
+        hd, me = await _open(args)
+        try:
+            report = await seed(hd.store, tickets=args.tickets, messages_per_ticket=args.messages_per_ticket,
+                                seed=args.seed, progress=lambda text: print(text, file=sys.stderr))
+        finally:
+            await hd.close()
+        _print(report)
+        return 0
+    if args.command == "doctor":
+        from .doctor import doctor
+
+        return await doctor(args, _load)
+    hd, me = await _open(args)
+    try:
+        handler = HANDLERS[(args.command, getattr(args, "action", None))]
+        return await handler(hd, me, args) or 0
+    finally:
+        await hd.close()
+
+
+async def ticket_list(hd: Helpdesk, me: Agent, args) -> int:
+    if not 1 <= args.limit <= 10_000:
+        raise UsageError("--limit is 1 to 10000")
+    name, spec = await hd.views.resolve(args.view, me)
+    if args.query:
+        spec = spec.and_(querylang.parse(args.query))
+    page = await hd.views.page(spec, me, limit=args.limit)
+    if args.json:
+        _dump([row_json(r) for r in page.rows])
+    else:
+        for r in page.rows:
+            _print(_row_line(r))
+        if not page.rows:
+            print(f"no tickets in {name}", file=sys.stderr)
+    return 0
+
+
+async def ticket_show(hd: Helpdesk, me: Agent, args) -> int:
+    ticket = await hd.tickets.get(args.id)
+    entries = await hd.tickets.timeline(args.id)
+    if args.json:
+        _dump({**ticket_json(ticket), "timeline": [entry_json(e) for e in entries]})
+    else:
+        _show_ticket(ticket, entries)
+    return 0
+
+
+async def ticket_create(hd: Helpdesk, me: Agent, args) -> int:
+    ticket = await hd.tickets.create(
+        subject=args.subject, body=_read_body(args.body), requester_email=args.requester,
+        requester_name=args.name, channel=args.channel, desk=args.desk, actor=me, tags=args.tag,
+    )
+    _dump(ticket_json(ticket)) if args.json else _print(f"created #{ticket.id}")
+    return 0
+
+
+async def ticket_reply(hd: Helpdesk, me: Agent, args) -> int:
+    result = await hd.tickets.reply(args.id, _read_body(args.body), actor=me)
+    _dump({**ticket_json(result.ticket), "entry": entry_json(result.entry)}) if args.json else \
+        _print(f"replied on #{args.id}; status {result.ticket.status.label}")
+    return 0
+
+
+async def ticket_note(hd: Helpdesk, me: Agent, args) -> int:
+    result = await hd.tickets.note(args.id, _read_body(args.body), actor=me)
+    if result.notice:
+        print(f"helpdesk: warning: {result.notice}", file=sys.stderr)
+    _dump({**ticket_json(result.ticket), "entry": entry_json(result.entry)}) if args.json else \
+        _print(f"noted on #{args.id}")
+    return 0
+
+
+async def ticket_status(hd: Helpdesk, me: Agent, args) -> int:
+    ticket = await hd.tickets.set_status(args.id, args.status, actor=me, reason=args.reason)
+    _dump(ticket_json(ticket)) if args.json else _print(f"#{ticket.id} is {ticket.status.label}")
+    return 0
+
+
+async def ticket_assign(hd: Helpdesk, me: Agent, args) -> int:
+    login = None if args.agent.lower() in ("none", "-", "nobody") else (me.login if args.agent == "me" else args.agent)
+    ticket = await hd.tickets.assign(args.id, login, actor=me)
+    _dump(ticket_json(ticket)) if args.json else \
+        _print(f"#{ticket.id} assigned to {ticket.assignee.login}" if ticket.assignee else f"#{ticket.id} unassigned")
+    return 0
+
+
+async def ticket_tag(hd: Helpdesk, me: Agent, args) -> int:
+    add = [t[1:] if t.startswith("+") else t for t in args.tags if not t.startswith("-")]
+    remove = [t[1:] for t in args.tags if t.startswith("-")]
+    ticket = await hd.tickets.change_tags(args.id, add=add, remove=remove, actor=me)
+    _dump(ticket_json(ticket)) if args.json else _print(f"#{ticket.id} tags: {', '.join(ticket.tags) or '-'}")
+    return 0
+
+
+async def agent_list(hd: Helpdesk, me: Agent, args) -> int:
+    agents = await hd.agents.list()
+    if args.json:
+        _dump([agent_json(a) for a in agents])
+    else:
+        for a in agents:
+            _print(f"{a.login:<16} {one_line(a.name, 24):<24} {a.role.value:<6} {a.availability.value:<10} {a.email}")
+    return 0
+
+
+async def agent_add(hd: Helpdesk, me: Agent, args) -> int:
+    agent = await hd.agents.add(me, args.login, name=args.name, email=args.email, role=args.role)
+    _dump(agent_json(agent)) if args.json else _print(f"added agent {agent.login}")
+    return 0
+
+
+async def agent_set(hd: Helpdesk, me: Agent, args) -> int:
+    agent = await hd.agents.set(me, args.login, name=args.name, email=args.email, role=args.role,
+                                availability=args.availability, max_open=args.max_open, shift=args.shift)
+    _dump(agent_json(agent)) if args.json else _print(f"updated agent {agent.login}")
+    return 0
+
+
+async def agent_me(hd: Helpdesk, me: Agent, args) -> int:
+    _dump(agent_json(me)) if args.json else _print(f"{me.login} ({me.name}, {me.role.value}, {me.availability.value})")
+    return 0
+
+
+async def view_list(hd: Helpdesk, me: Agent, args) -> int:
+    rail = await hd.views.rail(me)
+    if args.json:
+        _dump([{"key": i.key, "name": i.name, "kind": i.kind, "count": i.count,
+                "query": querylang.format_spec(i.spec) if i.spec else None} for i in rail])
+    else:
+        for i in rail:
+            count = "-" if i.count is None else str(i.count)
+            query = querylang.format_spec(i.spec) if i.spec and i.kind != "system" else ""
+            _print(f"{i.name:<24} {count:>8}  {i.kind:<8} {query}")
+    return 0
+
+
+async def view_save(hd: Helpdesk, me: Agent, args) -> int:
+    view = await hd.views.save(me, args.name, args.query, shared=args.shared)
+    _dump({"id": view.id, "name": view.name, "visibility": view.visibility.value,
+           "query": querylang.format_spec(view.spec)}) if args.json else _print(f"saved view {view.name!r}")
+    return 0
+
+
+async def view_delete(hd: Helpdesk, me: Agent, args) -> int:
+    view = await hd.views.delete(me, args.name)
+    _print(f"deleted view {view.name!r}")
+    return 0
+
+
+async def search(hd: Helpdesk, me: Agent, args) -> int:
+    if not 1 <= args.limit <= 1000:
+        raise UsageError("--limit is 1 to 1000")
+    hits: list[SearchHit] = await hd.tickets.search(" ".join(args.text), limit=args.limit)
+    if args.json:
+        _dump([{"ticket_id": h.ticket_id, "subject": h.subject, "status": h.status.value,
+                "snippet": h.snippet, "at": h.at.isoformat() + "Z"} for h in hits])
+    else:
+        for h in hits:
+            _print(f"#{h.ticket_id:<7} {h.status.label:<12} {one_line(h.subject, 50):<50} {one_line(h.snippet, 60)}")
+    return 0
+
+
+HANDLERS = {
+    ("ticket", "list"): ticket_list, ("ticket", "show"): ticket_show, ("ticket", "create"): ticket_create,
+    ("ticket", "reply"): ticket_reply, ("ticket", "note"): ticket_note, ("ticket", "status"): ticket_status,
+    ("ticket", "assign"): ticket_assign, ("ticket", "tag"): ticket_tag,
+    ("agent", "list"): agent_list, ("agent", "add"): agent_add, ("agent", "set"): agent_set, ("agent", "me"): agent_me,
+    ("view", "list"): view_list, ("view", "save"): view_save, ("view", "delete"): view_delete,
+    ("search", None): search,
+}
+
+
+def run_app(args) -> int:
+    try:
+        from ..ui.app import run
+    except ImportError as exc:  # pragma: no cover - the UI ships with the package
+        raise HelpdeskError(f"the terminal app is not available: {exc}") from None
+    return run(_load(args), act_as=args.act_as or os.environ.get("HELPDESK_AS"))
+
+
+def run_demo(args) -> int:
+    from ..ui.demo import run_demo as demo
+
+    return demo(args)

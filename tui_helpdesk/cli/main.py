@@ -1,0 +1,158 @@
+"""The ``helpdesk`` command: the app, and everything it does for scripts.
+
+Exit codes: 0 ok, 2 usage error, 1 any other error. Errors are one line on
+stderr; a user's mistake never prints a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from ..domain.errors import HelpdeskError, UsageError
+from . import commands
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one clear line, exit 2
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="helpdesk", description="A help-desk ticket inbox that lives in the terminal.")
+    p.add_argument("--db", metavar="URL", help="database URL or SQLite path (env HELPDESK_DB)")
+    p.add_argument("--config", metavar="PATH", help="config file (env HELPDESK_CONFIG)")
+    p.add_argument("--as", dest="act_as", metavar="LOGIN", help="act as another agent (admins only; env HELPDESK_AS)")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
+
+    sub.add_parser("demo", help="open the app on a demo database full of tickets")
+
+    t = sub.add_parser("ticket", help="list, show, create and work on tickets").add_subparsers(
+        dest="action", required=True, parser_class=_Parser, metavar="ACTION")
+    x = t.add_parser("list", help="list tickets in a view")
+    x.add_argument("--view", default="all", help="view name or key (default: all)")
+    x.add_argument("--query", "-q", default="", help='filter, e.g. \'status:on_you assignee:me "refund"\'')
+    x.add_argument("--limit", type=int, default=50)
+    x.add_argument("--json", action="store_true")
+    x = t.add_parser("show", help="show a ticket and its timeline")
+    x.add_argument("id", type=_ticket_id)
+    x.add_argument("--json", action="store_true")
+    x = t.add_parser("create", help="create a ticket")
+    x.add_argument("--requester", required=True, metavar="EMAIL")
+    x.add_argument("--name", default="")
+    x.add_argument("--subject", required=True)
+    x.add_argument("--body", required=True, help="message text, or - to read stdin")
+    x.add_argument("--channel", default="api")
+    x.add_argument("--desk")
+    x.add_argument("--tag", action="append", default=[])
+    x.add_argument("--json", action="store_true")
+    for name, text in (("reply", "reply to the customer"), ("note", "add an internal note")):
+        x = t.add_parser(name, help=text)
+        x.add_argument("id", type=_ticket_id)
+        x.add_argument("--body", required=True, help="text, or - to read stdin")
+        x.add_argument("--json", action="store_true")
+    x = t.add_parser("status", help="set a ticket's status")
+    x.add_argument("id", type=_ticket_id)
+    x.add_argument("status")
+    x.add_argument("--reason")
+    x.add_argument("--json", action="store_true")
+    x = t.add_parser("assign", help="assign a ticket to an agent, or 'none'")
+    x.add_argument("id", type=_ticket_id)
+    x.add_argument("agent")
+    x.add_argument("--json", action="store_true")
+    x = t.add_parser("tag", help="add or remove tags (+tag / -tag)")
+    x.add_argument("id", type=_ticket_id)
+    x.add_argument("tags", nargs="+")
+    x.add_argument("--json", action="store_true")
+
+    a = sub.add_parser("agent", help="the team").add_subparsers(dest="action", required=True, parser_class=_Parser, metavar="ACTION")
+    x = a.add_parser("list")
+    x.add_argument("--json", action="store_true")
+    x = a.add_parser("add")
+    x.add_argument("login")
+    x.add_argument("--name", default="")
+    x.add_argument("--email", default="")
+    x.add_argument("--role", default="agent", choices=["admin", "agent"])
+    x.add_argument("--json", action="store_true")
+    x = a.add_parser("set")
+    x.add_argument("login")
+    x.add_argument("--name")
+    x.add_argument("--email")
+    x.add_argument("--role", choices=["admin", "agent"])
+    x.add_argument("--availability", choices=["available", "away", "busy", "paused"])
+    x.add_argument("--max-open", type=int)
+    x.add_argument("--shift")
+    x.add_argument("--json", action="store_true")
+    x = a.add_parser("me", help="who am I")
+    x.add_argument("--json", action="store_true")
+
+    v = sub.add_parser("view", help="saved views").add_subparsers(dest="action", required=True, parser_class=_Parser, metavar="ACTION")
+    x = v.add_parser("list")
+    x.add_argument("--json", action="store_true")
+    x = v.add_parser("save")
+    x.add_argument("name")
+    x.add_argument("query")
+    x.add_argument("--shared", action="store_true", help="for the whole desk (admins)")
+    x.add_argument("--json", action="store_true")
+    x = v.add_parser("delete")
+    x.add_argument("name")
+
+    x = sub.add_parser("search", help="full-text search, newest first")
+    x.add_argument("text", nargs="+")
+    x.add_argument("--limit", type=int, default=50)
+    x.add_argument("--json", action="store_true")
+
+    d = sub.add_parser("db", help="database").add_subparsers(dest="action", required=True, parser_class=_Parser, metavar="ACTION")
+    d.add_parser("upgrade", help="apply schema migrations")
+
+    x = sub.add_parser("seed", help="fill the database with realistic synthetic tickets")
+    x.add_argument("--tickets", type=int, default=1000)
+    x.add_argument("--messages-per-ticket", type=int, default=5)
+    x.add_argument("--seed", type=int, default=1)
+
+    x = sub.add_parser("doctor", help="check config, database, mail and chatbot")
+    x.add_argument("--json", action="store_true")
+    return p
+
+
+def _ticket_id(text: str) -> int:
+    value = text.lstrip("#")
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"'{text}' is not a ticket id (like 123 or #123)")
+    return int(value)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command is None:
+            return commands.run_app(args)
+        if args.command == "demo":
+            return commands.run_demo(args)
+        return asyncio.run(commands.dispatch(args))
+    except HelpdeskError as exc:
+        _fail(str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # `helpdesk ticket list | head`: the reader left; that is fine.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _fail(message: str) -> None:
+    # One line for scripts; a query error's caret pointer only for a person at a terminal.
+    lines = message.splitlines() or [""]
+    print(f"helpdesk: error: {lines[0]}", file=sys.stderr)
+    if sys.stderr.isatty():
+        for line in lines[1:]:
+            print(line, file=sys.stderr)
+
+
+def dump_json(data) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
