@@ -87,6 +87,10 @@ class ViewService:
         if any(name.lower() == v.name.lower() for v in SYSTEM_VIEWS):
             raise UsageError(f"'{name}' is a system view name")
         async with self.store.write() as tx:
+            wanted = Visibility.SHARED if shared else Visibility.PERSONAL
+            for existing in await tx.saved_views(me.id):
+                if existing.name.lower() == name.lower() and existing.visibility is wanted:
+                    raise UsageError(f"a view named '{name}' already exists")
             if shared:
                 if not me.is_admin:
                     raise PermissionDenied("only an admin can create shared views")
@@ -97,9 +101,6 @@ class ViewService:
                 if await tx.count_saved_views(owner_id=me.id) >= MAX_PERSONAL_VIEWS:
                     raise LimitReached(f"you have {MAX_PERSONAL_VIEWS} personal views, the most allowed; delete one first")
                 view = SavedView(None, name, spec, Visibility.PERSONAL, me.id, desk_id)
-            for existing in await tx.saved_views(me.id):
-                if existing.name.lower() == name.lower() and existing.visibility is view.visibility:
-                    raise UsageError(f"a view named '{name}' already exists")
             return await tx.insert_saved_view(view)
 
     async def _editable(self, me: Agent, key: str) -> SavedView:

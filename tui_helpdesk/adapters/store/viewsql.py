@@ -165,9 +165,10 @@ def sort_columns(spec: ViewSpec):
 
         order = ["new", "on_you", "on_customer", "on_hold", "closed", "cancelled"]
         return case({s: i for i, s in enumerate(order)}, value=T.status), False
+    # The page query already joins requester and assignee.
     if key is SortKey.REQUESTER:
-        return select(func.lower(R.name)).where(R.id == T.requester_id).scalar_subquery(), False
-    return select(func.lower(A.name)).where(A.id == T.assignee_id).scalar_subquery(), False
+        return func.lower(func.coalesce(func.nullif(R.name, ""), R.email, "")), False
+    return func.lower(func.coalesce(A.name, "")), False
 
 
 def order_and_keyset(stmt: Select, spec: ViewSpec, after: tuple | None, reverse: bool = False) -> Select:
