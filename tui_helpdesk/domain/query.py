@@ -98,8 +98,9 @@ class Condition:
         elif not self.values:
             raise UsageError(f"{self.field.value} needs a value")
         if self.field is Field.STATUS:
-            for value in self.values:
-                Status(value)
+            # A set of statuses: kept in lifecycle order so equal filters compare equal.
+            chosen = {Status(value) for value in self.values}
+            object.__setattr__(self, "values", tuple(s.value for s in Status if s in chosen))
         elif self.field is Field.LAST_MESSAGE_BY:
             for value in self.values:
                 Author(value)
