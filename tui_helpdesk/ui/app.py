@@ -1,0 +1,203 @@
+"""The Textual app: wires the services in, watches the change feed, hosts the screens.
+
+``run(settings, act_as)`` is what ``helpdesk`` (no arguments) calls. Tests
+build :class:`HelpdeskApp` with a ready :class:`~tui_helpdesk.bootstrap.Helpdesk`
+and agent, and a fixed clock, so screens are deterministic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import work
+from textual.app import App
+
+from ..domain.errors import HelpdeskError
+from ..domain.model import Agent, Availability, Change
+from . import keymap
+from .help import HelpScreen
+from .inbox import InboxScreen
+from .palette import ActionsProvider, TicketsProvider, ViewsProvider
+from .text import line, plain
+
+if TYPE_CHECKING:
+    from ..bootstrap import Helpdesk
+    from ..settings import Settings
+
+POLL_SECONDS = 0.4
+MAX_BACKOFF = 10.0
+# Kinds of change that can put a ticket into someone's Inbox.
+INBOX_KINDS = {"created", "assign", "follow_up", "message"}
+
+
+def utcnow() -> datetime:
+    from ..adapters.store.repository import utcnow as now
+
+    return now()
+
+
+class HelpdeskApp(App[int]):
+    CSS_PATH = ["app.tcss"]
+    TITLE = "helpdesk"
+    COMMANDS = App.COMMANDS | {TicketsProvider, ViewsProvider, ActionsProvider}
+    BINDINGS = keymap.bindings(keymap.APP_KEYS)
+    NOTIFICATION_TIMEOUT = 6
+
+    def __init__(self, settings: "Settings | None" = None, *, act_as: str | None = None, hd: "Helpdesk | None" = None,
+                 me: Agent | None = None, clock: Callable[[], datetime] | None = None,
+                 poll_seconds: float = POLL_SECONDS, watch: bool = True) -> None:
+        super().__init__()
+        self.settings = settings if settings is not None else (hd.settings if hd else None)
+        self.act_as = act_as
+        self.hd = hd
+        self.me = me
+        self.clock = clock or utcnow
+        self.poll_seconds = poll_seconds
+        self.watch = watch
+        self._owns_hd = hd is None
+        self.inbox: InboxScreen | None = None
+        self.seq = 0
+        self._mentions: int | None = None
+        self._inbox_seen: set[int] = set()
+
+    # ------------------------------------------------------------ starting
+
+    async def on_mount(self) -> None:
+        self.start()
+
+    @work(exclusive=True, group="start", exit_on_error=False)
+    async def start(self) -> None:
+        try:
+            if self.hd is None:
+                from ..bootstrap import bootstrap
+
+                kwargs = {"clock": self.clock} if self.clock is not utcnow else {}
+                self.hd = await bootstrap(self.settings, **kwargs)
+            if self.me is None:
+                self.me = await self.hd.agents.identify(act_as=self.act_as)
+            self.seq = await self.hd.feed.latest()
+            self._mentions = next((i.count for i in await self.hd.views.rail(self.me) if i.key == "mentions"), None)
+        except HelpdeskError as exc:
+            self.exit(1, return_code=1, message=plain(f"helpdesk: error: {exc}"))
+            return
+        if self.settings is not None:
+            self._apply_settings(self.settings)
+        self.inbox = InboxScreen(self.hd, self.me, now=self.clock)
+        await self.push_screen(self.inbox)
+        if self.watch:
+            self.watch_feed()
+
+    def _apply_settings(self, settings: "Settings") -> None:
+        unknown = keymap.apply_keymap(self, dict(settings.keys))
+        if unknown:
+            self.notify(Text("Unknown key ids in the config: " + ", ".join(unknown), end=""), severity="warning")
+        if settings.theme:
+            if settings.theme in self.available_themes:
+                self.theme = settings.theme
+            else:
+                self.notify(Text(f"Unknown theme '{settings.theme}'; themes: "
+                                 + ", ".join(sorted(self.available_themes)), end=""), severity="warning")
+
+    async def on_unmount(self) -> None:
+        if self._owns_hd and self.hd is not None:
+            await self.hd.close()
+
+    # -------------------------------------------------------- the live feed
+
+    @work(exclusive=True, group="feed", exit_on_error=False)
+    async def watch_feed(self) -> None:
+        """Poll "what changed since N"; refresh the inbox and notify me."""
+        delay = self.poll_seconds
+        self._set_sync("live", True)
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                changes, seq = await self.hd.feed.since(self.seq)
+            except Exception as exc:  # noqa: BLE001 - a lost database must not kill the app
+                delay = min(MAX_BACKOFF, delay * 2)
+                self._set_sync(f"offline ({type(exc).__name__}); retrying", False)
+                continue
+            delay = self.poll_seconds
+            if not changes:
+                self._set_sync("live", True)
+                continue
+            self.seq = seq
+            self._set_sync(f"live · synced {self.clock().strftime('%H:%M:%S')}", True)
+            try:
+                await self.apply_changes(changes)
+            except HelpdeskError as exc:
+                self._set_sync(f"sync error: {exc}", False)
+
+    def _set_sync(self, text: str, ok: bool) -> None:
+        if self.inbox is not None and self.inbox.is_mounted:
+            self.inbox.status.sync = text
+            self.inbox.status.sync_ok = ok
+
+    async def apply_changes(self, changes: list[Change]) -> None:
+        """Counts and the visible page again; notifications for my Inbox and my mentions."""
+        hd, me = self.hd, self.me
+        items = await hd.views.rail(me)
+        mentions = next((i.count for i in items if i.key == "mentions"), None)
+        inbox = self.inbox
+        if inbox is not None and inbox.is_mounted:
+            inbox.apply_rail(items)
+            if inbox.loaded:
+                await inbox.reload_window()
+        # Tickets that entered my Inbox because of someone else's change.
+        candidates = []
+        for change in changes:
+            if change.kind in INBOX_KINDS and change.ticket_id and change.agent_id != me.id:
+                if change.ticket_id not in candidates:
+                    candidates.append(change.ticket_id)
+        for ticket_id in candidates[:10]:
+            try:
+                ticket = await hd.tickets.get(ticket_id)
+            except HelpdeskError:
+                continue
+            mine = ticket.assignee is not None and ticket.assignee.id == me.id and ticket.status.is_active
+            if mine and ticket_id not in self._inbox_seen:
+                self._inbox_seen.add(ticket_id)
+                self.notify(Text(f"#{ticket.id} ", end="") + line(ticket.subject, 80), title="New in your Inbox")
+            elif not mine:
+                self._inbox_seen.discard(ticket_id)
+        if mentions is not None and self._mentions is not None and mentions > self._mentions:
+            notes = [c.ticket_id for c in changes if c.kind == "note" and c.agent_id != me.id and c.ticket_id]
+            where = f" on #{notes[-1]}" if notes else ""
+            self.notify(Text(f"You were mentioned{where}", end=""), title="Mention")
+        self._mentions = mentions
+
+    # ------------------------------------------------------------- actions
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        self.push_screen(HelpScreen(self.screen))
+
+    def action_toggle_availability(self) -> None:
+        self._toggle_availability()
+
+    @work(group="me", exit_on_error=False)
+    async def _toggle_availability(self) -> None:
+        if self.me is None:
+            return
+        new = Availability.AWAY if self.me.availability is Availability.AVAILABLE else Availability.AVAILABLE
+        try:
+            self.me = await self.hd.agents.set(self.me, self.me.login, availability=new.value)
+        except HelpdeskError as exc:
+            self.notify(plain(exc), severity="error")
+            return
+        if self.inbox is not None:
+            self.inbox.me = self.me
+            self.inbox.status.availability = self.me.availability.value
+        self.notify(f"You are {self.me.availability.value}.", timeout=2)
+
+
+def run(settings: "Settings", act_as: str | None = None) -> int:
+    """Open the app on the configured database; returns the exit code."""
+    app = HelpdeskApp(settings, act_as=act_as)
+    app.run()
+    return app.return_code or 0

@@ -1,0 +1,70 @@
+"""``?``: every key of the screen underneath, read from its active bindings.
+
+Because it reads the live binding chain (after ``set_keymap``), a key remapped
+in the config shows here as remapped.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Label, Static
+
+from . import keymap
+
+
+def binding_rows(app, screen: Screen) -> "OrderedDict[str, list[tuple[str, str]]]":
+    """Group -> [(keys, description)] for every binding active on *screen*."""
+    merged: dict[str, tuple[str, list[str], str]] = {}
+    order: list[str] = []
+    for key, active in screen.active_bindings.items():
+        binding: Binding = active.binding
+        if not binding.description or binding.system:
+            continue
+        ident = binding.id or f"{binding.action}:{binding.description}"
+        known = keymap.describe(binding.id) if binding.id else None
+        group = known.group if known else "This screen"
+        display = app.get_key_display(Binding(key, binding.action))
+        if ident not in merged:
+            merged[ident] = (group, [], binding.description)
+            order.append(ident)
+        if display not in merged[ident][1]:
+            merged[ident][1].append(display)
+    groups: OrderedDict[str, list[tuple[str, str]]] = OrderedDict((g, []) for g in (*keymap.GROUPS, "This screen"))
+    for ident in order:
+        group, keys, description = merged[ident]
+        groups.setdefault(group, []).append((" ".join(keys), description))
+    return OrderedDict((g, rows) for g, rows in groups.items() if rows)
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,question_mark,q", "dismiss_help", "Close help", id="help.close")]
+
+    def __init__(self, screen: Screen) -> None:
+        super().__init__()
+        self.target = screen
+
+    def compose(self) -> ComposeResult:
+        groups = binding_rows(self.app, self.target)
+        with Vertical(id="help", classes="dialog"):
+            yield Label("Keys", classes="dialog-title")
+            with VerticalScroll(id="help-body"):
+                for group, rows in groups.items():
+                    table = Table.grid(padding=(0, 2))
+                    table.add_column(style="bold", min_width=12)
+                    table.add_column()
+                    for keys, description in rows:
+                        table.add_row(Text(keys, end=""), Text(description, end=""))
+                    yield Static(Text(group, style="bold underline", end=""), classes="help-group")
+                    yield Static(table, classes="help-table")
+            yield Static(Text("Keys can be remapped by id in config.toml under [keys]; "
+                              "Esc closes.", style="dim", end=""), classes="dialog-help")
+
+    def action_dismiss_help(self) -> None:
+        self.dismiss(None)
