@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from .adapters.store.repository import Store
 from .services.agents import AgentService
+from .services.assignment import AssignmentService
 from .services.feed import ChangeFeed
 from .services.tickets import TicketService
 from .services.views import ViewService
@@ -24,6 +25,7 @@ class Helpdesk:
     tickets: TicketService
     views: ViewService
     feed: ChangeFeed
+    assignment: AssignmentService
 
     async def close(self) -> None:
         await self.store.close()
@@ -39,11 +41,15 @@ async def bootstrap(settings: Settings, *, create: bool = True, upgrade: bool = 
     except BaseException:
         await store.close()
         raise
+    tickets = TicketService(store)
+    assignment = AssignmentService(store, tickets, settings)
+    tickets.created_hooks.append(assignment.route)
     return Helpdesk(
         settings=settings,
         store=store,
         agents=AgentService(store),
-        tickets=TicketService(store),
+        tickets=tickets,
         views=ViewService(store, list(settings.views)),
         feed=ChangeFeed(store),
+        assignment=assignment,
     )

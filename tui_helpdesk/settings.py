@@ -20,6 +20,7 @@ from pathlib import Path
 
 from .domain.errors import ConfigError
 from .domain import querylang
+from .domain.assignment import Method, parse_shift
 from .domain.views import SavedView, Visibility
 from .paths import default_database_url, directories
 
@@ -97,6 +98,7 @@ class DeskSettings:
     reopen_days: int = 7
     emails: tuple[EmailSettings, ...] = ()
     assignment: str = "manual"  # manual | balanced | round_robin
+    shifts: tuple = ()  # domain.assignment.Shift
     next_shift_fallback: bool = False
     translation: bool = False
     team_language: str = "en"
@@ -216,12 +218,18 @@ def _build(data: dict, source: Path | None) -> Settings:
             reopen_days=int(d.get("reopen_days", 7)), emails=emails,
             assignment=assignment.get("method", "manual"),
             next_shift_fallback=bool(assignment.get("next_shift_fallback", False)),
+            shifts=tuple(
+                parse_shift(sh["name"], sh.get("timezone", "UTC"), sh.get("hours", {}))
+                for sh in d.get("scheduling", {}).get("shifts", [])
+            ),
             translation=bool(translation.get("enabled", False)), team_language=translation.get("language", "en"),
             chatbot=ChatbotSettings(
                 base_url=chatbot.get("base_url", ""), api_key=_secret(chatbot, "api_key", "chatbot api key"),
                 poll_seconds=float(chatbot.get("poll_seconds", 3.0)),
             ),
         ))
+    for desk in desks:
+        Method(desk.assignment)  # a clear error for a typo, not a silent manual desk
     ai = data.get("ai", {})
     views = []
     for v in data.get("views", []):

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import delete, func, insert, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from ...domain.errors import ConflictError, NotFound
+from ...domain.errors import ConflictError, HelpdeskError, NotFound
 from ...domain.model import (
     Agent,
     Author,
@@ -50,6 +51,7 @@ from .tables import (
     SavedViewRow,
     TicketRow,
     TicketTagRow,
+    TimeOffRow,
 )
 from .viewsql import A, E, M, R, T, TAG, Context, fts_query, order_and_keyset, sort_columns, where_clause
 
@@ -65,6 +67,7 @@ CHANGE = ChangeRow.__table__
 DRAFT = DraftRow.__table__
 PRESENCE = PresenceRow.__table__
 LEASE = LeaseRow.__table__
+TIME_OFF = TimeOffRow.__table__
 
 # Serialises change-feed inserts on PostgreSQL so sequence order is commit order.
 _PG_FEED_LOCK = 7_310_001
@@ -125,6 +128,12 @@ class Store:
                 conn = await conn.execution_options(**{engine_mod.WRITE_OPTION: True})
                 async with conn.begin():
                     store.prepared = await conn.run_sync(lambda c: engine_mod.prepare(c, upgrade=upgrade))
+        except (DBAPIError, OSError) as exc:
+            # Not a database, server down, wrong password: one line, no traceback.
+            await engine.dispose()
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+            shown = make_url(url).render_as_string(hide_password=True)
+            raise HelpdeskError(f"cannot open the database {shown}: {reason[0] if reason else type(exc).__name__}") from None
         except BaseException:
             await engine.dispose()
             raise
@@ -228,6 +237,19 @@ class Tx:
             select(T.assignee_id, func.count()).where(T.closed.is_(False), T.assignee_id.is_not(None)).group_by(T.assignee_id)
         )
         return {r[0]: r[1] for r in rows}
+
+    async def agents_for_assignment(self) -> list[tuple[Agent, int, datetime | None, list[tuple]]]:
+        """Active agents with their open-ticket count, last assignment and time off."""
+        counts = await self.open_ticket_counts()
+        rows = (await self.conn.execute(select(AGENT).where(AGENT.c.active).order_by(AGENT.c.id))).all()
+        off: dict[int, list[tuple]] = {}
+        for r in await self.conn.execute(select(TIME_OFF)):
+            off.setdefault(r.agent_id, []).append((r.start, r.end))
+        return [(_agent(r), counts.get(r.id, 0), r.last_assigned_at, off.get(r.id, [])) for r in rows]
+
+    async def add_time_off(self, agent_id: int, start, end) -> None:
+        await self.conn.execute(insert(TIME_OFF).values(agent_id=agent_id, start=start, end=end))
+        await self.record_change(None, "agent", agent_id)
 
     # ------------------------------------------------------------- requesters
 

@@ -6,10 +6,10 @@ busiest views (All, Unassigned, Inbox, Solved) are one index range each.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Optional
 
-from sqlalchemy import JSON, Column, DateTime, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Date, DateTime, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 metadata = SQLModel.metadata
@@ -179,3 +179,13 @@ class LeaseRow(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=200)
     holder: str = Field(max_length=200)
     expires_at: datetime = Field(sa_type=DateTime, nullable=False)
+
+
+class TimeOffRow(SQLModel, table=True):
+    """A date range (inclusive) when an agent gets no automatic assignments."""
+
+    __tablename__ = "time_off"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    agent_id: int = Field(foreign_key="agent.id", index=True)
+    start: date = Field(sa_type=Date, nullable=False)
+    end: date = Field(sa_type=Date, nullable=False)
