@@ -1,0 +1,610 @@
+"""The ticket screen: timeline, details panel and composer for one ticket.
+
+``TicketScreen(hd, me, ticket_id)`` is pushed by the inbox (or by itself, to
+open one of the requester's previous tickets); Escape pops it. Every database
+call runs in a worker. The screen follows the change feed every half second
+so replies from other terminals appear live, and keeps the agent's presence
+(viewing / typing) and draft in the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import subprocess
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult, SuspendNotSupported
+from textual.containers import Horizontal
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Footer, Static
+
+from ..domain.errors import ConfigError, HelpdeskError, NotFound
+from ..domain.model import Agent, Status, Ticket, TimelineEntry
+from ..domain.text import clean, one_line
+from ..services.composer import HEARTBEAT_SECONDS, ComposerService, Here, load_canned
+from .keymap import Key, bindings
+from .widgets.composer import COMPOSER_KEYS, Composer
+from .widgets.details import DetailsPanel, PreviousTickets
+from .widgets.ticket_dialogs import AssigneeChoice, AssigneePicker, CannedPicker, CollisionDialog, StatusPicker
+from .widgets.timeline import TIMELINE_KEYS, Timeline, safe_line
+
+PAGE = 60  # entries mounted at first; older ones load a page at a time
+POLL_SECONDS = 0.5
+PRESENCE_SECONDS = 2.5  # how often to read who else is here
+DRAFT_DEBOUNCE = 0.6
+TYPING_SECONDS = 4.0  # "typing" lasts this long after the last keystroke
+NARROW = 96  # below this width the details panel starts hidden
+
+TICKET_KEYS: tuple[Key, ...] = (
+    Key("ticket.back", "escape", "back", "Back", True, "General"),
+    Key("ticket.reply", "r", "reply", "Reply", True, "Tickets"),
+    Key("ticket.note", "n", "note", "Note", True, "Tickets"),
+    Key("ticket.status", "s", "status", "Status", True, "Tickets"),
+    Key("ticket.assign", "a", "assign", "Assign", True, "Tickets"),
+    Key("ticket.take", "t", "take", "Take", True, "Tickets"),
+    Key("ticket.close", "c", "close_ticket", "Close", True, "Tickets"),
+    Key("ticket.canned", "ctrl+t", "canned", "Canned reply", False, "Tickets"),
+    Key("ticket.editor", "e", "editor", "Write in $EDITOR", False, "Tickets"),
+    Key("ticket.previous", "p", "previous", "Previous tickets", False, "Tickets"),
+    Key("ticket.details", "i", "toggle_details", "Show / hide details", False, "General"),
+    Key("ticket.refresh", "ctrl+r", "refresh", "Reload the ticket", False, "General"),
+)
+# Everything the ticket screen binds, for the keymap and the help screen.
+ALL_TICKET_KEYS: tuple[Key, ...] = TICKET_KEYS + TIMELINE_KEYS + COMPOSER_KEYS
+
+
+class TicketScreen(Screen):
+    CSS_PATH = "ticket.tcss"
+    BINDINGS = bindings(TICKET_KEYS)
+
+    def __init__(self, hd, me: Agent, ticket_id: int):
+        super().__init__(classes="ticket-screen")
+        self.hd = hd
+        self.me = me
+        self.ticket_id = ticket_id
+        self.ticket: Ticket | None = None
+        self.loaded = False
+        try:
+            canned = load_canned(getattr(hd.settings, "source", None))
+            self._canned_error = None
+        except ConfigError as exc:
+            canned, self._canned_error = None, str(exc)
+        self.composer_service = ComposerService(hd.store, canned=canned)
+        self._agents: list[Agent] = []
+        self._seq = 0
+        self._polling = False
+        self._poll_failures = 0
+        self._next_poll = 0.0
+        self._next_presence = 0.0
+        self._next_heartbeat = 0.0
+        self._sent_typing = False
+        self._typing_until = 0.0
+        self._saved: tuple[str, str] = ("reply", "")  # the draft as last saved or loaded
+        self._draft_timer = None
+        self._write_lock = asyncio.Lock()
+        self._details_toggled = False
+        self._others: list[Here] = []
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="ticket-top"):
+            yield Static("", id="ticket-status", markup=False)
+            yield Static(Text(f"#{self.ticket_id} loading…"), id="ticket-header", markup=False)
+        yield Static("", id="ticket-presence", markup=False)
+        with Horizontal(id="ticket-main"):
+            yield Timeline(self.now, id="timeline")
+            yield DetailsPanel(id="details")
+        yield Composer(id="composer")
+        yield Footer()
+
+    @property
+    def timeline(self) -> Timeline:
+        return self.query_one(Timeline)
+
+    @property
+    def composer(self) -> Composer:
+        return self.query_one(Composer)
+
+    @property
+    def details(self) -> DetailsPanel:
+        return self.query_one(DetailsPanel)
+
+    def now(self) -> datetime:
+        return self.hd.store.clock()
+
+    def on_mount(self) -> None:
+        self.composer.display = False
+        self.query_one("#ticket-presence").display = False
+        self.details.display = self.app.size.width >= NARROW
+        self.timeline.focus()
+        if self._canned_error:
+            self._say(f"canned replies: {self._canned_error}", "warning")
+        self._load()
+        self.set_interval(POLL_SECONDS, self._tick)
+        self.set_interval(60, self._minute)
+
+    def on_resize(self) -> None:
+        if not self._details_toggled:
+            self.details.display = self.size.width >= NARROW
+
+    def on_screen_resume(self) -> None:
+        self._next_heartbeat = 0.0  # back on this ticket: say so at once
+
+    async def on_unmount(self) -> None:
+        # Quitting or closing: keep the last keystrokes and stop showing as here.
+        try:
+            await asyncio.wait_for(self._final_save(), timeout=2)
+        except Exception:  # noqa: BLE001 - best effort while going away
+            pass
+
+    # -------------------------------------------------------------- messages
+
+    def _say(self, message: str, severity: str = "information") -> None:
+        self.app.notify(one_line(message, 500), severity=severity, markup=False)
+
+    # ------------------------------------------------------------------ load
+
+    @work(exclusive=True, group="ticket-load", exit_on_error=False)
+    async def _load(self) -> None:
+        hd, me = self.hd, self.me
+        try:
+            self._seq = await hd.feed.latest()
+            ticket = await hd.tickets.get(self.ticket_id)
+            entries, total = await hd.tickets.timeline_tail(self.ticket_id, PAGE)
+            previous = await hd.tickets.previous_tickets(ticket)
+            draft = await self.composer_service.load_draft(me, self.ticket_id)
+            self._agents = await hd.agents.list()
+            marked = await self.composer_service.open(me, self.ticket_id)
+        except NotFound as exc:
+            self._say(str(exc), "error")
+            self.dismiss()
+            return
+        except HelpdeskError as exc:
+            self._say(f"cannot open #{self.ticket_id}: {exc}", "error")
+            return
+        except Exception as exc:  # noqa: BLE001 - a database error must not kill the app
+            self._say(f"cannot open #{self.ticket_id}: {type(exc).__name__}: {exc}", "error")
+            return
+        self._next_heartbeat = time.monotonic() + HEARTBEAT_SECONDS
+        self._show_ticket(ticket)
+        self.details.show_previous(previous, self.now())
+        await self.timeline.show(entries, total)
+        self.composer.set_logins([(a.login, a.name) for a in self._agents if a.id != me.id])
+        if draft is not None:
+            self._saved = (draft.mode, draft.body)
+            self.composer.load(draft.body, draft.mode, draft.base_entry_id)
+            self.composer.display = True
+            self._say(f"Your {'note' if draft.mode == 'note' else 'reply'} draft is back")
+        if marked:
+            self._say(f"{marked} mention{'s' if marked != 1 else ''} of you here marked read")
+        self.loaded = True
+
+    def _show_ticket(self, ticket: Ticket) -> None:
+        self.ticket = ticket
+        status = self.query_one("#ticket-status", Static)
+        status.update(Text(ticket.status.label, end=""))
+        for s in Status:
+            status.set_class(s is ticket.status, f"-{s.value}")
+        header = Text(end="", no_wrap=True, overflow="ellipsis")
+        header.append(f"#{ticket.id} ", style="bold")
+        header.append_text(safe_line(ticket.subject, 300, style="bold"))
+        header.append("  ·  ")
+        header.append_text(safe_line(ticket.requester.display, 80))
+        header.append("  ·  ")
+        if ticket.assignee:
+            header.append("assigned to ")
+            header.append_text(safe_line(ticket.assignee.name, 80, style="bold"))
+        else:
+            header.append("unassigned", style="italic")
+        self.query_one("#ticket-header", Static).update(header)
+        self.details.show(ticket, self.now())
+
+    def _show_presence(self, others: list[Here], problem: str | None = None) -> None:
+        self._others = others
+        line = Text(end="", no_wrap=True, overflow="ellipsis")
+        if problem:
+            line.append(problem, style="bold")
+        for i, here in enumerate(others):
+            if i or problem:
+                line.append(" · ")
+            line.append("● ")
+            line.append_text(safe_line(here.name, 60, style="bold"))
+            line.append(" is typing…" if here.typing else " is viewing", style="italic")
+        box = self.query_one("#ticket-presence", Static)
+        box.update(line)
+        box.set_class(any(h.typing for h in others), "-typing")
+        box.set_class(bool(problem), "-problem")
+        box.display = bool(others or problem)
+
+    # ------------------------------------------------------------------ live
+
+    def _tick(self) -> None:
+        if self.loaded and not self._polling and time.monotonic() >= self._next_poll:
+            self._polling = True
+            self._poll()
+
+    def _minute(self) -> None:
+        if self.loaded:
+            self.timeline.refresh_times()
+            if self.ticket:
+                self.details.show(self.ticket, self.now())
+
+    def _is_active(self) -> bool:
+        """This ticket is what the agent looks at (maybe under a dialog)."""
+        for screen in reversed(self.app.screen_stack):
+            if isinstance(screen, ModalScreen):
+                continue
+            return screen is self
+        return False
+
+    @work(group="ticket-poll", exit_on_error=False)
+    async def _poll(self) -> None:
+        try:
+            changes, self._seq = await self.hd.feed.since(self._seq)
+            if any(c.ticket_id == self.ticket_id and c.kind != "mentions_read" for c in changes):
+                await self._refresh_live()
+            now = time.monotonic()
+            if now >= self._next_presence:
+                self._next_presence = now + PRESENCE_SECONDS
+                if self._is_active():
+                    typing = now < self._typing_until
+                    if now >= self._next_heartbeat or typing != self._sent_typing:
+                        await self.composer_service.heartbeat(self.me, self.ticket_id, typing=typing)
+                        self._sent_typing = typing
+                        self._next_heartbeat = now + HEARTBEAT_SECONDS
+                others = await self.composer_service.others_here(self.me, self.ticket_id)
+                self._show_presence(others)
+            if self._poll_failures:
+                self._poll_failures = 0
+                self._show_presence(self._others)
+        except Exception as exc:  # noqa: BLE001 - keep following; say so and back off
+            self._poll_failures += 1
+            delay = min(30.0, POLL_SECONDS * 2 ** self._poll_failures)
+            self._next_poll = time.monotonic() + delay
+            self._show_presence(self._others, f"sync problem ({type(exc).__name__}); retrying in {delay:.0f}s")
+        finally:
+            self._polling = False
+
+    async def _refresh_live(self) -> None:
+        """Fetch the ticket and the entries after the last one shown."""
+        ticket = await self.hd.tickets.get(self.ticket_id)
+        entries = await self.hd.tickets.timeline(self.ticket_id, after_id=self.timeline.last_id)
+        self._show_ticket(ticket)
+        await self.timeline.append(entries)
+
+    @on(Timeline.LoadOlder)
+    def _older_wanted(self, message: Timeline.LoadOlder) -> None:
+        self._load_older(message.before_id)
+
+    @work(exclusive=True, group="ticket-older", exit_on_error=False)
+    async def _load_older(self, before_id: int) -> None:
+        try:
+            entries = await self.hd.tickets.timeline_before(self.ticket_id, before_id, PAGE)
+        except Exception as exc:  # noqa: BLE001
+            self.timeline.loading_older = False
+            self._say(f"cannot load older entries: {exc}", "error")
+            return
+        await self.timeline.prepend(entries)
+
+    # ---------------------------------------------------------------- drafts
+
+    @on(Composer.Edited)
+    def _edited(self, message: Composer.Edited) -> None:
+        composer = self.composer
+        state = (composer.mode, composer.text)
+        if state == self._saved:
+            return
+        if not self._saved[1].strip() and not composer.base_entry_id:
+            # The draft begins now: collisions are counted from what is on screen.
+            composer.base_entry_id = self.timeline.last_id
+        if not composer.text.strip():
+            composer.base_entry_id = 0
+        if composer.text != self._saved[1]:
+            self._typing_until = time.monotonic() + TYPING_SECONDS
+            if not self._sent_typing:
+                self._next_presence = 0.0
+        if self._draft_timer is not None:
+            self._draft_timer.stop()
+        self._draft_timer = self.set_timer(DRAFT_DEBOUNCE, self._save_draft)
+
+    def _cancel_draft_timer(self) -> None:
+        if self._draft_timer is not None:
+            self._draft_timer.stop()
+            self._draft_timer = None
+
+    @work(group="ticket-draft", exit_on_error=False)
+    async def _save_draft(self) -> None:
+        try:
+            await self._write_draft()
+        except Exception as exc:  # noqa: BLE001
+            self._say(f"draft not saved: {exc}", "warning")
+
+    async def _write_draft(self) -> None:
+        async with self._write_lock:
+            composer = self.composer
+            if composer.sending:
+                return
+            state = (composer.mode, composer.text)
+            if state == self._saved:
+                return
+            await self.composer_service.save_draft(self.me, self.ticket_id, state[0], state[1], composer.base_entry_id)
+            self._saved = state
+
+    async def _final_save(self) -> None:
+        self._cancel_draft_timer()
+        if self.loaded:
+            try:
+                await self._write_draft()
+            finally:
+                await self.composer_service.leave(self.me)
+
+    # --------------------------------------------------------------- sending
+
+    @on(Composer.Send)
+    def _send_wanted(self, message: Composer.Send) -> None:
+        if not message.body.strip():
+            self._say("Nothing to send yet", "warning")
+            return
+        self._send(message.mode, message.body)
+
+    @work(exclusive=True, group="ticket-send", exit_on_error=False)
+    async def _send(self, mode: str, body: str) -> None:
+        composer, hd = self.composer, self.hd
+        composer.sending = True
+        try:
+            if mode == "reply":
+                found = await self.composer_service.collisions(self.me, self.ticket_id, composer.base_entry_id)
+                if found:
+                    await self._refresh_live()
+                    go_on = await self.app.push_screen_wait(CollisionDialog(found))
+                    composer.base_entry_id = max(e.id for e in found)
+                    if not go_on:
+                        composer.sending = False
+                        await self._write_draft()
+                        self._saved = (composer.mode, composer.text)
+                        composer.open()
+                        self._say("Not sent: read the new messages, then send again")
+                        return
+            async with self._write_lock:
+                self._cancel_draft_timer()
+                if mode == "reply":
+                    result = await hd.tickets.reply(self.ticket_id, body, actor=self.me,
+                                                    seen_entry_id=composer.base_entry_id)
+                else:
+                    result = await hd.tickets.note(self.ticket_id, body, actor=self.me)
+                # The service deleted the draft in the same transaction.
+                self._saved = (mode, "")
+                composer.load("", mode, 0)
+        except HelpdeskError as exc:
+            self._say(f"not sent: {exc}", "error")
+            return
+        except Exception as exc:  # noqa: BLE001
+            self._say(f"not sent: {type(exc).__name__}: {exc}", "error")
+            return
+        finally:
+            composer.sending = False
+        composer.display = False
+        self.timeline.focus()
+        self._typing_until = 0.0
+        try:
+            await self._refresh_live()
+        except Exception:  # noqa: BLE001 - the poll will catch up
+            pass
+        ticket = result.ticket
+        if mode == "reply":
+            self._say(f"Reply sent · status {ticket.status.label}")
+        else:
+            self._say("Note added")
+        if result.notice:
+            self._say(result.notice, "warning")
+
+    # --------------------------------------------------------------- actions
+
+    def action_back(self) -> None:
+        self._close()
+
+    @work(exclusive=True, group="ticket-close", exit_on_error=False)
+    async def _close(self) -> None:
+        try:
+            await self._final_save()
+        except Exception as exc:  # noqa: BLE001
+            self._say(f"draft not saved: {exc}", "warning")
+        self.loaded = False
+        self.dismiss()
+
+    def _open_composer(self, mode: str) -> None:
+        if not self.loaded:
+            return
+        self.composer.open(mode)
+
+    def action_reply(self) -> None:
+        self._open_composer("reply")
+
+    def action_note(self) -> None:
+        self._open_composer("note")
+
+    def action_toggle_details(self) -> None:
+        self._details_toggled = True
+        self.details.display = not self.details.display
+
+    def action_refresh(self) -> None:
+        self.loaded = False
+        self._load()
+
+    def action_previous(self) -> None:
+        options = self.query_one(PreviousTickets)
+        if not options.option_count:
+            self._say("No previous tickets from this requester")
+            return
+        self.details.display = True
+        options.focus()
+        if options.highlighted is None:
+            options.highlighted = 0
+
+    @on(DetailsPanel.OpenTicket)
+    def _open_other(self, message: DetailsPanel.OpenTicket) -> None:
+        self.app.push_screen(TicketScreen(self.hd, self.me, message.ticket_id))
+
+    def action_status(self) -> None:
+        if self.ticket:
+            self._pick_status()
+
+    @work(exclusive=True, group="ticket-action", exit_on_error=False)
+    async def _pick_status(self) -> None:
+        status = await self.app.push_screen_wait(StatusPicker(self.ticket.status))
+        if status is not None and status is not self.ticket.status:
+            await self._change_status(status)
+
+    async def _change_status(self, status: Status) -> None:
+        ticket = self.ticket
+        try:
+            after = await self.hd.tickets.set_status(self.ticket_id, status, actor=self.me,
+                                                     expected_version=ticket.version)
+        except HelpdeskError as exc:
+            self._say(str(exc), "error")
+            await self._refresh_quietly()
+            return
+        self._show_ticket(after)
+        await self._refresh_quietly()
+        self._say(f"#{after.id} is {after.status.label}")
+
+    def action_close_ticket(self) -> None:
+        if self.ticket and self.ticket.status is not Status.CLOSED:
+            self._close_ticket()
+
+    @work(exclusive=True, group="ticket-action", exit_on_error=False)
+    async def _close_ticket(self) -> None:
+        await self._change_status(Status.CLOSED)
+
+    def action_assign(self) -> None:
+        if self.ticket:
+            self._pick_assignee()
+
+    @work(exclusive=True, group="ticket-action", exit_on_error=False)
+    async def _pick_assignee(self) -> None:
+        try:
+            self._agents = await self.hd.agents.list()
+        except Exception:  # noqa: BLE001 - the list from opening will do
+            pass
+        choice = await self.app.push_screen_wait(AssigneePicker(self._agents, self.ticket.assignee, self.me))
+        if choice is not None:
+            await self._assign(choice)
+
+    def action_take(self) -> None:
+        if self.ticket:
+            self._take()
+
+    @work(exclusive=True, group="ticket-action", exit_on_error=False)
+    async def _take(self) -> None:
+        await self._assign(AssigneeChoice(self.me.login))
+
+    async def _assign(self, choice: AssigneeChoice) -> None:
+        current = self.ticket.assignee.login if self.ticket.assignee else None
+        if (choice.login or None) == current:
+            return
+        try:
+            after = await self.hd.tickets.assign(self.ticket_id, choice.login, actor=self.me,
+                                                 expected_version=self.ticket.version)
+        except HelpdeskError as exc:
+            self._say(str(exc), "error")
+            await self._refresh_quietly()
+            return
+        self._show_ticket(after)
+        await self._refresh_quietly()
+        self._say(f"Assigned to {after.assignee.name}" if after.assignee else "Unassigned")
+
+    async def _refresh_quietly(self) -> None:
+        try:
+            await self._refresh_live()
+        except Exception:  # noqa: BLE001 - the poll will catch up
+            pass
+
+    # ------------------------------------------------------ canned and editor
+
+    def action_canned(self) -> None:
+        if self.ticket:
+            self._pick_canned()
+
+    @on(Composer.Wants)
+    def _composer_wants(self, message: Composer.Wants) -> None:
+        if message.what == "canned":
+            self.action_canned()
+        elif message.what == "editor":
+            self.action_editor()
+
+    @work(exclusive=True, group="ticket-action", exit_on_error=False)
+    async def _pick_canned(self) -> None:
+        canned = self.composer_service.canned_for(self.ticket, self.me)
+        if not canned:
+            self._say("No canned replies configured ([[canned]] in the config file)")
+            return
+        body = await self.app.push_screen_wait(CannedPicker(canned))
+        if body is None:
+            return
+        composer = self.composer
+        if not composer.display:
+            composer.open("reply")
+        else:
+            composer.input.focus()
+        composer.insert(body)
+
+    def action_editor(self) -> None:
+        if not self.loaded:
+            return
+        composer = self.composer
+        if not composer.display:
+            composer.open()
+        text = edit_in_editor(self.app, composer.text, f"ticket-{self.ticket_id}")
+        if isinstance(text, str):
+            composer.replace_text(text)
+            composer.open()
+        elif text is not None:
+            self._say(text.message, "warning")
+
+
+class EditorProblem:
+    def __init__(self, message: str):
+        self.message = message
+
+
+def editor_command() -> list[str]:
+    command = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+    return shlex.split(command)
+
+
+def edit_in_editor(app, text: str, label: str) -> str | EditorProblem | None:
+    """Let the agent edit *text* in ``$VISUAL``/``$EDITOR`` while the app is suspended.
+
+    The text goes through a private temporary file (mode 0600, removed after).
+    Returns the new text, or an :class:`EditorProblem` saying why not.
+    """
+    fd, name = tempfile.mkstemp(prefix=f"helpdesk-{label}-", suffix=".txt")
+    path = Path(name)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        try:
+            with app.suspend():
+                code = subprocess.call([*editor_command(), str(path)])
+        except SuspendNotSupported:
+            return EditorProblem("this terminal cannot hand over to an editor")
+        except OSError as exc:
+            return EditorProblem(f"cannot run the editor: {exc.strerror or exc}")
+        if code != 0:
+            return EditorProblem(f"the editor exited with status {code}; the text is unchanged")
+        new = path.read_text(encoding="utf-8", errors="replace")
+    finally:
+        try:
+            path.unlink()
+        except OSError:
+            pass
+    return clean(new).rstrip("\n")
