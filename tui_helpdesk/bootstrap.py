@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from .adapters.store.repository import Store
 from .services.agents import AgentService
 from .services.assignment import AssignmentService
+from .services.chat_outbox import ChatOutbox
+from .services.conversations import ConversationService
 from .services.feed import ChangeFeed
 from .services.tickets import TicketService
 from .services.views import ViewService
@@ -26,8 +28,12 @@ class Helpdesk:
     views: ViewService
     feed: ChangeFeed
     assignment: AssignmentService
+    # Chatbot conversations (poller, escalation, takeover, hand-back) and the chat outbox.
+    conversations: ConversationService
+    chat_outbox: ChatOutbox
 
     async def close(self) -> None:
+        await self.conversations.aclose()
         await self.store.close()
 
 
@@ -44,12 +50,21 @@ async def bootstrap(settings: Settings, *, create: bool = True, upgrade: bool = 
     tickets = TicketService(store)
     assignment = AssignmentService(store, tickets, settings)
     tickets.created_hooks.append(assignment.route)
+    conversations = ConversationService(store, tickets, settings)
+    chat_outbox = ChatOutbox(store, conversations)
+    conversations.outbox = chat_outbox
+    tickets.reply_hooks.append(chat_outbox.queue)
+    views = ViewService(store, list(settings.views))
+    if conversations.configured:
+        views.conversation_counter = conversations.count_waiting
     return Helpdesk(
         settings=settings,
         store=store,
         agents=AgentService(store),
         tickets=tickets,
-        views=ViewService(store, list(settings.views)),
+        views=views,
         feed=ChangeFeed(store),
         assignment=assignment,
+        conversations=conversations,
+        chat_outbox=chat_outbox,
     )

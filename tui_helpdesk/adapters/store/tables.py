@@ -189,3 +189,4 @@ class TimeOffRow(SQLModel, table=True):
     agent_id: int = Field(foreign_key="agent.id", index=True)
     start: date = Field(sa_type=Date, nullable=False)
     end: date = Field(sa_type=Date, nullable=False)
+from . import tables_chat  # noqa: F401
