@@ -91,6 +91,11 @@ class TicketScreen(Screen):
         self._write_lock = asyncio.Lock()
         self._details_toggled = False
         self._others: list[Here] = []
+        # Kept as attributes (not queried): the final draft save runs while unmounting,
+        # when the children have already left the DOM.
+        self.timeline = Timeline(self.now, id="timeline")
+        self.details = DetailsPanel(id="details")
+        self.composer = Composer(id="composer")
 
     # ------------------------------------------------------------------ layout
 
@@ -100,22 +105,10 @@ class TicketScreen(Screen):
             yield Static(Text(f"#{self.ticket_id} loading…"), id="ticket-header", markup=False)
         yield Static("", id="ticket-presence", markup=False)
         with Horizontal(id="ticket-main"):
-            yield Timeline(self.now, id="timeline")
-            yield DetailsPanel(id="details")
-        yield Composer(id="composer")
+            yield self.timeline
+            yield self.details
+        yield self.composer
         yield Footer()
-
-    @property
-    def timeline(self) -> Timeline:
-        return self.query_one(Timeline)
-
-    @property
-    def composer(self) -> Composer:
-        return self.query_one(Composer)
-
-    @property
-    def details(self) -> DetailsPanel:
-        return self.query_one(DetailsPanel)
 
     def now(self) -> datetime:
         return self.hd.store.clock()
@@ -144,6 +137,16 @@ class TicketScreen(Screen):
             await asyncio.wait_for(self._final_save(), timeout=2)
         except Exception:  # noqa: BLE001 - best effort while going away
             pass
+
+    # Single-letter actions are out of reach while typing; hiding them keeps
+    # the footer short (and cheap to redraw when focus moves).
+    _LETTER_ACTIONS = frozenset({"reply", "note", "status", "assign", "take", "close_ticket", "editor", "previous",
+                                 "toggle_details"})
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in self._LETTER_ACTIONS and self.composer.input.has_focus:
+            return False
+        return True
 
     # -------------------------------------------------------------- messages
 
@@ -176,7 +179,7 @@ class TicketScreen(Screen):
         self._next_heartbeat = time.monotonic() + HEARTBEAT_SECONDS
         self._show_ticket(ticket)
         self.details.show_previous(previous, self.now())
-        await self.timeline.show(entries, total)
+        self.timeline.show(entries, total)
         self.composer.set_logins([(a.login, a.name) for a in self._agents if a.id != me.id])
         if draft is not None:
             self._saved = (draft.mode, draft.body)
@@ -278,7 +281,7 @@ class TicketScreen(Screen):
         ticket = await self.hd.tickets.get(self.ticket_id)
         entries = await self.hd.tickets.timeline(self.ticket_id, after_id=self.timeline.last_id)
         self._show_ticket(ticket)
-        await self.timeline.append(entries)
+        self.timeline.append(entries)
 
     @on(Timeline.LoadOlder)
     def _older_wanted(self, message: Timeline.LoadOlder) -> None:
@@ -292,7 +295,7 @@ class TicketScreen(Screen):
             self.timeline.loading_older = False
             self._say(f"cannot load older entries: {exc}", "error")
             return
-        await self.timeline.prepend(entries)
+        self.timeline.prepend(entries)
 
     # ---------------------------------------------------------------- drafts
 

@@ -25,11 +25,11 @@ from .timeline import safe_line
 _TYPING_MENTION = re.compile(r"(?<![\w.@])@([A-Za-z0-9_.-]*)$")
 
 COMPOSER_KEYS: tuple[Key, ...] = (
-    Key("ticket.composer.send", "ctrl+enter,ctrl+s", "send", "Send", True, "Composer"),
-    Key("ticket.composer.hide", "escape", "hide", "Hide the composer (draft kept)", True, "Composer"),
-    Key("ticket.composer.mode", "ctrl+g", "toggle_mode", "Switch reply / note", True, "Composer"),
-    Key("ticket.composer.editor", "ctrl+o", "editor", "Edit in $EDITOR", True, "Composer"),
-    Key("ticket.composer.canned", "ctrl+t", "canned", "Insert a canned reply", True, "Composer"),
+    Key("ticket.composer.send", "ctrl+s,ctrl+enter", "send", "Send", True, "Composer"),
+    Key("ticket.composer.hide", "escape", "hide", "Hide (draft kept)", True, "Composer"),
+    Key("ticket.composer.mode", "ctrl+g", "toggle_mode", "Reply / note", True, "Composer"),
+    Key("ticket.composer.editor", "ctrl+o", "editor", "Edit in $EDITOR", False, "Composer"),
+    Key("ticket.composer.canned", "ctrl+t", "canned", "Insert a canned reply", False, "Composer"),
     Key("ticket.composer.mention-next", "ctrl+n", "mention(1)", "Next @mention match", False, "Composer"),
     Key("ticket.composer.mention-prev", "ctrl+p", "mention(-1)", "Previous @mention match", False, "Composer"),
 )
@@ -152,20 +152,17 @@ class Composer(Vertical):
         super().__init__(id=id)
         self.base_entry_id = 0  # the ticket's last entry when this draft began
         self.sending = False
+        self.input = ComposerInput(id="composer-input")
 
     def compose(self):
         yield Static("", id="composer-title", markup=False)
         yield Static("", id="composer-mentions", markup=False)
-        yield ComposerInput(id="composer-input")
+        yield self.input
         yield Static("", id="composer-hint", markup=False)
 
     def on_mount(self) -> None:
         self._show_mode()
         self.query_one("#composer-mentions").display = False
-
-    @property
-    def input(self) -> ComposerInput:
-        return self.query_one(ComposerInput)
 
     @property
     def text(self) -> str:

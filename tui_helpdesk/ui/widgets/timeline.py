@@ -12,16 +12,18 @@ never as markup, through the helpers at the top of this module.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
 
+from rich.segment import Segment
 from rich.text import Text
 from textual import events
-from textual.containers import VerticalScroll
+from textual.geometry import Size
 from textual.message import Message
-from textual.reactive import reactive
-from textual.widgets import Static
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from ...domain.mentions import _MENTION as MENTION_RE  # the same rule the service uses
 from ...domain.model import EntryKind, TimelineEntry
@@ -107,14 +109,6 @@ def split_quoted(body: str) -> tuple[str, str]:
 
 # ------------------------------------------------------------------ entries
 
-KIND_LABEL = {
-    EntryKind.MESSAGE: "customer",
-    EntryKind.REPLY: "reply",
-    EntryKind.NOTE: "INTERNAL NOTE",
-    EntryKind.EVENT: "event",
-}
-
-
 @dataclass(frozen=True, slots=True)
 class Parts:
     """An entry's body split once: the new text and the folded history."""
@@ -155,16 +149,29 @@ def _size(n: int) -> str:
     return str(n)
 
 
-def render_entry(entry: TimelineEntry, now: datetime, *, expanded: bool = False) -> Text:
+@dataclass(frozen=True, slots=True)
+class EntryTexts:
+    """What one entry shows: the main part, then (when it has history) the fold line and the history."""
+
+    main: Text
+    fold: Text | None = None
+    quoted: Text | None = None
+
+    @property
+    def plain(self) -> str:
+        return "\n".join(t.plain for t in (self.main, self.fold, self.quoted) if t is not None)
+
+
+def entry_texts(entry: TimelineEntry, now: datetime, *, expanded: bool = False, parts: Parts | None = None) -> EntryTexts:
     """One entry as Text: a header line, the body, attachments and the quote fold."""
     if entry.kind is EntryKind.EVENT:
         out = Text(no_wrap=True, overflow="ellipsis", end="")
         out.append(f"• {local(entry.created_at).strftime('%b %d %H:%M')}  ")
         out.append_text(safe_line(entry.body))
-        return out
+        return EntryTexts(out)
     out = Text(end="")
     if entry.kind is EntryKind.NOTE:
-        out.append("INTERNAL NOTE", style="bold reverse")
+        out.append(" INTERNAL NOTE ", style="bold reverse")
         out.append("  ")
         out.append_text(safe_line(entry.author, 80, style="bold"))
     else:
@@ -172,7 +179,7 @@ def render_entry(entry: TimelineEntry, now: datetime, *, expanded: bool = False)
         out.append("  ")
         out.append("customer" if entry.kind is EntryKind.MESSAGE else "replied", style="italic")
     out.append(f"  {when(entry.created_at, now)}", style="dim")
-    parts = entry_parts(entry)
+    parts = parts or entry_parts(entry)
     body = Text(parts.new, end="")
     if entry.kind is EntryKind.NOTE:
         body.highlight_regex(MENTION_RE, "bold underline")
@@ -184,42 +191,16 @@ def render_entry(entry: TimelineEntry, now: datetime, *, expanded: bool = False)
         out.append_text(safe_line(name, 200, style="underline"))
         if size is not None:
             out.append(f" ({_size(size)})", style="dim")
-    if parts.quoted:
-        lines = parts.quoted.count("\n") + 1
-        out.append("\n")
-        if expanded:
-            out.append(f"▾ quoted history ({lines} lines) — enter to fold\n", style="dim italic")
-            out.append(parts.quoted, style="dim")
-        else:
-            out.append(f"▸ quoted history ({lines} lines) — enter to show", style="dim italic")
-    return out
-
-
-class EntryView(Static):
-    """One timeline entry. Its kind is a CSS class: -message, -reply, -note, -event."""
-
-    expanded: reactive[bool] = reactive(False)
-
-    def __init__(self, entry: TimelineEntry, now: Callable[[], datetime]):
-        super().__init__(classes=f"entry -{entry.kind.value}", markup=False)
-        self.entry = entry
-        self._now = now
-        self.has_quote = bool(entry_parts(entry).quoted)
-
-    def on_mount(self) -> None:
-        self.refresh_text()
-
-    def refresh_text(self) -> None:
-        self.update(render_entry(self.entry, self._now(), expanded=self.expanded))
-
-    def watch_expanded(self) -> None:
-        if self.is_mounted:
-            self.refresh_text()
-
-    def on_click(self, event: events.Click) -> None:
-        timeline = self.parent
-        if isinstance(timeline, Timeline):
-            timeline.select(self, toggle=True)
+    if not parts.quoted:
+        return EntryTexts(out)
+    lines = parts.quoted.count("\n") + 1
+    if expanded:
+        fold = Text(f"▾ quoted history ({lines} lines) — enter or click to fold", style="dim italic", end="",
+                    no_wrap=True, overflow="ellipsis")
+        return EntryTexts(out, fold, Text(parts.quoted, style="dim", end=""))
+    fold = Text(f"▸ quoted history ({lines} lines) — enter or click to show", style="dim italic", end="",
+                no_wrap=True, overflow="ellipsis")
+    return EntryTexts(out, fold)
 
 
 # ----------------------------------------------------------------- timeline
@@ -231,16 +212,56 @@ TIMELINE_KEYS: tuple[Key, ...] = (
     Key("ticket.timeline.last", "G,end", "last", "Newest entry", False, "Moving"),
     Key("ticket.timeline.half-down", "ctrl+d", "half_page(1)", "Half a page down", False, "Moving"),
     Key("ticket.timeline.half-up", "ctrl+u", "half_page(-1)", "Half a page up", False, "Moving"),
-    Key("ticket.timeline.page-down", "pagedown,space", "page_down", "Page down", False, "Moving"),
-    Key("ticket.timeline.page-up", "pageup,b", "page_up", "Page up", False, "Moving"),
+    Key("ticket.timeline.page-down", "pagedown,space", "page(1)", "Page down", False, "Moving"),
+    Key("ticket.timeline.page-up", "pageup,b", "page(-1)", "Page up", False, "Moving"),
     Key("ticket.timeline.older", "o", "load_older", "Older", True, "Moving"),
     Key("ticket.timeline.fold", "enter,z", "toggle_fold", "Show / fold quoted history", False, "Tickets"),
 )
 
+BAR = "▌"
 
-class Timeline(VerticalScroll, can_focus=True):
-    """The entries of one ticket, oldest at the top, with a cursor on one entry."""
 
+class _Block:
+    """One entry and its rendered lines at the current width (rendered on demand)."""
+
+    __slots__ = ("entry", "parts", "expanded", "strips", "key", "fold_line")
+
+    def __init__(self, entry: TimelineEntry):
+        self.entry = entry
+        self.parts = entry_parts(entry)
+        self.expanded = False
+        self.strips: list[Strip] = []
+        self.key: tuple | None = None  # what the strips were rendered for
+        self.fold_line = -1  # index in strips of the fold line, -1 if none
+
+    @property
+    def height(self) -> int:
+        return len(self.strips)
+
+
+class Timeline(ScrollView, can_focus=True):
+    """The entries of one ticket, oldest at the top, with a cursor on one entry.
+
+    A Line API widget: each entry is rendered to strips once per width (and
+    again when its fold or cursor state changes), and only the visible lines
+    are drawn, so hundreds of entries cost little. Styles come from the
+    component classes below, set in the app's .tcss, so themes apply.
+    """
+
+    COMPONENT_CLASSES = {
+        "timeline--marker",
+        "timeline--more",
+        "timeline--message",
+        "timeline--reply",
+        "timeline--note",
+        "timeline--event",
+        "timeline--bar-message",
+        "timeline--bar-reply",
+        "timeline--bar-note",
+        "timeline--bar-event",
+        "timeline--cursor",
+        "timeline--cursor-bar",
+    }
     BINDINGS = bindings(TIMELINE_KEYS)
 
     @dataclass
@@ -257,172 +278,305 @@ class Timeline(VerticalScroll, can_focus=True):
     def __init__(self, now: Callable[[], datetime], *, id: str | None = None):
         super().__init__(id=id)
         self._now = now
-        self.views: list[EntryView] = []
+        self.blocks: list[_Block] = []
+        self._starts: list[int] = []  # first line of each block (line 0 is the marker)
+        self._width = 0
         self.total = 0
         self.cursor = -1
         self.loading_older = False
-        self._marker = Static("", id="timeline-start", markup=False)
-
-    def compose(self):
-        yield self._marker
 
     # ------------------------------------------------------------- contents
 
     @property
+    def entries(self) -> list[TimelineEntry]:
+        return [b.entry for b in self.blocks]
+
+    @property
     def first_id(self) -> int:
-        return self.views[0].entry.id if self.views else 0
+        return self.blocks[0].entry.id if self.blocks else 0
 
     @property
     def last_id(self) -> int:
-        return self.views[-1].entry.id if self.views else 0
+        return self.blocks[-1].entry.id if self.blocks else 0
 
     @property
     def has_older(self) -> bool:
-        return len(self.views) < self.total
+        return len(self.blocks) < self.total
 
-    def _update_marker(self) -> None:
-        older = self.total - len(self.views)
+    def entry_text(self, index: int) -> str:
+        """The plain text entry *index* shows now (for tests and screen readers)."""
+        block = self.blocks[index]
+        return entry_texts(block.entry, self._now(), expanded=block.expanded, parts=block.parts).plain
+
+    def marker_text(self) -> Text:
+        older = self.total - len(self.blocks)
         if self.loading_older:
-            text = Text("▲ loading older entries…", style="italic")
-        elif older > 0:
-            text = Text(f"▲ {older} older {'entry' if older == 1 else 'entries'} — press o or scroll up to load",
-                        style="italic")
-        else:
-            text = Text("— start of the ticket —", style="dim")
-        self._marker.update(text)
-        self._marker.set_class(older > 0, "-more")
+            return Text("▲ loading older entries…", style="italic", end="")
+        if older > 0:
+            noun = "entry" if older == 1 else "entries"
+            return Text(f"▲ {older} older {noun} — press o or scroll up to load", style="italic", end="")
+        return Text("— start of the ticket —", end="")
 
-    def _make(self, entries: list[TimelineEntry]) -> list[EntryView]:
-        return [EntryView(e, self._now) for e in entries]
-
-    async def show(self, entries: list[TimelineEntry], total: int) -> None:
+    def show(self, entries: list[TimelineEntry], total: int) -> None:
         """Replace everything with *entries* (the newest page) out of *total*."""
-        await self.remove_children(EntryView)
-        self.views = self._make(entries)
-        self.total = max(total, len(self.views))
-        if self.views:
-            await self.mount_all(self.views)
-        self._update_marker()
-        self._set_cursor(len(self.views) - 1, scroll=False)
-        self.call_after_refresh(self.scroll_end, animate=False, immediate=True)
-
-    async def prepend(self, entries: list[TimelineEntry]) -> None:
-        """Older entries arrived: mount them above, keeping what the agent looks at in place."""
+        self.blocks = [_Block(e) for e in entries]
+        self.total = max(total, len(self.blocks))
+        self.cursor = len(self.blocks) - 1
         self.loading_older = False
-        known = {v.entry.id for v in self.views}
-        new = self._make([e for e in entries if e.id not in known and (not self.views or e.id < self.first_id)])
+        self._relayout()
+        self.scroll_end(animate=False, immediate=True)
+
+    def prepend(self, entries: list[TimelineEntry]) -> None:
+        """Older entries arrived: put them above, keeping what the agent looks at in place."""
+        self.loading_older = False
+        first = self.first_id
+        new = [_Block(e) for e in entries if not self.blocks or e.id < first]
         if not new:
-            self.total = len(self.views) if not entries else self.total
-            self._update_marker()
+            self.total = len(self.blocks)
+            self.refresh()
             return
-        before_height = self.virtual_size.height
-        before_y = self.scroll_y
-        await self.mount_all(new, after=self._marker)
-        self.views[:0] = new
+        before = self.virtual_size.height
+        self.blocks[:0] = new
         self.cursor += len(new)
-        self._update_marker()
+        self._relayout()
+        grown = self.virtual_size.height - before
+        self.scroll_to(y=self.scroll_y + grown, animate=False, immediate=True)
 
-        def keep_place() -> None:
-            grown = self.virtual_size.height - before_height
-            self.scroll_to(y=before_y + max(0, grown), animate=False, immediate=True)
-
-        self.call_after_refresh(keep_place)
-
-    async def append(self, entries: list[TimelineEntry], total: int | None = None) -> int:
-        """Newer entries arrived (live or just sent); returns how many were new."""
-        new = self._make([e for e in entries if e.id > self.last_id])
+    def append(self, entries: list[TimelineEntry]) -> int:
+        """Newer entries arrived (live, or just sent); returns how many were new."""
+        last = self.last_id
+        new = [_Block(e) for e in entries if e.id > last]
         if not new:
             return 0
-        at_end = self.cursor >= len(self.views) - 1 or self.scroll_y >= self.max_scroll_y - 1
-        await self.mount_all(new)
-        self.views.extend(new)
-        self.total = max(total or 0, self.total + len(new))
-        self._update_marker()
+        at_end = self.cursor >= len(self.blocks) - 1 or self.scroll_y >= self.max_scroll_y - 1
+        self.blocks.extend(new)
+        self.total += len(new)
         if at_end:
-            self._set_cursor(len(self.views) - 1, scroll=False)
-            self.call_after_refresh(self.scroll_end, animate=False, immediate=True)
+            self.cursor = len(self.blocks) - 1
+        self._relayout()
+        if at_end:
+            self.scroll_end(animate=False, immediate=True)
         return len(new)
 
     def refresh_times(self) -> None:
-        for view in self.views:
-            if view.entry.kind is not EntryKind.EVENT:
-                view.refresh_text()
+        """Redraw the "3m ago" labels."""
+        for block in self.blocks:
+            block.key = None
+        self._relayout()
+
+    # ---------------------------------------------------------------- layout
+
+    def _content_width(self) -> int:
+        return self.scrollable_content_region.width or self.size.width
+
+    def _relayout(self) -> None:
+        width = self._content_width()
+        self._width = width
+        if width <= 0:
+            self.virtual_size = Size(0, len(self.blocks) + 1)
+            return
+        starts = []
+        y = 1  # line 0: the marker
+        for index, block in enumerate(self.blocks):
+            self._render_block(index, block, width)
+            starts.append(y)
+            y += block.height
+        self._starts = starts
+        self.virtual_size = Size(width, y)
+        self.refresh()
+
+    def _render_block(self, index: int, block: _Block, width: int) -> None:
+        cursor = index == self.cursor
+        key = (width, block.expanded, cursor, cursor and self.has_focus)
+        if block.key == key:
+            return
+        block.key = key
+        kind = block.entry.kind.value
+        base = self.rich_style + self.get_component_rich_style(f"timeline--{kind}")
+        if cursor and self.has_focus:
+            base += self.get_component_rich_style("timeline--cursor")
+        bar_style = base + self.get_component_rich_style("timeline--cursor-bar" if cursor else f"timeline--bar-{kind}")
+        texts = entry_texts(block.entry, self._now(), expanded=block.expanded, parts=block.parts)
+        inner = max(8, width - 3)
+        console = self.app.console
+        options = console.options.update_width(inner)
+        strips: list[Strip] = []
+        if block.entry.kind is not EntryKind.EVENT:
+            strips.append(Strip.blank(width, self.rich_style))
+        bar = Segment(BAR, bar_style)
+        pad = Segment(" ", base)
+        block.fold_line = -1
+        for part in (texts.main, texts.fold, texts.quoted):
+            if part is None:
+                continue
+            if part is texts.fold:
+                block.fold_line = len(strips)
+            for line in console.render_lines(part, options, style=base, pad=True):
+                strips.append(Strip([bar, pad, *line, pad]).crop_extend(0, width, base))
+        block.strips = strips
+
+    def _block_at(self, line: int) -> int:
+        """Index of the block drawn at virtual *line*, or -1 for the marker."""
+        if line < 1 or not self._starts:
+            return -1
+        return max(0, bisect_right(self._starts, line) - 1)
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.size.width
+        line = scroll_y + y
+        if self._width != self._content_width():
+            for block in self.blocks:
+                block.key = None
+            self._relayout()
+        if line == 0:
+            style = self.rich_style + self.get_component_rich_style(
+                "timeline--more" if self.has_older or self.loading_older else "timeline--marker")
+            text = self.marker_text()
+            text.justify = "center"
+            segments = self.app.console.render_lines(text, self.app.console.options.update_width(max(1, width)),
+                                                      style=style, pad=True)[0]
+            return Strip(segments).crop_extend(0, width, style)
+        index = self._block_at(line)
+        if index < 0 or index >= len(self.blocks):
+            return Strip.blank(width, self.rich_style)
+        block = self.blocks[index]
+        offset = line - self._starts[index]
+        if offset >= block.height:
+            return Strip.blank(width, self.rich_style)
+        return block.strips[offset].crop_extend(scroll_x, scroll_x + width, self.rich_style)
+
+    def on_resize(self) -> None:
+        if self._content_width() != self._width:
+            for block in self.blocks:
+                block.key = None
+            self._relayout()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        for block in self.blocks:
+            block.key = None
+        if self.is_mounted:
+            self._relayout()
+
+    def on_focus(self) -> None:
+        self._redraw_cursor()
+
+    def on_blur(self) -> None:
+        self._redraw_cursor()
+
+    def _redraw_cursor(self) -> None:
+        if 0 <= self.cursor < len(self.blocks) and self._width:
+            self._render_block(self.cursor, self.blocks[self.cursor], self._width)
+            self.refresh()
 
     # --------------------------------------------------------------- cursor
 
+    def _span(self, index: int) -> tuple[int, int]:
+        start = self._starts[index]
+        return start, start + self.blocks[index].height
+
     def _set_cursor(self, index: int, *, scroll: bool = True) -> None:
-        if not self.views:
+        if not self.blocks:
             self.cursor = -1
             return
-        index = max(0, min(index, len(self.views) - 1))
-        if 0 <= self.cursor < len(self.views):
-            self.views[self.cursor].remove_class("-cursor")
-        self.cursor = index
-        view = self.views[index]
-        view.add_class("-cursor")
-        if scroll:
-            self.scroll_to_widget(view, animate=False, immediate=True, top=view.outer_size.height > self.size.height)
+        index = max(0, min(index, len(self.blocks) - 1))
+        old, self.cursor = self.cursor, index
+        if self._width:
+            for i in {old, index}:
+                if 0 <= i < len(self.blocks):
+                    self._render_block(i, self.blocks[i], self._width)
+            self.refresh()
+        if scroll and self._starts:
+            self._scroll_to_block(index)
 
-    @property
-    def current(self) -> EntryView | None:
-        return self.views[self.cursor] if 0 <= self.cursor < len(self.views) else None
+    def _scroll_to_block(self, index: int) -> None:
+        top, bottom = self._span(index)
+        height = self.scrollable_content_region.height or self.size.height
+        if bottom - top >= height or top < self.scroll_y:
+            self.scroll_to(y=top, animate=False, immediate=True)
+        elif bottom > self.scroll_y + height:
+            self.scroll_to(y=bottom - height, animate=False, immediate=True)
 
-    def select(self, view: EntryView, *, toggle: bool = False) -> None:
-        if view in self.views:
-            self._set_cursor(self.views.index(view), scroll=False)
-            if toggle and view.has_quote:
-                view.expanded = not view.expanded
-        self.focus()
+    def select(self, index: int, *, toggle: bool = False) -> None:
+        """Put the cursor on entry *index* (and open / fold its history)."""
+        self._set_cursor(index)
+        if toggle:
+            self.action_toggle_fold()
 
     def request_older(self) -> None:
-        if self.has_older and not self.loading_older and self.views:
+        if self.has_older and not self.loading_older and self.blocks:
             self.loading_older = True
-            self._update_marker()
+            self.refresh()
             self.post_message(self.LoadOlder(self, self.first_id))
 
     # -------------------------------------------------------------- actions
 
+    def _viewport(self) -> int:
+        return self.scrollable_content_region.height or self.size.height
+
     def action_cursor_down(self) -> None:
-        view = self.current
-        if view is not None:
-            region = view.virtual_region
-            if region.bottom > self.scroll_y + self.scrollable_content_region.height:
+        if 0 <= self.cursor < len(self.blocks) and self._starts:
+            _, bottom = self._span(self.cursor)
+            if bottom > self.scroll_y + self._viewport():
                 self.scroll_to(y=self.scroll_y + 3, animate=False, immediate=True)
                 return
         self._set_cursor(self.cursor + 1)
 
     def action_cursor_up(self) -> None:
-        view = self.current
-        if view is not None and view.virtual_region.y < self.scroll_y:
-            self.scroll_to(y=max(0, self.scroll_y - 3), animate=False, immediate=True)
-            return
+        if 0 <= self.cursor < len(self.blocks) and self._starts:
+            top, _ = self._span(self.cursor)
+            if top < self.scroll_y:
+                self.scroll_to(y=max(0, self.scroll_y - 3), animate=False, immediate=True)
+                return
         if self.cursor <= 0:
+            self.scroll_to(y=0, animate=False, immediate=True)
             self.request_older()
             return
         self._set_cursor(self.cursor - 1)
 
     def action_first(self) -> None:
-        self._set_cursor(0)
+        self._set_cursor(0, scroll=False)
         self.scroll_home(animate=False, immediate=True)
 
     def action_last(self) -> None:
-        self._set_cursor(len(self.views) - 1, scroll=False)
+        self._set_cursor(len(self.blocks) - 1, scroll=False)
         self.scroll_end(animate=False, immediate=True)
 
     def action_half_page(self, direction: int) -> None:
-        self.scroll_to(y=self.scroll_y + direction * max(1, self.size.height // 2), animate=False, immediate=True)
+        self.scroll_to(y=self.scroll_y + direction * max(1, self._viewport() // 2), animate=False, immediate=True)
+
+    def action_page(self, direction: int) -> None:
+        self.scroll_to(y=self.scroll_y + direction * max(1, self._viewport() - 1), animate=False, immediate=True)
 
     def action_load_older(self) -> None:
         self.request_older()
 
     def action_toggle_fold(self) -> None:
-        view = self.current
-        if view is not None and view.has_quote:
-            view.expanded = not view.expanded
+        if 0 <= self.cursor < len(self.blocks):
+            block = self.blocks[self.cursor]
+            if block.parts.quoted:
+                block.expanded = not block.expanded
+                self._relayout()
+                self._scroll_to_block(self.cursor)
+
+    # ------------------------------------------------------------------ mouse
+
+    def on_click(self, event: events.Click) -> None:
+        line = int(self.scroll_y) + event.y
+        index = self._block_at(line)
+        if index < 0:
+            self.request_older()
+            return
+        if index >= len(self.blocks):
+            return
+        self._set_cursor(index, scroll=False)
+        if line - self._starts[index] == self.blocks[index].fold_line:
+            self.action_toggle_fold()
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
-        # Scrolled to the very top by the agent (not by the initial layout).
+        # Scrolled to the very top by the agent (not by the first layout).
         if new_value <= 0 < old_value:
             self.request_older()
 
