@@ -47,12 +47,14 @@ class HelpdeskApp(App[int]):
     BINDINGS = keymap.bindings(keymap.APP_KEYS)
     NOTIFICATION_TIMEOUT = 6
 
-    def __init__(self, settings: "Settings | None" = None, *, act_as: str | None = None, hd: "Helpdesk | None" = None,
+    def __init__(self, settings: "Settings | None" = None, *, act_as: str | None = None, login: str | None = None,
+                 hd: "Helpdesk | None" = None,
                  me: Agent | None = None, clock: Callable[[], datetime] | None = None,
                  poll_seconds: float = POLL_SECONDS, watch: bool = True) -> None:
         super().__init__()
         self.settings = settings if settings is not None else (hd.settings if hd else None)
         self.act_as = act_as
+        self.login = login
         self.hd = hd
         self.me = me
         self.clock = clock or utcnow
@@ -78,7 +80,7 @@ class HelpdeskApp(App[int]):
                 kwargs = {"clock": self.clock} if self.clock is not utcnow else {}
                 self.hd = await bootstrap(self.settings, **kwargs)
             if self.me is None:
-                self.me = await self.hd.agents.identify(act_as=self.act_as)
+                self.me = await self.hd.agents.identify(self.login, act_as=self.act_as)
             self.seq = await self.hd.feed.latest()
             self._mentions = next((i.count for i in await self.hd.views.rail(self.me) if i.key == "mentions"), None)
         except HelpdeskError as exc:

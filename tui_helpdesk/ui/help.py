@@ -19,9 +19,9 @@ from textual.widgets import Label, Static
 from . import keymap
 
 
-def binding_rows(app, screen: Screen) -> "OrderedDict[str, list[tuple[str, str]]]":
-    """Group -> [(keys, description)] for every binding active on *screen*."""
-    merged: dict[str, tuple[str, list[str], str]] = {}
+def binding_rows(app, screen: Screen) -> "OrderedDict[str, list[tuple[str, str, str]]]":
+    """Group -> [(keys, description, binding id)] for every binding active on *screen*."""
+    merged: dict[str, tuple[str, list[str], str, str]] = {}
     order: list[str] = []
     for key, active in screen.active_bindings.items():
         binding: Binding = active.binding
@@ -32,14 +32,15 @@ def binding_rows(app, screen: Screen) -> "OrderedDict[str, list[tuple[str, str]]
         group = known.group if known else "This screen"
         display = app.get_key_display(Binding(key, binding.action))
         if ident not in merged:
-            merged[ident] = (group, [], binding.description)
+            merged[ident] = (group, [], known.help if known else binding.description, binding.id or "")
             order.append(ident)
         if display not in merged[ident][1]:
             merged[ident][1].append(display)
-    groups: OrderedDict[str, list[tuple[str, str]]] = OrderedDict((g, []) for g in (*keymap.GROUPS, "This screen"))
+    groups: OrderedDict[str, list[tuple[str, str, str]]] = OrderedDict(
+        (g, []) for g in (*keymap.GROUPS, "This screen"))
     for ident in order:
-        group, keys, description = merged[ident]
-        groups.setdefault(group, []).append((" ".join(keys), description))
+        group, keys, description, binding_id = merged[ident]
+        groups.setdefault(group, []).append((" ".join(keys), description, binding_id))
     return OrderedDict((g, rows) for g, rows in groups.items() if rows)
 
 
@@ -58,9 +59,10 @@ class HelpScreen(ModalScreen[None]):
                 for group, rows in groups.items():
                     table = Table.grid(padding=(0, 2))
                     table.add_column(style="bold", min_width=12)
-                    table.add_column()
-                    for keys, description in rows:
-                        table.add_row(Text(keys, end=""), Text(description, end=""))
+                    table.add_column(ratio=1)
+                    table.add_column(style="dim", justify="right")
+                    for keys, description, binding_id in rows:
+                        table.add_row(Text(keys, end=""), Text(description, end=""), Text(binding_id, end=""))
                     yield Static(Text(group, style="bold underline", end=""), classes="help-group")
                     yield Static(table, classes="help-table")
             yield Static(Text("Keys can be remapped by id in config.toml under [keys]; "

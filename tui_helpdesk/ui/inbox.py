@@ -15,7 +15,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, OptionList
+from textual.widgets import OptionList
 
 from ..domain import querylang
 from ..domain.errors import HelpdeskError, QueryError
@@ -27,7 +27,7 @@ from .filters import ColumnsDialog, FilterBar, FilterBuilder, SaveViewDialog, Vi
 from .pickers import UNASSIGN, AgentPicker, ConfirmDialog, StatusPicker, TagDialog
 from .text import line, plain
 from .widgets.rail import ViewRail
-from .widgets.statusbar import StatusBar
+from .widgets.statusbar import KeyBar, StatusBar
 from .widgets.table import COLUMN_SORT, PAGE_SIZE, TicketTable
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ class InboxScreen(Screen):
                 yield bar
                 yield TicketTable(id="tickets", now=self.now)
         yield StatusBar(id="status")
-        yield Footer()
+        yield KeyBar(id="keys")
 
     @property
     def rail(self) -> ViewRail:

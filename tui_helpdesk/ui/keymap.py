@@ -25,17 +25,22 @@ class Key:
     description: str
     show: bool = False
     group: str = ""
+    long: str = ""  # the help screen's wording, when the footer's is short
+
+    @property
+    def help(self) -> str:
+        return self.long or self.description
 
 
 APP_KEYS: tuple[Key, ...] = (
-    Key("app.help", "question_mark,f1", "help", "Help: every key", True, "General"),
+    Key("app.help", "question_mark,f1", "help", "Help", True, "General", "Help: every key"),
     Key("app.palette", "colon", "command_palette", "Command palette", False, "General"),
     Key("app.availability", "A", "toggle_availability", "Toggle available / away", False, "General"),
     Key("app.quit", "q", "quit", "Quit", True, "General"),
 )
 
 INBOX_KEYS: tuple[Key, ...] = (
-    Key("inbox.filter", "slash", "filter", "Filter / search", True, "Filters and views"),
+    Key("inbox.filter", "slash", "filter", "Filter", True, "Filters and views", "Filter / search (query language)"),
     Key("inbox.filter-builder", "F", "filter_builder", "Filter builder", False, "Filters and views"),
     Key("inbox.clear-filter", "backspace", "clear_filter", "Clear the filter", False, "Filters and views"),
     Key("inbox.save-view", "S", "save_view", "Save filter as a view", False, "Filters and views"),
@@ -49,10 +54,10 @@ INBOX_KEYS: tuple[Key, ...] = (
     Key("inbox.focus-rail", "h", "focus_rail", "Focus the view rail", False, "Filters and views"),
     Key("inbox.focus-table", "l", "focus_table", "Focus the ticket table", False, "Filters and views"),
     Key("inbox.reply", "r", "reply", "Reply", True, "Tickets"),
-    Key("inbox.note", "n", "note", "Internal note", True, "Tickets"),
-    Key("inbox.assign", "a", "assign", "Assign…", True, "Tickets"),
-    Key("inbox.take", "t", "take", "Take (assign to me)", True, "Tickets"),
-    Key("inbox.status", "s", "status", "Set status…", True, "Tickets"),
+    Key("inbox.note", "n", "note", "Note", True, "Tickets", "Internal note"),
+    Key("inbox.assign", "a", "assign", "Assign", True, "Tickets", "Assign to an agent…"),
+    Key("inbox.take", "t", "take", "Take", True, "Tickets", "Take (assign to me)"),
+    Key("inbox.status", "s", "status", "Status", True, "Tickets", "Set status…"),
     Key("inbox.close", "c", "close_ticket", "Close", True, "Tickets"),
     Key("inbox.tag", "plus", "tag", "Add tags…", False, "Tickets"),
     Key("inbox.select", "space", "toggle_select", "Select / unselect", False, "Tickets"),
@@ -70,7 +75,7 @@ TABLE_KEYS: tuple[Key, ...] = (
     Key("table.half-up", "ctrl+u", "half_page_up", "Half a page up", False, "Moving"),
     Key("table.page-down", "pagedown,ctrl+f", "page_down", "Page down", False, "Moving"),
     Key("table.page-up", "pageup,ctrl+b", "page_up", "Page up", False, "Moving"),
-    Key("table.open", "enter", "select_cursor", "Open the ticket", True, "Tickets"),
+    Key("table.open", "enter", "select_cursor", "Open", True, "Tickets", "Open the ticket"),
 )
 
 RAIL_KEYS: tuple[Key, ...] = (

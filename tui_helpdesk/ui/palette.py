@@ -126,7 +126,7 @@ class ActionsProvider(Provider):
                 continue
             target = self.app if key.id.startswith("app.") else inbox
             hint = keys.get(key.id, "")
-            out.append((key.description, hint, partial(target.run_action, key.action)))
+            out.append((key.help, hint, partial(target.run_action, key.action)))
         return out
 
     async def discover(self) -> Hits:

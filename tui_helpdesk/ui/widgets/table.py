@@ -40,10 +40,10 @@ COLUMN_SORT = {
     "status": SortKey.STATUS, "id": SortKey.ID, "requester": SortKey.REQUESTER, "details": SortKey.SUBJECT,
     "assignee": SortKey.ASSIGNEE, "created": SortKey.CREATED, "updated": SortKey.UPDATED,
 }
-FIXED_WIDTHS = {"mark": 1, "status": 11, "id": 7, "requester": 18, "assignee": 12, "created": 7, "updated": 7}
+FIXED_WIDTHS = {"mark": 1, "status": 10, "id": 6, "requester": 16, "assignee": 10, "created": 8, "updated": 8}
 # Dropped in this order when the terminal is narrow, so "details" keeps room to read.
 DROP_ORDER = ("created", "assignee", "requester")
-MIN_DETAILS = 24
+MIN_DETAILS = 20
 
 
 def visible_columns(wanted: tuple[str, ...], width: int) -> tuple[str, ...]:
@@ -181,10 +181,13 @@ class TicketTable(DataTable):
             elif col == "details":
                 width = self._details_width
                 cell = line(row.subject, width, style="bold")
-                room = width - len(cell.plain) - 3
+                cell.truncate(width, overflow="ellipsis")
+                room = width - cell.cell_len - 3
                 if room > 4 and row.preview:
                     cell.append(" — ", style="dim")
-                    cell.append_text(line(row.preview, room, style="dim"))
+                    preview = line(row.preview, room, style="dim")
+                    preview.truncate(room, overflow="ellipsis")
+                    cell.append_text(preview)
                 out.append(cell)
             elif col == "assignee":
                 out.append(line(row.assignee, FIXED_WIDTHS["assignee"]) if row.assignee else Text("—", style="dim", end=""))
@@ -197,7 +200,7 @@ class TicketTable(DataTable):
     def _column_label(self, col: str) -> Text:
         title = COLUMN_TITLES[col]
         if self.sort_key is not None and COLUMN_SORT.get(col) is self.sort_key:
-            title += " ▼" if self.sort_descending else " ▲"
+            title += "▼" if self.sort_descending else "▲"
         return Text(title, end="")
 
     def _layout(self) -> None:
