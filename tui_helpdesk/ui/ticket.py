@@ -91,6 +91,7 @@ class TicketScreen(Screen):
         self._write_lock = asyncio.Lock()
         self._details_toggled = False
         self._others: list[Here] = []
+        self._pending_mode: str | None = None
         # Kept as attributes (not queried): the final draft save runs while unmounting,
         # when the children have already left the DOM.
         self.timeline = Timeline(self.now, id="timeline")
@@ -189,6 +190,9 @@ class TicketScreen(Screen):
         if marked:
             self._say(f"{marked} mention{'s' if marked != 1 else ''} of you here marked read")
         self.loaded = True
+        if self._pending_mode:
+            mode, self._pending_mode = self._pending_mode, None
+            self.composer.open(mode if draft is None else None)
 
     def _show_ticket(self, ticket: Ticket) -> None:
         self.ticket = ticket
@@ -425,6 +429,7 @@ class TicketScreen(Screen):
 
     def _open_composer(self, mode: str) -> None:
         if not self.loaded:
+            self._pending_mode = mode  # opened from the inbox with r / n: open once loaded
             return
         self.composer.open(mode)
 

@@ -19,7 +19,7 @@ from textual.widgets.option_list import Option
 
 from ...domain.model import Ticket, TicketRow, TicketType
 from ...domain.text import one_line
-from .timeline import ago, local, safe_line, safe_text
+from .timeline import ago, safe_line, safe_text, when
 
 TYPE_LABEL = {TicketType.EMAIL: "Email", TicketType.LIVE_CHAT: "Live chat", TicketType.API: "API"}
 
@@ -79,7 +79,7 @@ class DetailsPanel(VerticalScroll, can_focus=False):
             ("Type", TYPE_LABEL.get(ticket.type, ticket.type.value)),
             ("Language", ticket.language),
             ("Conversation", ticket.conversation_id),
-            ("Created", f"{local(ticket.created_at).strftime('%Y-%m-%d %H:%M')}, {ago(ticket.created_at, now)}"),
+            ("Created", when(ticket.created_at, now)),
             ("Updated", ago(ticket.updated_at, now)),
             ("Tags", ", ".join(ticket.tags) if ticket.tags else None),
         ]

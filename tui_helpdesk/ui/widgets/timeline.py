@@ -284,6 +284,7 @@ class Timeline(ScrollView, can_focus=True):
         self.total = 0
         self.cursor = -1
         self.loading_older = False
+        self._at_end = True  # scrolled to the newest line (kept there on resize)
 
     # ------------------------------------------------------------- contents
 
@@ -451,6 +452,9 @@ class Timeline(ScrollView, can_focus=True):
             for block in self.blocks:
                 block.key = None
             self._relayout()
+        if self._at_end:
+            # Reading the newest entries when the composer opened: keep them in view.
+            self.scroll_end(animate=False, immediate=True)
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
@@ -576,6 +580,7 @@ class Timeline(ScrollView, can_focus=True):
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
+        self._at_end = new_value >= self.max_scroll_y
         # Scrolled to the very top by the agent (not by the first layout).
         if new_value <= 0 < old_value:
             self.request_older()
