@@ -77,6 +77,23 @@ async def settle(pilot, until: Callable[[], bool] | None = None, timeout: float 
     raise AssertionError(f"timed out waiting for {until}")
 
 
+def _timed(fn):
+    import functools, os, sys
+    if not os.environ.get("UI_SETTLE_TRACE"):
+        return fn
+    @functools.wraps(fn)
+    async def wrapper(pilot, until=None, timeout=5.0):
+        t = time.monotonic()
+        try:
+            return await fn(pilot, until, timeout)
+        finally:
+            print(f"settle {time.monotonic() - t:.2f}s {until}", file=sys.stderr)
+    return wrapper
+
+
+settle = _timed(settle)
+
+
 def screen_text(app) -> str:
     """The screen as plain text (what a reader sees), from an SVG screenshot."""
     return _svg_text(app.export_screenshot())

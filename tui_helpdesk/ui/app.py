@@ -34,6 +34,20 @@ MAX_BACKOFF = 10.0
 INBOX_KINDS = {"created", "assign", "follow_up", "message"}
 
 
+async def _finish_on_cancel(coro):
+    """Await *coro*; if cancelled (the app is quitting), let the query finish first.
+
+    Cancelling a database call half-way leaves its connection's thread to
+    answer a loop that may be gone by then; a poll takes milliseconds.
+    """
+    task = asyncio.ensure_future(coro)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait([task], timeout=2)
+        raise
+
+
 def utcnow() -> datetime:
     from ..adapters.store.repository import utcnow as now
 
@@ -118,7 +132,7 @@ class HelpdeskApp(App[int]):
         while True:
             await asyncio.sleep(delay)
             try:
-                changes, seq = await self.hd.feed.since(self.seq)
+                changes, seq = await _finish_on_cancel(self.hd.feed.since(self.seq))
             except Exception as exc:  # noqa: BLE001 - a lost database must not kill the app
                 delay = min(MAX_BACKOFF, delay * 2)
                 self._set_sync(f"offline ({type(exc).__name__}); retrying", False)
