@@ -43,22 +43,30 @@ async def fill_desk(hd, *, tickets: int = 12):
     channels = [("email", TicketType.EMAIL), ("web", TicketType.LIVE_CHAT), ("whatsapp", TicketType.LIVE_CHAT),
                 ("messenger", TicketType.LIVE_CHAT), ("api", TicketType.API)]
     statuses = list(Status)
-    for i in range(tickets):
-        channel, ttype = channels[i % len(channels)]
-        at = NOW - timedelta(hours=5 * (tickets - i))
-        ticket = await hd.tickets.create(
-            subject=f"Order {1000 + i} question", body=f"Hello, this is message {i} about order {1000 + i}.",
-            requester_email=f"customer{i}@example.com", requester_name=f"Customer {i:02d}", channel=channel,
-            type=ttype, at=at, chatbot_user_id=f"u{i}" if ttype is TicketType.LIVE_CHAT else None,
-            tags=["billing"] if i % 4 == 0 else (),
-        )
-        status = statuses[i % len(statuses)]
-        if i % 3 == 0:
-            await hd.tickets.assign(ticket.id, "ana", actor=ana)
-        elif i % 3 == 1:
-            await hd.tickets.assign(ticket.id, "ben", actor=ana)
-        if status is not Status.NEW:
-            await hd.tickets.set_status(ticket.id, status, actor=ana)
+    real_clock = hd.store.clock
+    try:
+        for i in range(tickets):
+            channel, ttype = channels[i % len(channels)]
+            at = NOW - timedelta(hours=5 * (tickets - i))
+            # Each ticket's later changes happen an hour after it was created.
+            hd.store.clock = lambda at=at: at + timedelta(hours=1)
+            ticket = await hd.tickets.create(
+                subject=f"Order {1000 + i} question", body=f"Hello, this is message {i} about order {1000 + i}.",
+                requester_email=f"customer{i}@example.com", requester_name=f"Customer {i:02d}", channel=channel,
+                type=ttype, at=at, chatbot_user_id=f"u{i}" if ttype is TicketType.LIVE_CHAT else None,
+                tags=["billing"] if i % 4 == 0 else (),
+            )
+            status = statuses[i % len(statuses)]
+            if i % 3 == 0:
+                await hd.tickets.assign(ticket.id, "ana", actor=ana)
+            elif i % 3 == 1:
+                await hd.tickets.assign(ticket.id, "ben", actor=ana)
+            if status is Status.ON_CUSTOMER:
+                await hd.tickets.reply(ticket.id, f"Thanks, order {1000 + i} ships tomorrow.", actor=ana)
+            elif status is not Status.NEW:
+                await hd.tickets.set_status(ticket.id, status, actor=ana)
+    finally:
+        hd.store.clock = real_clock
     return ana, ben
 
 

@@ -57,7 +57,7 @@ class HelpScreen(ModalScreen[None]):
             yield Label("Keys", classes="dialog-title")
             with VerticalScroll(id="help-body"):
                 for group, rows in groups.items():
-                    table = Table.grid(padding=(0, 2))
+                    table = Table.grid(padding=(0, 2), expand=True)
                     table.add_column(style="bold", min_width=12)
                     table.add_column(ratio=1)
                     table.add_column(style="dim", justify="right")
