@@ -26,7 +26,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 
 from ..domain.errors import ConfigError, HelpdeskError, NotFound
-from ..domain.model import Agent, Status, Ticket, TimelineEntry
+from ..domain.model import Agent, EntryKind, Status, Ticket
 from ..domain.text import clean, one_line
 from ..services.composer import HEARTBEAT_SECONDS, ComposerService, Here, load_canned
 from .keymap import Key, bindings
@@ -286,6 +286,9 @@ class TicketScreen(Screen):
         entries = await self.hd.tickets.timeline(self.ticket_id, after_id=self.timeline.last_id)
         self._show_ticket(ticket)
         self.timeline.append(entries)
+        if any(e.kind is EntryKind.NOTE and self.me.login in e.meta.get("mentions", ()) for e in entries):
+            # Mentioned on the ticket I am reading: it is read already.
+            await self.composer_service.open(self.me, self.ticket_id)
 
     @on(Timeline.LoadOlder)
     def _older_wanted(self, message: Timeline.LoadOlder) -> None:
