@@ -427,3 +427,25 @@ async def test_one_poller_across_processes_runs_in_the_background(sqlite_url, si
     finally:
         await one.close()
         await two.close()
+
+
+# ------------------------------------------------------------------ bot-sim
+
+
+async def test_bot_sim_in_a_thread_and_its_command_line(monkeypatch, capsys):
+    from tui_helpdesk.adapters.chatbot import ChatbotClient
+    from tui_helpdesk.cli.botsim import start_in_thread
+    from tui_helpdesk.cli.main import main
+
+    running = start_in_thread(seed=4, tick=None, initial_conversations=5)
+    try:
+        async with ChatbotClient(running.base_url, running.api_key, timeout=2) as client:
+            assert (await client.health()).status == "ok"
+            convs, _, _ = await client.changed_conversations(None, limit=100)
+            assert len(convs) == 5
+    finally:
+        running.stop()
+    assert main(["bot-sim", "--port", "70000"]) == 2
+    monkeypatch.setenv("HELPDESK_CHATBOT_KEY", "has space")
+    assert main(["bot-sim"]) == 2
+    assert "HELPDESK_CHATBOT_KEY" in capsys.readouterr().err

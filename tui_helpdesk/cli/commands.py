@@ -296,3 +296,9 @@ def run_demo(args) -> int:
     from ..ui.demo import run_demo as demo
 
     return demo(args)
+
+
+def run_bot_sim(args) -> int:
+    from .botsim import run
+
+    return run(args)

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from ..domain.errors import HelpdeskError, UsageError
-from . import commands
+from . import botsim, commands
 
 
 class _Parser(argparse.ArgumentParser):
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
 
     sub.add_parser("demo", help="open the app on a demo database full of tickets")
+    botsim.add_arguments(sub.add_parser("bot-sim", help="run a chatbot platform simulator (docs/chatbot-api.md)"))
 
     t = sub.add_parser("ticket", help="list, show, create and work on tickets").add_subparsers(
         dest="action", required=True, parser_class=_Parser, metavar="ACTION")
@@ -133,6 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return commands.run_app(args)
         if args.command == "demo":
             return commands.run_demo(args)
+        if args.command == "bot-sim":
+            return commands.run_bot_sim(args)
         return asyncio.run(commands.dispatch(args))
     except HelpdeskError as exc:
         _fail(str(exc))
