@@ -81,6 +81,9 @@ class EmailSettings:
     mailbox: str = "INBOX"
     processed_folder: str = ""  # move here after commit; empty = flag \Seen only
     poll_seconds: int = 60
+    # Automatic acknowledgement of a new ticket ("" = none); {ticket_id} and
+    # {desk_name} are filled in. Never sent to machine mail, rate-limited per sender.
+    acknowledge: str = ""
 
 
 @dataclass(frozen=True)
@@ -206,7 +209,7 @@ def _build(data: dict, source: Path | None) -> Settings:
                 imap=_account(e.get("imap", {}), f"{e.get('address', '')} imap password"),
                 smtp=_account(e.get("smtp", {}), f"{e.get('address', '')} smtp password"),
                 mailbox=e.get("mailbox", "INBOX"), processed_folder=e.get("processed_folder", ""),
-                poll_seconds=int(e.get("poll_seconds", 60)),
+                poll_seconds=int(e.get("poll_seconds", 60)), acknowledge=str(e.get("acknowledge", "")),
             )
             for e in d.get("email", [])
         )

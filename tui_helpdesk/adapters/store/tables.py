@@ -190,3 +190,4 @@ class TimeOffRow(SQLModel, table=True):
     start: date = Field(sa_type=Date, nullable=False)
     end: date = Field(sa_type=Date, nullable=False)
 from . import tables_chat  # noqa: F401
+from . import tables_mail  # noqa: F401
