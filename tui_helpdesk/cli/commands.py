@@ -125,6 +125,10 @@ async def dispatch(args: argparse.Namespace) -> int:
         from .doctor import doctor
 
         return await doctor(args, _load)
+    if args.command == "sync":
+        from .sync import sync
+
+        return await sync(args, _load)
     hd, me = await _open(args)
     try:
         handler = HANDLERS[(args.command, getattr(args, "action", None))]

@@ -117,6 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     x = sub.add_parser("doctor", help="check config, database, mail and chatbot")
     x.add_argument("--json", action="store_true")
+
+    x = sub.add_parser("sync", help="sync mailboxes and send the outbox (runs until stopped)")
+    x.add_argument("--once", action="store_true", help="one pass, then exit (for cron and tests)")
+    x.add_argument("--status", action="store_true", help="show mailboxes, warnings, set-aside mail and the outbox")
+    x.add_argument("--no-send", action="store_true", help="do not send the outbox")
+    x.add_argument("--no-receive", action="store_true", help="do not read mailboxes")
+    x.add_argument("--quiet", action="store_true", help="no progress lines")
     return p
 
 
