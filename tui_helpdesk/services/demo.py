@@ -57,9 +57,14 @@ def _pick(rng: random.Random, weighted):
     return rng.choices([w[:-1] if len(w) > 2 else w[0] for w in weighted], [w[-1] for w in weighted])[0]
 
 
-async def populate_demo(hd, *, tickets: int = 230, seed: int = 7, now: datetime | None = None,
+async def populate_demo(hd, *, tickets: int = 50, bulk: int = 180, seed: int = 7, now: datetime | None = None,
                         progress: Callable[[str], None] | None = None) -> Agent:
-    """Fill an empty database; returns the current OS user's agent (an admin)."""
+    """Fill an empty database; returns the current OS user's agent (an admin).
+
+    *bulk* tickets come from the bulk seeder (coherent threads, in a blink);
+    *tickets* more are played through the services with a stepping clock, so
+    their timelines carry the real events, assignments and @mentions of me.
+    """
     rng = random.Random(seed)
     end = now or utcnow()
     clock = _SteppingClock(end - timedelta(days=75))
@@ -80,25 +85,28 @@ async def populate_demo(hd, *, tickets: int = 230, seed: int = 7, now: datetime 
                 team.append(await hd.agents.get(login))
         others = [a for a in team if a.id != me.id]
         await hd.agents.set(me, others[1].login, availability="away")
+        if bulk:
+            await vocab.seed(hd.store, tickets=bulk, messages_per_ticket=4, seed=seed, now=end - timedelta(hours=2),
+                             progress=progress)
 
         plans = []
         for i in range(tickets):
             created = end - timedelta(days=(rng.random() ** 1.5) * 60, minutes=rng.randint(5, 600))
             plans.append((created, i))
         plans.sort()
-        mention_budget = 14
+        mention_budget = 12
         for n, (created, i) in enumerate(plans):
             status = _pick(rng, STATUSES)
-            # A share of the active tickets are mine, so the Inbox is full.
+            # Most of these are mine, so the Inbox is full.
             if status is Status.NEW:
                 assignee = None
-            elif rng.random() < 0.38:
+            elif rng.random() < 0.7:
                 assignee = me
             elif rng.random() < 0.15:
                 assignee = None
             else:
                 assignee = rng.choice(others)
-            mention = mention_budget > 0 and rng.random() < 0.12 and status is not Status.NEW
+            mention = mention_budget > 0 and rng.random() < 0.4 and status is not Status.NEW
             mention_budget -= mention
             await _one_ticket(hd, rng, clock, created, end, status, assignee, me, others, mention)
             if progress and n % 50 == 0:
@@ -186,7 +194,7 @@ async def _long_thread(hd, rng, clock, end, me, others) -> None:
     )
     await hd.tickets.assign(ticket.id, me.login, actor=me)
     t = start
-    for k in range(215):
+    for k in range(205):
         t = t + timedelta(minutes=rng.randint(20, 260))
         clock.now = min(t, end - timedelta(minutes=2))
         kind, text = LONG_THREAD[k % len(LONG_THREAD)]

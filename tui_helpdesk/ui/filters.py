@@ -98,7 +98,8 @@ class FilterBar(Vertical):
         self.display = True
         self.input.value = query
         self.input.cursor_position = len(query)
-        self.input.focus()
+        # Focus now, not after a refresh: keys typed right after "/" belong to the bar.
+        self.screen.set_focus(self.input)
         self._check(query)
 
     def action_cancel(self) -> None:

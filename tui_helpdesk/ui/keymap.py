@@ -35,8 +35,6 @@ class Key:
 APP_KEYS: tuple[Key, ...] = (
     Key("app.help", "question_mark,f1", "help", "Help", True, "General", "Help: every key"),
     Key("app.palette", "colon", "command_palette", "Command palette", False, "General"),
-    Key("app.availability", "A", "toggle_availability", "Toggle available / away", False, "General"),
-    Key("app.quit", "q", "quit", "Quit", True, "General"),
 )
 
 INBOX_KEYS: tuple[Key, ...] = (
@@ -64,6 +62,9 @@ INBOX_KEYS: tuple[Key, ...] = (
     Key("inbox.select-all", "asterisk", "select_all", "Select all loaded", False, "Tickets"),
     Key("inbox.unselect", "escape", "unselect", "Clear the selection", False, "Tickets"),
     Key("inbox.refresh", "ctrl+r", "refresh", "Refresh", False, "General"),
+    # On the inbox, not the app: a letter typed into a dialog must never quit.
+    Key("app.availability", "A", "app.toggle_availability", "Toggle available / away", False, "General"),
+    Key("app.quit", "q", "app.quit", "Quit", True, "General"),
 )
 
 TABLE_KEYS: tuple[Key, ...] = (

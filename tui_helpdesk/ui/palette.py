@@ -124,7 +124,7 @@ class ActionsProvider(Provider):
         for key in keymap.INBOX_KEYS + keymap.APP_KEYS:
             if key.id in ("app.palette", "inbox.unselect"):
                 continue
-            target = self.app if key.id.startswith("app.") else inbox
+            target = self.app if key in keymap.APP_KEYS else inbox
             hint = keys.get(key.id, "")
             out.append((key.help, hint, partial(target.run_action, key.action)))
         return out
