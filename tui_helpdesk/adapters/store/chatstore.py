@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, case, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .repository import Tx
@@ -280,14 +280,15 @@ class ChatTx:
 
     async def lines(self, desk_id: int | None = None, *, ended_since: datetime | None = None,
                     limit: int = 500) -> list[ConversationInfo]:
-        """Conversations for the Conversations view: escalated first, then newest change first."""
+        """Conversations for the Conversations view: waiting escalations, live ones, then ended ones."""
         stmt = select(CONV)
         if desk_id is not None:
             stmt = stmt.where(C.desk_id == desk_id)
         if ended_since is not None:
             stmt = stmt.where(or_(C.state != "ended", C.updated_at >= ended_since))
-        urgent = ((C.state == "escalated") & C.handled.is_(False)).label("urgent")
-        stmt = stmt.add_columns(urgent).order_by(urgent.desc(), C.updated_at.desc(), C.conversation_id).limit(limit)
+        # Escalated and nobody has it yet; then the live ones; then the ended; newest change first in each.
+        rank = case((and_(C.state == "escalated", C.handled.is_(False)), 0), (C.state == "ended", 2), else_=1)
+        stmt = stmt.order_by(rank, C.updated_at.desc(), C.conversation_id).limit(limit)
         return [_conv(r) for r in await self.conn.execute(stmt)]
 
     async def count_waiting(self, desk_id: int | None = None) -> int:

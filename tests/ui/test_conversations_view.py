@@ -1,0 +1,156 @@
+"""The Conversations view under Pilot, fed by the simulator over HTTP through the real poller.
+
+Hostile customer names and messages are shown literally (cleaned ``Text``,
+never markup); ``t`` takes a conversation over and lands on its ticket; a
+taken-over conversation opens its ticket; an ended one says it cannot be
+taken over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+from rich.text import Text
+from textual.app import App, ComposeResult
+
+from tests.chat_fixtures import FORBIDDEN, KEY, PAYLOADS, open_desk
+from tui_helpdesk.adapters.chatbot.sim import Simulator
+from tui_helpdesk.domain.model import Status
+from tui_helpdesk.ui.conversations import ConversationsView, allow_ai_replies
+
+
+@pytest.fixture
+async def sim():
+    simulator = Simulator(KEY, seed=3, rate_limit=100_000)
+    await simulator.start("127.0.0.1", 0)
+    yield simulator
+    await simulator.stop()
+
+
+@pytest.fixture
+async def hd(tmp_path, sim, clock):
+    desk = await open_desk(f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}", sim, clock)
+    yield desk
+    await desk.close()
+
+
+class Harness(App):
+    def __init__(self, hd, me) -> None:
+        super().__init__()
+        self.hd, self.me = hd, me
+        self.notes: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        yield ConversationsView(self.hd, self.me, refresh_seconds=0.1, id="conversations")
+
+    def on_mount(self) -> None:
+        self.query_one(ConversationsView).focus_table()
+
+    def notify(self, message, **kwargs) -> None:  # keep what the agent was told, for the test
+        self.notes.append(message.plain if isinstance(message, Text) else str(message))
+        super().notify(message, **kwargs)
+
+
+async def until(pilot, condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not condition():
+        if loop.time() > end:
+            raise AssertionError("timed out waiting for the screen")
+        await pilot.pause(0.05)
+
+
+def rows(view: ConversationsView) -> dict[str, dict[str, Text]]:
+    """Each row's cells by column key, as the table holds them."""
+    table = view.table
+    return {str(r.value): {str(c.value): table.get_cell(r, c) for c in table.columns} for r in table.rows}
+
+
+async def test_payloads_are_shown_literally_and_takeover_opens_the_ticket(hd, sim):
+    me = await hd.agents.identify()
+    convs = [sim.add_conversation(f"Eve {p} Mallory", text=f"hi {p} there", channel=f"web{p}") for p in PAYLOADS]
+    sim.escalate(convs[0], "needs a person \x1b]0;PWNED\x1b\\")
+    ended = sim.add_conversation("Grace Lee", text="bye")
+    sim.end(ended)
+    await hd.conversations.poll_once()  # escalates convs[0]
+    app = Harness(hd, me)
+    async with app.run_test(size=(140, 40)) as pilot:
+        view = app.query_one(ConversationsView)
+        await until(pilot, lambda: len(view.items) == len(convs) + 1)
+        shown = rows(view)
+        for cells in shown.values():
+            for cell in cells.values():
+                assert isinstance(cell, Text)
+                assert not any(ch in cell.plain for ch in FORBIDDEN), repr(cell.plain)
+        customers = " ".join(cells["customer"].plain for cells in shown.values())
+        messages = " ".join(cells["last"].plain for cells in shown.values())
+        assert "Eve [@click=app.quit]x[/] Mallory" in customers and "Eve [/] Mallory" in customers
+        assert "hi [@click=app.quit]x[/] there" in messages and "invoicefdp.exe" in messages
+        assert "ok FAKE" in messages  # the carriage return cannot overwrite the line
+        preview = str(view.query_one("#conv-preview").render())
+        assert not any(ch in preview for ch in FORBIDDEN)
+
+        # Escalated, already a ticket: t opens it.
+        [esc] = [i for i in view.items if i.id == convs[0]]
+        assert esc.handled and esc.ticket_id
+        view.table.move_cursor(row=view.items.index(esc))
+        await pilot.press("t")
+        await until(pilot, lambda: type(app.screen).__name__ == "TicketScreen")
+        assert app.screen.ticket_id == esc.ticket_id
+        app.pop_screen()
+
+        # Ended: a clear notice, no ticket.
+        await until(pilot, lambda: type(app.screen).__name__ != "TicketScreen")
+        view.table.move_cursor(row=[i.id for i in view.items].index(ended))
+        await pilot.press("t")
+        await until(pilot, lambda: any("ended" in n for n in app.notes))
+        async with hd.store.read() as tx:
+            assert await tx.tickets_by_conversation(ended) == []
+
+        # Ongoing: t takes it over and lands on the new ticket, mine, On you.
+        target = convs[5]  # the markup payload
+        view.table.move_cursor(row=[i.id for i in view.items].index(target))
+        await pilot.press("t")
+        await until(pilot, lambda: type(app.screen).__name__ == "TicketScreen", timeout=10)
+        ticket = await hd.tickets.get(app.screen.ticket_id)
+        assert ticket.conversation_id == target and ticket.assignee.id == me.id
+        assert ticket.status is Status.ON_YOU
+        assert sim.snapshot(target)["state"] == "taken_over"
+        app.pop_screen()
+
+        # Handing back from the ticket: resumed on the platform, closed here.
+        assert await allow_ai_replies(app, hd, me, ticket.id)
+        assert (await hd.tickets.get(ticket.id)).status is Status.CLOSED
+        sim.down = True
+        other = esc.ticket_id
+        assert not await allow_ai_replies(app, hd, me, other)
+        assert any(n.startswith("Nothing changed") for n in app.notes)
+        assert (await hd.tickets.get(other)).status is Status.NEW
+
+
+async def test_platform_trouble_is_shown_not_raised(hd, sim):
+    me = await hd.agents.identify()
+    sim.add_conversation("Sam Carter", text="hello")
+    await hd.conversations.poll_once()
+    conv = sim.add_conversation("Tom O'Brien", text="anyone?")
+    app = Harness(hd, me)
+    async with app.run_test(size=(120, 30)) as pilot:
+        view = app.query_one(ConversationsView)
+        await until(pilot, lambda: len(view.items) == 1)
+        hd.conversations.start()  # the background poller, with the platform down
+        sim.down = True
+        status = view.query_one("#conv-status")
+        await until(pilot, lambda: "chat platform" in str(status.render()), timeout=10)
+        sim.down = False
+        await until(pilot, lambda: any(i.id == conv for i in view.items), timeout=10)
+        # A takeover while the platform is down says so and changes nothing.
+        sim.down = True
+        view.table.move_cursor(row=[i.id for i in view.items].index(conv))
+        await pilot.press("t")
+        await until(pilot, lambda: any("Take over failed" in n or "unavailable" in n for n in app.notes), timeout=10)
+        assert type(app.screen).__name__ != "TicketScreen"
+        async with hd.store.read() as tx:
+            assert await tx.tickets_by_conversation(conv) == []
+        sim.down = False

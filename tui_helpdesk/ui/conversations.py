@@ -1,0 +1,340 @@
+"""The Conversations view: live chatbot conversations, taken over with one key.
+
+:class:`ConversationsView` lists what the poller last recorded (it reads the
+database, never the platform): state (ongoing, escalated, taken over, ended),
+channel, customer, last message, and a transcript preview of the highlighted
+conversation. Escalated conversations that no person has yet come first and
+stand out.
+
+Keys: ``t`` takes the highlighted conversation over and opens its new ticket
+(assigned to me, On you); on a conversation a person already has it opens
+that ticket instead; on an ended one it says it cannot. ``enter`` opens the
+ticket when there is one.
+
+For the ticket screen, :func:`allow_ai_replies` is the "Allow AI replies"
+command of a live-chat ticket: it asks the platform to resume the bot and,
+only if that worked, closes the ticket with an "AI resumed" event; otherwise
+the agent is told and nothing changes::
+
+    from .conversations import allow_ai_replies
+    ok = await allow_ai_replies(self.app, self.hd, self.me, ticket_id)
+
+Every customer-provided string (names, messages, channel, platform errors)
+reaches the screen as ``rich.text.Text`` from cleaned text, never as markup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import DataTable, Static
+
+from ..adapters.store.chatstore import ConversationInfo, PollStatus
+from ..domain.errors import HelpdeskError
+from ..domain.model import Agent
+from ..services.conversations import state_label
+from .keymap import Key, bindings
+from .text import block, humanise, line, plain
+
+if TYPE_CHECKING:
+    from ..bootstrap import Helpdesk
+
+REFRESH_SECONDS = 2.0
+PREVIEW_MESSAGES = 12
+
+CONVERSATION_KEYS: tuple[Key, ...] = (
+    Key("conversations.take-over", "t", "take_over", "Take over / open ticket", True, "Tickets"),
+    Key("conversations.refresh", "ctrl+r", "refresh_conversations", "Refresh", False, "General"),
+)
+
+COLUMNS = (("state", "State", 12), ("ticket", "Ticket", 10), ("channel", "Channel", 10),
+           ("customer", "Customer", 22), ("updated", "Updated", 7), ("last", "Last message", None))
+ROLE_LABEL = {"assistant": "Chatbot", "human_agent": "Teammate", "system": "Platform"}
+NOT_CONFIGURED = ("Conversations appear here when a chatbot platform is configured for the desk "
+                  "([desks.chatbot] base_url in config.toml; 'helpdesk bot-sim' runs a simulator).")
+
+
+def _key(info: ConversationInfo) -> str:
+    return f"{info.desk_id}:{info.id}"
+
+
+def state_cell(info: ConversationInfo) -> Text:
+    label = state_label(info.state)
+    if info.state == "escalated" and not info.handled:
+        return Text(f"▲ {label}", style="bold red", no_wrap=True, end="")
+    if info.state == "ended":
+        return Text(f"  {label}", style="dim", no_wrap=True, end="")
+    if info.handled:
+        return Text(f"  {label}", style="green", no_wrap=True, end="")
+    return Text(f"  {label}", no_wrap=True, end="")
+
+
+def ticket_cell(info: ConversationInfo) -> Text:
+    if info.ticket_id and info.handled:
+        return Text(f"#{info.ticket_id}", style="bold", no_wrap=True, end="")
+    if info.state == "escalated" and info.last_error:
+        return Text("retrying", style="red", no_wrap=True, end="")
+    if info.state == "escalated":
+        return Text("opening…", style="italic", no_wrap=True, end="")
+    if info.ticket_id:
+        return Text(f"was #{info.ticket_id}", style="dim", no_wrap=True, end="")
+    return Text("", end="")
+
+
+def last_cell(info: ConversationInfo) -> Text:
+    out = Text(no_wrap=True, overflow="ellipsis", end="")
+    if info.last_role and info.last_role != "user":
+        out.append(f"{ROLE_LABEL.get(info.last_role, info.last_role)}: ", style="dim")
+    out.append_text(line(info.last_text, 200))
+    return out
+
+
+def customer_cell(info: ConversationInfo) -> Text:
+    out = line(info.customer, 60, style="bold" if info.state == "escalated" and not info.handled else "")
+    if info.language:
+        out.append(" ")
+        out.append_text(line(info.language, 12, style="dim"))
+    return out
+
+
+def preview_text(info: ConversationInfo) -> Text:
+    """The transcript preview: a header line, then the newest messages."""
+    out = Text(end="")
+    out.append_text(line(info.customer, 80, style="bold"))
+    out.append("  ·  ", style="dim")
+    out.append_text(line(info.channel, 40))
+    out.append("  ·  ", style="dim")
+    out.append(state_label(info.state), style="bold red" if info.state == "escalated" and not info.handled else "")
+    if info.ticket_id and info.handled:
+        out.append(f"  ·  ticket #{info.ticket_id} — t opens it", style="dim")
+    elif info.state == "ended":
+        out.append("  ·  ended: cannot be taken over", style="dim")
+    else:
+        out.append("  ·  t takes it over", style="dim")
+    if info.escalation_reason:
+        out.append("\nEscalated: ", style="bold")
+        out.append_text(line(info.escalation_reason, 300))
+    if info.last_error and not info.handled:
+        out.append("\nNot a ticket yet — the chat platform failed: ", style="bold red")
+        out.append_text(line(info.last_error, 300, style="red"))
+        out.append(" (retrying)", style="red")
+    lines = list(info.transcript)[-PREVIEW_MESSAGES:]
+    if not lines and info.last_text:
+        out.append("\n")
+        out.append_text(last_cell(info))
+    for item in lines:
+        out.append("\n")
+        stamp = item.at.replace(tzinfo=timezone.utc).astimezone().strftime("%H:%M") if item.at else "--:--"
+        out.append(f"{stamp} ", style="dim")
+        if item.role == "user":
+            out.append_text(line(info.customer or "Customer", 40, style="bold"))
+        elif item.role == "human_agent" and item.author:
+            out.append_text(line(item.author, 40, style="italic"))
+        else:
+            out.append(ROLE_LABEL.get(item.role, item.role), style="italic dim")
+        out.append(": ")
+        out.append_text(block(item.text, style="dim" if item.role in ("system", "assistant") else ""))
+    return out
+
+
+def status_line(status: PollStatus | None, count: int, now: datetime) -> Text:
+    out = Text(f"{count} conversation{'s' if count != 1 else ''}", style="bold", end="")
+    if status is None:
+        return out
+    if status.last_error:
+        out.append("  ·  chat platform: ", style="red")
+        out.append_text(line(status.last_error, 160, style="red"))
+        if status.retry_at and status.retry_at > now:
+            out.append(f"  (retrying in {int((status.retry_at - now).total_seconds()) + 1}s)", style="red")
+    elif status.last_ok_at:
+        ago = humanise(status.last_ok_at, now)
+        out.append("  ·  synced just now" if ago == "now" else f"  ·  synced {ago} ago", style="dim")
+    else:
+        out.append("  ·  waiting for the first poll", style="dim")
+    return out
+
+
+class ConversationsView(Vertical):
+    """Live chatbot conversations with a transcript preview; ``t`` takes one over."""
+
+    DEFAULT_CSS = """
+    ConversationsView { height: 1fr; }
+    ConversationsView #conv-status { height: 1; padding: 0 1; background: $boost; }
+    ConversationsView #conv-table { height: 2fr; border: none; }
+    ConversationsView #conv-preview-box { height: 1fr; border-top: solid $foreground 20%; padding: 0 1; }
+    """
+    BINDINGS = bindings(CONVERSATION_KEYS)
+
+    def __init__(self, hd: "Helpdesk", me: Agent, *, now: Callable[[], datetime] | None = None,
+                 refresh_seconds: float = REFRESH_SECONDS, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.hd = hd
+        self.me = me
+        self._now = now
+        self.refresh_seconds = refresh_seconds
+        self.items: list[ConversationInfo] = []
+        self._keys: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="conv-status", markup=False)
+        table: DataTable = DataTable(id="conv-table", cursor_type="row", zebra_stripes=True)
+        for key, title, width in COLUMNS:
+            table.add_column(title, key=key, width=width)
+        yield table
+        with VerticalScroll(id="conv-preview-box"):
+            yield Static("", id="conv-preview", markup=False)
+
+    @property
+    def table(self) -> DataTable:
+        return self.query_one("#conv-table", DataTable)
+
+    def now(self) -> datetime:
+        return self._now() if self._now else self.hd.store.clock()
+
+    def on_mount(self) -> None:
+        self.set_interval(self.refresh_seconds, self._tick)
+        self.refresh_data()
+
+    def focus_table(self) -> None:
+        self.table.focus()
+
+    def _tick(self) -> None:
+        if self.display and self.is_attached:
+            self.refresh_data()
+
+    # ---------------------------------------------------------------- data
+
+    @work(exclusive=True, group="conversations", exit_on_error=False)
+    async def refresh_data(self) -> None:
+        service = self.hd.conversations
+        status_widget = self.query_one("#conv-status", Static)
+        if not service.configured:
+            status_widget.update(Text(NOT_CONFIGURED, style="italic", end=""))
+            self.show_items([])
+            return
+        try:
+            items = await service.lines()
+            status = await service.poll_status()
+        except HelpdeskError as exc:
+            status_widget.update(plain(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - a lost database must not end the view
+            status_widget.update(plain(f"cannot read conversations: {type(exc).__name__}"))
+            return
+        status_widget.update(status_line(status, len(items), self.now()))
+        self.show_items(items)
+
+    def show_items(self, items: list[ConversationInfo]) -> None:
+        """Show *items*, keeping the cursor on the same conversation."""
+        table = self.table
+        current = self.current()
+        keys = [_key(i) for i in items]
+        now = self.now()
+        rows = [(state_cell(i), ticket_cell(i), line(i.channel, 20), customer_cell(i),
+                 Text(humanise(i.updated_at, now), style="dim", end=""), last_cell(i)) for i in items]
+        if keys == self._keys:
+            for key, row in zip(keys, rows):
+                for (column, _, _), cell in zip(COLUMNS, row):
+                    table.update_cell(key, column, cell)
+        else:
+            table.clear()
+            for key, row in zip(keys, rows):
+                table.add_row(*row, key=key)
+            if current is not None and _key(current) in keys:
+                table.move_cursor(row=keys.index(_key(current)), animate=False)
+        self.items = list(items)
+        self._keys = keys
+        self._show_preview()
+
+    def current(self) -> ConversationInfo | None:
+        table = self.table
+        if not self.items or table.row_count == 0 or not 0 <= table.cursor_row < len(self.items):
+            return None
+        return self.items[table.cursor_row]
+
+    def _show_preview(self) -> None:
+        info = self.current()
+        preview = self.query_one("#conv-preview", Static)
+        if info is None:
+            preview.update(Text("No live conversations." if self.hd.conversations.configured else "", style="dim"))
+        else:
+            preview.update(preview_text(info))
+
+    @on(DataTable.RowHighlighted, "#conv-table")
+    def _moved(self, event: DataTable.RowHighlighted) -> None:
+        self._show_preview()
+
+    @on(DataTable.RowSelected, "#conv-table")
+    def _chosen(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        info = self.current()
+        if info is None:
+            return
+        if info.handled and info.ticket_id:
+            self.open_ticket(info.ticket_id)
+        elif info.state == "ended":
+            self.notify("This conversation has ended; it cannot be taken over.", severity="warning")
+        else:
+            self.notify("Not a ticket yet: press t to take it over.", timeout=3)
+
+    # ------------------------------------------------------------- actions
+
+    def action_refresh_conversations(self) -> None:
+        self.refresh_data()
+
+    def action_take_over(self) -> None:
+        info = self.current()
+        if info is None:
+            self.notify("No conversation here.", severity="warning", timeout=2)
+            return
+        if info.handled and info.ticket_id:
+            self.open_ticket(info.ticket_id)
+            return
+        if info.state == "ended":
+            self.notify("This conversation has ended; it cannot be taken over.", severity="warning",
+                        title="Take over")
+            return
+        self._take_over(info)
+
+    @work(group="takeover", exclusive=True, exit_on_error=False)
+    async def _take_over(self, info: ConversationInfo) -> None:
+        who = line(info.customer, 60)
+        self.notify(Text("Taking over the chat with ", end="") + who + Text("…", end=""), timeout=2)
+        try:
+            ticket_id = await self.hd.conversations.takeover(info.id, self.me, desk=info.desk_id)
+        except HelpdeskError as exc:
+            self.notify(plain(exc), severity="error", title="Take over failed")
+            self.refresh_data()
+            return
+        self.refresh_data()
+        await self._push_ticket(ticket_id)
+
+    def open_ticket(self, ticket_id: int) -> None:
+        self.run_worker(self._push_ticket(ticket_id), group="open", exclusive=True, exit_on_error=False)
+
+    async def _push_ticket(self, ticket_id: int) -> None:
+        from .ticket import TicketScreen
+
+        await self.app.push_screen(TicketScreen(self.hd, self.me, ticket_id))
+
+
+async def allow_ai_replies(app: App, hd: "Helpdesk", me: Agent, ticket_id: int) -> bool:
+    """"Allow AI replies" on a live-chat ticket: resume the bot, then close the ticket.
+
+    Tells the agent what happened through ``app.notify``; returns True when
+    the bot was resumed and the ticket closed. When the platform call fails,
+    nothing changes locally and the error is shown.
+    """
+    try:
+        ticket = await hd.conversations.allow_ai_replies(ticket_id, me)
+    except HelpdeskError as exc:
+        app.notify(Text("Nothing changed: ", end="") + plain(exc), severity="error", title="Allow AI replies")
+        return False
+    app.notify(Text(f"#{ticket.id} handed back to the chatbot and closed.", end=""), title="AI resumed")
+    return True
