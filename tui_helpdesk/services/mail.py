@@ -989,7 +989,8 @@ class MailService:
                 )
             except ValueError:
                 continue  # an address we cannot write to: no acknowledgement, the ticket is there
-            messages.append((outbox_id, message_id, raw))
+            # RFC 3834: an automatic response says so, so that other robots do not answer it.
+            messages.append((outbox_id, message_id, b"Auto-Submitted: auto-replied\r\n" + raw))
         await ms.set_outbox_messages(tx, messages)
 
     # ---------------------------------------------------------------- admin
