@@ -221,6 +221,9 @@ async def test_a_300_entry_ticket_opens_fast_and_loads_older_on_demand(desk):
         assert len(timeline.entries) == PAGE and timeline.total == 300
         assert elapsed < 3.0, f"opening took {elapsed:.2f}s"
         assert timeline.entries[-1].body.startswith("entry 299")
+        await pilot.pause()
+        assert timeline.scroll_y == timeline.max_scroll_y > 0  # opened at the newest entry
+        assert "entry 299" in screen_text(app)
         assert "240 older entries" in timeline.marker_text().plain
         assert "240 older entries" in screen_text(app) or timeline.scroll_y > 0
         await pilot.press("o")

@@ -3,8 +3,8 @@
 It only edits text and says what the agent wants (messages); the screen does
 the saving, the collision check and the sending. In note mode, typing
 ``@`` followed by the start of a login offers the matching agents: the rest of
-the first match is shown as a suggestion, Tab or → accepts it, ctrl+n / ctrl+p
-pick another match.
+the first match is shown as a suggestion, Tab or → accepts it, ctrl+n picks
+the next match.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ COMPOSER_KEYS: tuple[Key, ...] = (
     Key("ticket.composer.editor", "ctrl+o", "editor", "Edit in $EDITOR", False, "Composer"),
     Key("ticket.composer.canned", "ctrl+t", "canned", "Insert a canned reply", False, "Composer"),
     Key("ticket.composer.mention-next", "ctrl+n", "mention(1)", "Next @mention match", False, "Composer"),
-    Key("ticket.composer.mention-prev", "ctrl+p", "mention(-1)", "Previous @mention match", False, "Composer"),
 )
 
 
@@ -232,7 +231,7 @@ class Composer(Vertical):
             line.append_text(safe_line(f"@{login}", 40, style=style))
             line.append(" ")
             line.append_text(safe_line(name, 40, style="dim"))
-        line.append("   tab/→ complete · ctrl+n/p next", style="dim italic")
+        line.append("   tab/→ complete · ctrl+n next", style="dim italic")
         box.update(line)
         box.display = True
 

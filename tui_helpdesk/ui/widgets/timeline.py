@@ -325,7 +325,7 @@ class Timeline(ScrollView, can_focus=True):
         self.cursor = len(self.blocks) - 1
         self.loading_older = False
         self._relayout()
-        self.scroll_end(animate=False, immediate=True)
+        self._to_end()
 
     def prepend(self, entries: list[TimelineEntry]) -> None:
         """Older entries arrived: put them above, keeping what the agent looks at in place."""
@@ -341,7 +341,7 @@ class Timeline(ScrollView, can_focus=True):
         self.cursor += len(new)
         self._relayout()
         grown = self.virtual_size.height - before
-        self.scroll_to(y=self.scroll_y + grown, animate=False, immediate=True)
+        self.scroll_to(y=self.scroll_y + grown, animate=False, immediate=True, force=True)
 
     def append(self, entries: list[TimelineEntry]) -> int:
         """Newer entries arrived (live, or just sent); returns how many were new."""
@@ -356,8 +356,15 @@ class Timeline(ScrollView, can_focus=True):
             self.cursor = len(self.blocks) - 1
         self._relayout()
         if at_end:
-            self.scroll_end(animate=False, immediate=True)
+            self._to_end()
         return len(new)
+
+    def _to_end(self) -> None:
+        # force: before the first layout with the new height there is no scrollbar yet,
+        # and an unforced scroll would be ignored; again after the refresh, when the
+        # container's final height is known.
+        self.scroll_end(animate=False, immediate=True, force=True)
+        self.call_after_refresh(self.scroll_end, animate=False, immediate=True, force=True)
 
     def refresh_times(self) -> None:
         """Redraw the "3m ago" labels."""
@@ -454,7 +461,7 @@ class Timeline(ScrollView, can_focus=True):
             self._relayout()
         if self._at_end:
             # Reading the newest entries when the composer opened: keep them in view.
-            self.scroll_end(animate=False, immediate=True)
+            self._to_end()
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
@@ -545,7 +552,7 @@ class Timeline(ScrollView, can_focus=True):
 
     def action_last(self) -> None:
         self._set_cursor(len(self.blocks) - 1, scroll=False)
-        self.scroll_end(animate=False, immediate=True)
+        self._to_end()
 
     def action_half_page(self, direction: int) -> None:
         self.scroll_to(y=self.scroll_y + direction * max(1, self._viewport() // 2), animate=False, immediate=True)
