@@ -154,6 +154,8 @@ async def test_collision_warning_when_another_agent_replied_after_the_draft_bega
         await wait_until(pilot, lambda: app.screen is screen and not screen.composer.sending)
         assert screen.composer.text == "My answer"
         assert [e.body for e in await hd.tickets.timeline(t.id) if e.author == ann.name] == []
+        bobs = [e.id for e in await hd.tickets.timeline(t.id) if e.author == bob.name and e.kind is EntryKind.REPLY]
+        assert (await drafts(desk, ann, t.id)).base_entry_id == bobs[-1]  # counted from what Ann has now seen
         assert any(e.body == "Bob answered first" for e in screen.timeline.entries)
         # Already seen: sending again goes through without asking.
         await pilot.press("ctrl+s")

@@ -35,7 +35,7 @@ from .widgets.details import DetailsPanel, PreviousTickets
 from .widgets.ticket_dialogs import AssigneeChoice, AssigneePicker, CannedPicker, CollisionDialog, StatusPicker
 from .widgets.timeline import TIMELINE_KEYS, Timeline, safe_line
 
-PAGE = 60  # entries mounted at first; older ones load a page at a time
+PAGE = 60  # entries fetched on opening; older ones come a page at a time
 POLL_SECONDS = 0.5
 PRESENCE_SECONDS = 2.5  # how often to read who else is here
 DRAFT_DEBOUNCE = 0.6
@@ -369,6 +369,7 @@ class TicketScreen(Screen):
     async def _send(self, mode: str, body: str) -> None:
         composer, hd = self.composer, self.hd
         composer.sending = True
+        composer.input.read_only = True  # what is sent is what the agent sees
         try:
             if mode == "reply":
                 found = await self.composer_service.collisions(self.me, self.ticket_id, composer.base_entry_id)
@@ -377,9 +378,13 @@ class TicketScreen(Screen):
                     go_on = await self.app.push_screen_wait(CollisionDialog(found))
                     composer.base_entry_id = max(e.id for e in found)
                     if not go_on:
+                        # Keep the draft, counting from what the agent has now seen.
+                        async with self._write_lock:
+                            await self.composer_service.save_draft(
+                                self.me, self.ticket_id, composer.mode, composer.text, composer.base_entry_id)
+                            self._saved = (composer.mode, composer.text)
                         composer.sending = False
-                        await self._write_draft()
-                        self._saved = (composer.mode, composer.text)
+                        composer.input.read_only = False
                         composer.open()
                         self._say("Not sent: read the new messages, then send again")
                         return
@@ -401,6 +406,7 @@ class TicketScreen(Screen):
             return
         finally:
             composer.sending = False
+            composer.input.read_only = False
         composer.display = False
         self.timeline.focus()
         self._typing_until = 0.0
