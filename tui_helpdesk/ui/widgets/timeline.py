@@ -285,6 +285,7 @@ class Timeline(ScrollView, can_focus=True):
         self.cursor = -1
         self.loading_older = False
         self._at_end = True  # scrolled to the newest line (kept there on resize)
+        self._styles: tuple | None = None  # the styles the entries were drawn with
 
     # ------------------------------------------------------------- contents
 
@@ -420,7 +421,9 @@ class Timeline(ScrollView, can_focus=True):
             if part is texts.fold:
                 block.fold_line = len(strips)
             for line in console.render_lines(part, options, style=base, pad=True):
-                strips.append(Strip([bar, pad, *line, pad]).crop_extend(0, width, base))
+                strip = Strip([bar, pad, *line, pad], inner + 3)
+                # Exactly *width* cells, so drawing needs no crop (a Strip is not free to make).
+                strips.append(strip if inner + 3 == width else strip.crop_extend(0, width, base))
         block.strips = strips
 
     def _block_at(self, line: int) -> int:
@@ -452,7 +455,10 @@ class Timeline(ScrollView, can_focus=True):
         offset = line - self._starts[index]
         if offset >= block.height:
             return Strip.blank(width, self.rich_style)
-        return block.strips[offset].crop_extend(scroll_x, scroll_x + width, self.rich_style)
+        strip = block.strips[offset]
+        if scroll_x == 0 and strip.cell_length == width:
+            return strip
+        return strip.crop_extend(scroll_x, scroll_x + width, self.rich_style)
 
     def on_resize(self) -> None:
         if self._content_width() != self._width:
@@ -465,10 +471,19 @@ class Timeline(ScrollView, can_focus=True):
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
-        for block in self.blocks:
-            block.key = None
-        if self.is_mounted:
-            self._relayout()
+        # Called on every pseudo-class change (focus, hover); re-render only when a
+        # style the entries use changed (a theme switch, a new stylesheet).
+        styles = self._styles_key() if self.is_mounted else None
+        if styles != self._styles:
+            self._styles = styles
+            for block in self.blocks:
+                block.key = None
+            if self.is_mounted:
+                self._relayout()
+
+    def _styles_key(self) -> tuple:
+        names = sorted(n for n in self.COMPONENT_CLASSES if n not in ("timeline--cursor", "timeline--cursor-bar"))
+        return (self.rich_style, *(self.get_component_rich_style(n) for n in names))
 
     def on_focus(self) -> None:
         self._redraw_cursor()
