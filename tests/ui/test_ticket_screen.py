@@ -79,6 +79,11 @@ async def test_open_shows_every_kind_of_entry_and_the_details(desk):
         assert "the old text" in timeline.entry_text(0)
         await pilot.pause()
         assert "> the old text" in screen_text(app)
+        # The timeline draws with the theme's colours, and follows a theme switch.
+        note_style = timeline.blocks[3].strips[1]._segments[2].style
+        app.theme = "textual-light" if app.theme != "textual-light" else "textual-dark"
+        await pilot.pause()
+        assert timeline.blocks[3].strips[1]._segments[2].style != note_style
         # Opening the ticket read the mention.
         async with hd.store.read() as tx:
             assert await tx.unread_mentions(ann.id) == 0
