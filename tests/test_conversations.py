@@ -449,3 +449,48 @@ async def test_bot_sim_in_a_thread_and_its_command_line(monkeypatch, capsys):
     monkeypatch.setenv("HELPDESK_CHATBOT_KEY", "has space")
     assert main(["bot-sim"]) == 2
     assert "HELPDESK_CHATBOT_KEY" in capsys.readouterr().err
+
+
+def test_demo_chatbot_starts_a_simulator_and_forgets_the_last_one(tmp_path):
+    from tui_helpdesk.bootstrap import bootstrap
+    from tui_helpdesk.cli.botsim import with_demo_chatbot
+    from tui_helpdesk.settings import Settings
+
+    base = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}")
+
+    async def poll(settings) -> tuple[int, int]:
+        hd = await bootstrap(settings)
+        try:
+            report = await hd.conversations.poll_once()
+            return report.changed, len(await hd.conversations.lines())
+        finally:
+            await hd.close()
+
+    settings, sim = with_demo_chatbot(base, tick=0)
+    try:
+        assert settings.desks[0].chatbot.base_url == sim.base_url
+        changed, known = asyncio.run(poll(settings))
+        assert changed >= 12 and known >= 12
+    finally:
+        sim.stop()
+    settings, sim = with_demo_chatbot(base, tick=0)  # the next demo: a new simulator, same database
+    try:
+        async def known_before_poll() -> int:
+            hd = await bootstrap(settings)
+            try:
+                return len(await hd.conversations.lines())
+            finally:
+                await hd.close()
+        assert asyncio.run(known_before_poll()) == 0
+
+        async def requesters_with_chat_ids() -> int:
+            hd = await bootstrap(settings)
+            try:
+                async with hd.store.read() as tx:
+                    return (await tx.conn.execute(
+                        text("SELECT count(*) FROM requester WHERE chatbot_user_id IS NOT NULL"))).scalar()
+            finally:
+                await hd.close()
+        assert asyncio.run(requesters_with_chat_ids()) == 0  # the new simulator's user ids mean other people
+    finally:
+        sim.stop()

@@ -154,3 +154,47 @@ async def test_platform_trouble_is_shown_not_raised(hd, sim):
         async with hd.store.read() as tx:
             assert await tx.tickets_by_conversation(conv) == []
         sim.down = False
+
+
+async def test_the_inbox_shows_the_view_and_runs_the_poller(hd, sim):
+    from tui_helpdesk.ui.app import HelpdeskApp
+    from tui_helpdesk.ui.inbox import InboxScreen
+
+    me = await hd.agents.identify()
+    conv = sim.add_conversation("Beatriz Costa", text="Olá, o Pix não foi confirmado", language="pt")
+    app = HelpdeskApp(hd=hd, me=me, clock=hd.store.clock, poll_seconds=0.1)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, InboxScreen) and app.screen.loaded)
+        inbox = app.screen
+        await until(pilot, lambda: (inbox.rail.item("conversations") or None) is not None
+                    and inbox.rail.item("conversations").count == 1, timeout=10)
+        inbox.select_view("conversations")
+        view = inbox.query_one(ConversationsView)
+        await until(pilot, lambda: view.display and not inbox.table.display and len(view.items) == 1)
+        view.focus_table()
+        await pilot.press("t")
+        await until(pilot, lambda: type(app.screen).__name__ == "TicketScreen", timeout=10)
+        ticket = await hd.tickets.get(app.screen.ticket_id)
+        assert ticket.conversation_id == conv and ticket.assignee.id == me.id
+        app.pop_screen()
+        await until(pilot, lambda: inbox.rail.item("conversations").count == 0, timeout=10)
+        inbox.select_view("inbox")
+        await until(pilot, lambda: inbox.table.display and not view.display)
+
+
+async def test_highlighting_reads_the_whole_transcript(hd, sim):
+    me = await hd.agents.identify()
+    conv = sim.add_conversation("Jürgen Müller", text="Guten Tag, meine Rechnung ist falsch.", language="de")
+    sim.customer_says(conv, "Die Rechnungsnummer ist 4711.")
+    other = sim.add_conversation("Sam Carter", text="hello")
+    await hd.conversations.poll_once()  # the feed brings only the newest line of each
+    [info] = [i for i in await hd.conversations.lines() if i.id == conv]
+    assert [x.text for x in info.transcript] == ["Die Rechnungsnummer ist 4711."]
+    app = Harness(hd, me)
+    async with app.run_test(size=(120, 30)) as pilot:
+        view = app.query_one(ConversationsView)
+        await until(pilot, lambda: len(view.items) == 2)
+        view.table.move_cursor(row=[i.id for i in view.items].index(other))
+        view.table.move_cursor(row=[i.id for i in view.items].index(conv))
+        preview = view.query_one("#conv-preview")
+        await until(pilot, lambda: "meine Rechnung ist falsch" in str(preview.render()))

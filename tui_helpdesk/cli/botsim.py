@@ -135,3 +135,42 @@ def start_in_thread(*, seed: int = 0, tick: float | None = 3.0, host: str = "127
         exc = box["error"]
         raise HelpdeskError(f"the chatbot simulator did not start: {getattr(exc, 'strerror', None) or exc}")
     return RunningSimulator(box["url"], key, box["loop"], box["task"], thread)
+
+
+def with_demo_chatbot(settings, *, seed: int = 0, tick: float = 3.0, poll: float = 2.0):
+    """Settings whose first desk talks to a fresh simulator in this process, and that simulator.
+
+    For ``helpdesk demo``: the Conversations view is alive without any setup.
+    What the desk knew of an earlier demo's simulator is forgotten (its
+    conversation ids start again). Returns ``(settings, None)`` and says why
+    on stderr when the simulator cannot start.
+    """
+    from dataclasses import replace
+
+    from ..settings import ChatbotSettings, Secret
+
+    try:
+        sim = start_in_thread(seed=seed, tick=tick)
+    except HelpdeskError as exc:
+        print(f"helpdesk: the demo runs without live chats: {exc}", file=sys.stderr)
+        return settings, None
+    chatbot = ChatbotSettings(base_url=sim.base_url, api_key=Secret(value=sim.api_key, label="demo chatbot key"),
+                              poll_seconds=poll)
+    desks = (replace(settings.desks[0], chatbot=chatbot, enabled=True),) + tuple(settings.desks[1:])
+    settings = replace(settings, desks=desks)
+
+    async def forget() -> None:
+        from ..bootstrap import bootstrap
+
+        hd = await bootstrap(settings)
+        try:
+            await hd.conversations.forget()
+        finally:
+            await hd.close()
+
+    try:
+        asyncio.run(forget())
+    except BaseException:
+        sim.stop()
+        raise
+    return settings, sim

@@ -270,6 +270,20 @@ class ConversationService:
         async with self.store.read() as tx:
             return await ChatTx(tx).poll_status(d.id)
 
+    async def refresh_transcript(self, conversation_id: str, desk: str | int | None = None) -> ConversationInfo | None:
+        """Read one conversation's whole transcript from the platform into the preview cache.
+
+        The change feed carries only the newest message; the Conversations
+        view asks for this when an agent looks at a conversation.
+        """
+        d = await self._desk(desk)
+        conv = await (await self.client(d)).get_conversation(conversation_id)
+        async with self.store.write() as tx:
+            chat = ChatTx(tx)
+            await self._record(chat, d.id, conv)
+            await chat.set_transcript(d.id, conv.id, [_line(m) for m in conv.messages or ()])
+            return await chat.get(d.id, conv.id)
+
     # -------------------------------------------------------------- polling
 
     async def poll_once(self, desk: str | int | None = None) -> PollReport:
@@ -657,6 +671,16 @@ class ConversationService:
             await tx.record_change(None, "conversations", None)
             return await tx.get_ticket(ticket_id)
 
+    async def forget(self, desk: str | int | None = None) -> None:
+        """Start afresh with a new platform behind a desk (the demo's simulator restarts empty).
+
+        The desk's conversations, links and cursor are dropped; tickets stay.
+        """
+        d = await self._desk(desk)
+        async with self.store.write() as tx:
+            await ChatTx(tx).forget(d.id, "the chat platform was replaced")
+            await tx.record_change(None, "conversations", None)
+
     # --------------------------------------------------------- background
 
     def start(self) -> None:
@@ -703,7 +727,7 @@ class ConversationService:
     async def hold_lease(self, desk: str | int | None = None) -> bool:
         """Take or renew this process's lease on a desk's chatbot work."""
         d = await self._desk(desk)
-        ttl = timedelta(seconds=max(30.0, 10 * d.settings.chatbot.poll_seconds))
+        ttl = timedelta(seconds=max(20.0, 5 * d.settings.chatbot.poll_seconds))
         async with self.store.write() as tx:
             return await tx.acquire_lease(self._lease_name(d.slug), self.holder, ttl)
 

@@ -25,6 +25,8 @@ reaches the screen as ``rich.text.Text`` from cleaned text, never as markup.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
@@ -40,16 +42,22 @@ from ..domain.errors import HelpdeskError
 from ..domain.model import Agent
 from ..services.conversations import state_label
 from .keymap import Key, bindings
+from ..domain.text import one_line
 from .text import block, humanise, line, plain
 
 if TYPE_CHECKING:
     from ..bootstrap import Helpdesk
 
 REFRESH_SECONDS = 2.0
+TRANSCRIPT_SECONDS = 10.0  # a highlighted conversation's transcript is read again after this
 PREVIEW_MESSAGES = 12
 
 CONVERSATION_KEYS: tuple[Key, ...] = (
     Key("conversations.take-over", "t", "take_over", "Take over / open ticket", True, "Tickets"),
+    Key("conversations.down", "j", "move(1)", "Next conversation", False, "Moving"),
+    Key("conversations.up", "k", "move(-1)", "Previous conversation", False, "Moving"),
+    Key("conversations.first", "g", "move_to(0)", "First conversation", False, "Moving"),
+    Key("conversations.last", "G", "move_to(-1)", "Last conversation", False, "Moving"),
     Key("conversations.refresh", "ctrl+r", "refresh_conversations", "Refresh", False, "General"),
 )
 
@@ -58,6 +66,11 @@ COLUMNS = (("state", "State", 12), ("ticket", "Ticket", 10), ("channel", "Channe
 ROLE_LABEL = {"assistant": "Chatbot", "human_agent": "Teammate", "system": "Platform"}
 NOT_CONFIGURED = ("Conversations appear here when a chatbot platform is configured for the desk "
                   "([desks.chatbot] base_url in config.toml; 'helpdesk bot-sim' runs a simulator).")
+
+
+def say(target, message: str, **kwargs) -> None:
+    """A notification of one cleaned line, never parsed as markup (it may quote a customer or the platform)."""
+    target.notify(one_line(message, 500), markup=False, **kwargs)
 
 
 def _key(info: ConversationInfo) -> str:
@@ -180,6 +193,7 @@ class ConversationsView(Vertical):
         self.refresh_seconds = refresh_seconds
         self.items: list[ConversationInfo] = []
         self._keys: list[str] = []
+        self._fetched: dict[str, float] = {}  # conversation -> when its transcript was last read
 
     def compose(self) -> ComposeResult:
         yield Static("", id="conv-status", markup=False)
@@ -269,6 +283,27 @@ class ConversationsView(Vertical):
     @on(DataTable.RowHighlighted, "#conv-table")
     def _moved(self, event: DataTable.RowHighlighted) -> None:
         self._show_preview()
+        info = self.current()
+        if info is not None:
+            self._load_transcript(info)
+
+    @work(exclusive=True, group="transcript", exit_on_error=False)
+    async def _load_transcript(self, info: ConversationInfo) -> None:
+        """The whole transcript of the conversation the agent looks at (the feed brings only the last line)."""
+        key = _key(info)
+        last = self._fetched.get(key)
+        if last is not None and time.monotonic() - last < TRANSCRIPT_SECONDS:
+            return
+        await asyncio.sleep(0.3)  # the cursor may be just passing by
+        try:
+            fresh = await self.hd.conversations.refresh_transcript(info.id, desk=info.desk_id)
+        except Exception:  # noqa: BLE001 - the preview keeps what it has; the status line tells
+            return
+        self._fetched[key] = time.monotonic()
+        current = self.current()
+        if fresh is not None and current is not None and _key(current) == key:
+            self.items[self.table.cursor_row] = fresh
+            self._show_preview()
 
     @on(DataTable.RowSelected, "#conv-table")
     def _chosen(self, event: DataTable.RowSelected) -> None:
@@ -279,11 +314,21 @@ class ConversationsView(Vertical):
         if info.handled and info.ticket_id:
             self.open_ticket(info.ticket_id)
         elif info.state == "ended":
-            self.notify("This conversation has ended; it cannot be taken over.", severity="warning")
+            say(self, "This conversation has ended; it cannot be taken over.", severity="warning")
         else:
-            self.notify("Not a ticket yet: press t to take it over.", timeout=3)
+            say(self, "Not a ticket yet: press t to take it over.", timeout=3)
 
     # ------------------------------------------------------------- actions
+
+    def action_move(self, delta: int) -> None:
+        table = self.table
+        if table.row_count:
+            table.move_cursor(row=max(0, min(table.row_count - 1, table.cursor_row + delta)))
+
+    def action_move_to(self, row: int) -> None:
+        table = self.table
+        if table.row_count:
+            table.move_cursor(row=row if row >= 0 else table.row_count - 1)
 
     def action_refresh_conversations(self) -> None:
         self.refresh_data()
@@ -291,25 +336,24 @@ class ConversationsView(Vertical):
     def action_take_over(self) -> None:
         info = self.current()
         if info is None:
-            self.notify("No conversation here.", severity="warning", timeout=2)
+            say(self, "No conversation here.", severity="warning", timeout=2)
             return
         if info.handled and info.ticket_id:
             self.open_ticket(info.ticket_id)
             return
         if info.state == "ended":
-            self.notify("This conversation has ended; it cannot be taken over.", severity="warning",
+            say(self, "This conversation has ended; it cannot be taken over.", severity="warning",
                         title="Take over")
             return
         self._take_over(info)
 
     @work(group="takeover", exclusive=True, exit_on_error=False)
     async def _take_over(self, info: ConversationInfo) -> None:
-        who = line(info.customer, 60)
-        self.notify(Text("Taking over the chat with ", end="") + who + Text("…", end=""), timeout=2)
+        say(self, f"Taking over the chat with {one_line(info.customer, 60)}…", timeout=2)
         try:
             ticket_id = await self.hd.conversations.takeover(info.id, self.me, desk=info.desk_id)
         except HelpdeskError as exc:
-            self.notify(plain(exc), severity="error", title="Take over failed")
+            say(self, str(exc), severity="error", title="Take over failed")
             self.refresh_data()
             return
         self.refresh_data()
@@ -334,7 +378,7 @@ async def allow_ai_replies(app: App, hd: "Helpdesk", me: Agent, ticket_id: int) 
     try:
         ticket = await hd.conversations.allow_ai_replies(ticket_id, me)
     except HelpdeskError as exc:
-        app.notify(Text("Nothing changed: ", end="") + plain(exc), severity="error", title="Allow AI replies")
+        say(app, f"Nothing changed: {exc}", severity="error", title="Allow AI replies")
         return False
-    app.notify(Text(f"#{ticket.id} handed back to the chatbot and closed.", end=""), title="AI resumed")
+    say(app, f"#{ticket.id} handed back to the chatbot and closed.", title="AI resumed")
     return True

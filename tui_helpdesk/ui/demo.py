@@ -48,6 +48,13 @@ def run_demo(args) -> int:
     if not path.exists():
         print(f"Building the demo desk in {path} (a few seconds, once)…", file=sys.stderr)
         asyncio.run(build_demo(path, settings, quiet=True))
+    from ..cli.botsim import with_demo_chatbot
     from .app import run
 
-    return run(replace(settings, database_url=sqlite_url(path)), act_as=getattr(args, "act_as", None))
+    # A chatbot simulator in this process keeps the Conversations view alive.
+    settings, sim = with_demo_chatbot(replace(settings, database_url=sqlite_url(path)))
+    try:
+        return run(settings, act_as=getattr(args, "act_as", None))
+    finally:
+        if sim is not None:
+            sim.stop()

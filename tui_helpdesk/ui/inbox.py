@@ -23,6 +23,7 @@ from ..domain.model import Agent, Status
 from ..domain.query import DEFAULT_COLUMNS, Sort, SortKey, ViewSpec
 from ..services.views import RailItem
 from . import keymap
+from .conversations import ConversationsView
 from .filters import ColumnsDialog, FilterBar, FilterBuilder, SaveViewDialog, ViewForm
 from .pickers import UNASSIGN, AgentPicker, ConfirmDialog, StatusPicker, TagDialog
 from .text import line, plain
@@ -63,6 +64,9 @@ class InboxScreen(Screen):
                 bar.display = False
                 yield bar
                 yield TicketTable(id="tickets", now=self.now)
+                conversations = ConversationsView(self.hd, self.me, now=self.now, id="conversations")
+                conversations.display = False
+                yield conversations
         yield StatusBar(id="status")
         yield KeyBar(id="keys")
 
@@ -84,6 +88,7 @@ class InboxScreen(Screen):
         self.status.availability = self.me.availability.value
         self.table.focus()
         self.initial_load()
+        self.hd.conversations.start()  # the chatbot poller; one process per desk works, by lease
 
     def on_resize(self, event) -> None:
         self.set_class(event.size.width < 100, "-narrow")
@@ -142,6 +147,14 @@ class InboxScreen(Screen):
         self.status.view = item.name if item else self.view_key
         table = self.table
         spec = self.effective_spec(item)
+        conversations = self.query_one(ConversationsView)
+        showing = self.view_key == "conversations" and self.hd.conversations.configured
+        in_tables = table.has_focus or conversations.table.has_focus
+        conversations.display, table.display = showing, not showing
+        if showing:
+            conversations.refresh_data()
+        if in_tables:
+            conversations.focus_table() if showing else table.focus()
         if spec is None:
             from ..adapters.store.repository import Page
 
@@ -151,8 +164,9 @@ class InboxScreen(Screen):
             table.reset(nothing, Page([], None), total=0)
             table.border_title = None
             self.status.position = "not connected to a chatbot" if item and item.count is None else ""
-            self.notify("Conversations appear here when a chatbot platform is configured for the desk.",
-                        title="Conversations", timeout=4)
+            if not showing:
+                self.notify("Conversations appear here when a chatbot platform is configured for the desk.",
+                            title="Conversations", timeout=4)
             return
         try:
             count, page = await self.hd.views.count_and_page(spec, self.me, limit=PAGE_SIZE)
@@ -195,7 +209,8 @@ class InboxScreen(Screen):
         self.rail.focus()
 
     def action_focus_table(self) -> None:
-        self.table.focus()
+        conversations = self.query_one(ConversationsView)
+        conversations.focus_table() if conversations.display else self.table.focus()
 
     # --------------------------------------------------- live refresh (feed)
 

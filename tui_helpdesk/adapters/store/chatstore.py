@@ -12,12 +12,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import and_, case, func, insert, or_, select, update
+from sqlalchemy import and_, case, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .repository import Tx
+from .tables import RequesterRow
 from .tables_chat import ChatConversationRow, ChatCursorRow, ChatLinkRow, ChatOutboxRow
 
+REQ = RequesterRow.__table__
 CONV = ChatConversationRow.__table__
 LINK = ChatLinkRow.__table__
 CURSOR = ChatCursorRow.__table__
@@ -362,6 +364,22 @@ class ChatTx:
         await self._cursor_row(desk_id)
         await self.conn.execute(update(CURSOR).where(CURSOR.c.desk_id == desk_id).values(
             last_ok_at=self.now(), last_error=None, last_error_at=None, retry_at=None))
+
+    async def forget(self, desk_id: int, reason: str) -> None:
+        """Drop what is known of a desk's conversations (its platform was replaced).
+
+        Tickets stay; their links, the conversations, the cursor go, and
+        undelivered replies are marked failed with *reason*. The old
+        platform's user ids are taken off its customers, so the new
+        platform's users (whose ids may repeat them) are not mistaken for them.
+        """
+        users = select(C.user_id).where(C.desk_id == desk_id, C.user_id != "")
+        await self.conn.execute(update(REQ).where(REQ.c.chatbot_user_id.in_(users)).values(chatbot_user_id=None))
+        await self.conn.execute(delete(LINK).where(LINK.c.desk_id == desk_id))
+        await self.conn.execute(delete(CONV).where(C.desk_id == desk_id))
+        await self.conn.execute(delete(CURSOR).where(CURSOR.c.desk_id == desk_id))
+        await self.conn.execute(update(OUTBOX).where(O.desk_id == desk_id, O.status == "pending")
+                                .values(status="failed", last_error=reason[:_ERROR_CHARS]))
 
     # ----------------------------------------------------------------- outbox
 
