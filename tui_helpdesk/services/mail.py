@@ -47,11 +47,22 @@ from datetime import datetime, timedelta, timezone
 from types import MappingProxyType
 from typing import Any
 
+from sqlalchemy.exc import InterfaceError, OperationalError
+
 from ..adapters.mail import loops, msgid
 from ..adapters.mail.attachments import AttachmentStore
 from ..adapters.mail.compose import build_reply, render_signature
-from ..adapters.mail.imap import ConnectionLost, Fetched, ImapError, ImapWorker, MailboxStatus
-from ..adapters.mail.parse import ParsedMessage, parse_message
+from ..adapters.mail.imap import (
+    ConnectionLost,
+    Fetched,
+    ImapError,
+    ImapWorker,
+    Incoming,
+    MailboxStatus,
+    parse_remote,
+    prepare,
+)
+from ..adapters.mail.parse import ParsedMessage
 from ..adapters.store import mailstore as ms
 from ..adapters.store.repository import Store, Tx, _naive
 from ..domain import lifecycle
@@ -113,6 +124,13 @@ class BatchResult:
     own: int = 0
     skipped: int = 0  # already ingested (a re-run after a crash)
 
+    def merge(self, other: "BatchResult") -> "BatchResult":
+        return BatchResult(
+            self.created + other.created, self.entries + other.entries, self.duplicates + other.duplicates,
+            self.set_aside + other.set_aside, self.bounces + other.bounces, self.auto + other.auto,
+            self.own + other.own, self.skipped + other.skipped,
+        )
+
 
 @dataclass(slots=True)
 class SyncReport:
@@ -144,40 +162,6 @@ class SyncReport:
 # ------------------------------------------------------------------- helpers
 
 
-@dataclass(slots=True)
-class Incoming:
-    """One fetched message, parsed and classified (on the IMAP thread)."""
-
-    uid: int
-    raw: bytes
-    internaldate: datetime | None
-    parsed: ParsedMessage
-    kind: loops.Classification
-    sha256: str
-
-
-def prepare(fetched: list[Fetched]) -> list[Incoming]:
-    """Parse and classify; pure CPU, run off the event loop."""
-    out = []
-    for item in fetched:
-        parsed = parse_message(item.raw)
-        out.append(Incoming(item.uid, item.raw, item.internaldate, parsed, loops.classify(parsed),
-                            AttachmentStore.digest(item.raw)))
-    return out
-
-
-def _prepare_remote(raws: list[bytes]) -> list[tuple[ParsedMessage, loops.Classification, str]]:
-    """:func:`prepare` in a worker process; the result must pickle."""
-    out = []
-    for raw in raws:
-        parsed = parse_message(raw)
-        kind = loops.classify(parsed)
-        # A mappingproxy does not pickle; the parent wraps the dict again.
-        out.append((dataclasses.replace(parsed, loop_headers=dict(parsed.loop_headers)), kind,
-                    AttachmentStore.digest(raw)))
-    return out
-
-
 class ParsePool:
     """Worker processes that parse big batches (a first sync) beside the database work.
 
@@ -188,6 +172,8 @@ class ParsePool:
     IMAP) that a plain fork would copy mid-lock.
     """
 
+    # Starting the workers costs about a second: worth it for a big backlog only.
+    MIN_BACKLOG = 1000
     MIN_BATCH = 64
 
     def __init__(self, workers: int | None = None):
@@ -204,15 +190,24 @@ class ParsePool:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("forkserver"))
+            context = multiprocessing.get_context("forkserver")
+            # The fork server loads the parser once; workers fork from it.
+            context.set_forkserver_preload(["tui_helpdesk.adapters.mail.imap"])
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
         return self._pool
+
+    def warm(self) -> None:
+        """Start the workers now, while the first batch is being fetched."""
+        executor = self._executor()
+        for _ in range(self.workers):
+            executor.submit(parse_remote, [])
 
     async def prepare(self, fetched: list[Fetched]) -> list[Incoming]:
         loop = asyncio.get_running_loop()
         chunks = max(1, min(self.workers, len(fetched) // 32))
         size = -(-len(fetched) // chunks)
         parts = [fetched[i:i + size] for i in range(0, len(fetched), size)]
-        futures = [loop.run_in_executor(self._executor(), _prepare_remote, [f.raw for f in part]) for part in parts]
+        futures = [loop.run_in_executor(self._executor(), parse_remote, [f.raw for f in part]) for part in parts]
         out: list[Incoming] = []
         for part, future in zip(parts, futures):
             for item, (parsed, kind, sha) in zip(part, await future):
@@ -446,7 +441,8 @@ class MailService:
     async def queue_reply(self, tx: Tx, ticket: Ticket, entry: TimelineEntry, actor: Agent | None,
                           *, automatic: bool = False) -> int | None:
         desk = await self._desk_settings(tx, ticket.desk_id)
-        account = await ms.ticket_account(tx, ticket.id)
+        parent = await ms.reply_parent(tx, ticket.id)
+        account = parent.account if parent else None
         via = None
         if desk is not None:
             candidates = [a for a in self.addresses if a.desk.slug == desk.slug]
@@ -457,7 +453,6 @@ class MailService:
             await self.tickets._event(tx, ticket.id, f"Reply not sent by email: {why}",
                                       {"event": "delivery_failed", "entry": entry.id, "reason": why})
             return None
-        parent = await ms.reply_parent(tx, ticket.id)
         cc = [addr for addr, _name, role in await ms.ticket_participants(tx, ticket.id)
               if role == "cc" and addr != to and addr not in self.own_addresses]
         outbox_id = await ms.insert_outbox(tx, ticket_id=ticket.id, entry_id=entry.id, account=via.address,
@@ -510,7 +505,50 @@ class MailService:
 
     async def ingest(self, address: MailAddress, mailbox: str, uidvalidity: int, items: list[Incoming], *,
                      lease: tuple[str, str, timedelta] | None = None, rematch: bool = False) -> BatchResult:
-        """Write one batch in one transaction (see the module docstring)."""
+        """Write one batch in one transaction (see the module docstring).
+
+        A batch that cannot be written for a reason other than the database
+        being unavailable is split in halves until the message that breaks it
+        is found; that one is set aside with the error, so one bad message can
+        never hold up the mailbox.
+        """
+        try:
+            return await self._ingest_batch(address, mailbox, uidvalidity, items, lease, rematch)
+        except (LeaseLost, OperationalError, InterfaceError):
+            raise  # another syncer, or the database is away: retry later, as a whole
+        except Exception as exc:  # noqa: BLE001 - see the docstring
+            if len(items) > 1:
+                half = len(items) // 2
+                first = await self.ingest(address, mailbox, uidvalidity, items[:half], lease=lease, rematch=rematch)
+                second = await self.ingest(address, mailbox, uidvalidity, items[half:], lease=lease, rematch=rematch)
+                return first.merge(second)
+            log.exception("mail %s %s UID %s could not be stored", address.address, mailbox, items[0].uid)
+            await self._unstorable(address, mailbox, uidvalidity, items[0], exc, lease)
+            return BatchResult(set_aside=1)
+
+    async def _unstorable(self, address: MailAddress, mailbox: str, uidvalidity: int, item: Incoming,
+                          exc: Exception, lease: tuple[str, str, timedelta] | None) -> None:
+        reason = one_line(f"could not be stored: {type(exc).__name__}: {exc}", 500)
+        async with self.store.write() as tx:
+            if lease is not None and not await tx.acquire_lease(*lease):
+                raise LeaseLost(f"{address.address} {mailbox}: another process took over the sync")
+            if await ms.existing_uids(tx, address.address, mailbox, uidvalidity, [item.uid]):
+                return
+            plan = _Plan(tx.now())
+            key = {
+                "account": address.address, "mailbox": mailbox, "uidvalidity": uidvalidity, "uid": item.uid,
+                "message_id": (item.parsed.message_id or "")[:998] or None, "from_addr": item.parsed.from_addr[:320],
+                "raw_sha256": item.sha256, "kind": "set_aside", "ticket_id": None, "entry_id": None, "refs": [],
+                "marked": False, "received_at": plan.now,
+            }
+            self._aside(plan, dict(key), item, reason)
+            await ms.insert_keys(tx, [key])
+            await ms.insert_set_aside(tx, plan.set_aside)
+            await ms.save_sync_state(tx, address.address, mailbox, uidvalidity=uidvalidity, last_uid=item.uid,
+                                     last_sync_at=plan.now, add_messages=1)
+
+    async def _ingest_batch(self, address: MailAddress, mailbox: str, uidvalidity: int, items: list[Incoming],
+                            lease: tuple[str, str, timedelta] | None, rematch: bool) -> BatchResult:
         result = BatchResult()
         if not items:
             return result
@@ -601,7 +639,8 @@ class MailService:
             entries = [(p.from_addr, p.from_name, sender_role)] if p.from_addr else []
             entries += [(a, "", "cc") for a in (*p.cc, *p.to)]
             for addr, name, role in entries:
-                if not addr or "@" not in addr or addr in self.own_addresses or is_participant(ticket, addr):
+                if (not addr or "@" not in addr or len(addr) > 320 or addr in self.own_addresses
+                        or is_participant(ticket, addr)):
                     continue
                 new_participants.setdefault(id(ticket), {})[addr] = role
                 plan.participants.append((ticket, addr, one_line(name, 300), role))
@@ -611,7 +650,8 @@ class MailService:
             cls = item.kind
             key = {
                 "account": account, "mailbox": mailbox, "uidvalidity": uidvalidity, "uid": item.uid,
-                "message_id": p.message_id, "from_addr": p.from_addr, "raw_sha256": item.sha256,
+                "message_id": (p.message_id or "")[:998] or None, "from_addr": p.from_addr[:320],
+                "raw_sha256": item.sha256,
                 "kind": "message", "ticket": None, "entry": None, "refs": [], "marked": False,
                 "received_at": plan.now,
             }
@@ -848,7 +888,7 @@ class MailService:
         key["kind"] = "set_aside"
         plan.set_aside.append({
             "account": key["account"], "mailbox": key["mailbox"], "uidvalidity": key["uidvalidity"],
-            "uid": key["uid"], "message_id": p.message_id, "from_addr": p.from_addr[:320],
+            "uid": key["uid"], "message_id": (p.message_id or "")[:998] or None, "from_addr": p.from_addr[:320],
             "subject": one_line(p.subject, 998), "reason": reason, "raw_sha256": sha, "size": len(item.raw),
             "ticket_id": None, "created_at": plan.now,
         })
@@ -1104,6 +1144,9 @@ class MailboxSyncer:
             await worker.open()
             status = await worker.select(self.mailbox, self.folder)
             await self._pass(worker, status, progress, report)
+        except LeaseLost as exc:
+            report.busy = "another process"
+            self._emit(progress, "busy", message=str(exc))
         except (ImapError, OSError) as exc:
             report.error = str(exc)
             await self._note(last_error=one_line(str(exc), 500))
@@ -1148,7 +1191,9 @@ class MailboxSyncer:
                     await worker.wait(wait, poll_chunk=self.poll_chunk)
             except LeaseLost:
                 self._emit(progress, "busy", message="another process took over")
-            except (ImapError, OSError) as exc:
+            except Exception as exc:  # noqa: BLE001 - IMAP, network or database trouble: never die, back off
+                if not isinstance(exc, (ImapError, OSError)):
+                    log.exception("mail sync of %s %s failed", self.address.address, self.mailbox)
                 delay = self.backoff.next()
                 self._emit(progress, "reconnecting", message=f"{exc}; retrying in {delay:.1f} s")
                 try:
@@ -1228,12 +1273,18 @@ class MailboxSyncer:
             self._emit(progress, "syncing", done=0, total=total)
         batches = [uids[i:i + self.batch_size] for i in range(0, total, self.batch_size)]
         # Fetch and parse the next batch on the IMAP thread while this one is written.
-        next_task = asyncio.ensure_future(self._fetch(worker, batches[0])) if batches else None
+        pool = service.parse_pool
+        if pool.enabled and total >= pool.MIN_BACKLOG:
+            try:
+                pool.warm()
+            except Exception:  # noqa: BLE001 - no processes here: parse on the IMAP thread
+                pool.workers = 1
+        next_task = asyncio.ensure_future(self._fetch(worker, batches[0], total)) if batches else None
         for index, batch in enumerate(batches):
             items = await next_task
             next_task = None
             if index + 1 < len(batches):
-                next_task = asyncio.ensure_future(self._fetch(worker, batches[index + 1]))
+                next_task = asyncio.ensure_future(self._fetch(worker, batches[index + 1], total))
             _crash_point("after_fetch", service._crashes)
             if items:
                 result = await service.ingest(self.address, self.mailbox, status.uidvalidity, items,
@@ -1248,9 +1299,9 @@ class MailboxSyncer:
         elapsed = max(time.monotonic() - started, 1e-6)
         self._emit(progress, "done", done=total, total=total, rate=total / elapsed if total else 0.0)
 
-    async def _fetch(self, worker: ImapWorker, uids: list[int]) -> list[Incoming]:
+    async def _fetch(self, worker: ImapWorker, uids: list[int], backlog: int) -> list[Incoming]:
         pool = self.service.parse_pool
-        if pool.enabled and len(uids) >= pool.MIN_BATCH:
+        if pool.enabled and backlog >= pool.MIN_BACKLOG and len(uids) >= pool.MIN_BATCH:
             fetched = await worker.fetch(uids)
             try:
                 return await pool.prepare(fetched)

@@ -79,7 +79,7 @@ class OutboxService:
     def __init__(
         self, store: Store, tickets: TicketService, settings: Settings, *,
         retry_base: float = 60.0, retry_max: float = 3600.0, max_attempts: int = 10,
-        timeout: float = 30.0, data_timeout: float = 120.0, batch: int = 50,
+        timeout: float = 30.0, data_timeout: float = 120.0, batch: int = 100, connections: int = 4,
         automatic_per_hour: int = 5, lease_ttl: float = 120.0,
         sender_factory: Callable[[EmailSettings], SmtpSender] | None = None,
     ):
@@ -92,12 +92,13 @@ class OutboxService:
         self.timeout = timeout
         self.data_timeout = data_timeout
         self.batch = batch
+        self.connections = connections
         self.lease_ttl = timedelta(seconds=lease_ttl)
         self.accounts: dict[str, EmailSettings] = {
             e.address.strip().lower(): e for d in settings.desks for e in d.emails if e.address
         }
         self._factory = sender_factory or self._sender
-        self._senders: dict[str, SmtpSender] = {}
+        self._senders: dict[tuple[str, int], SmtpSender] = {}
         self.limiter = ReplyRateLimiter(automatic_per_hour)
         self._limiter_seeded = False
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -108,10 +109,11 @@ class OutboxService:
         return SmtpSender(email.smtp, timeout=self.timeout, data_timeout=self.data_timeout, local_hostname=domain,
                           label=email.address)
 
-    def sender(self, address: str) -> SmtpSender:
-        if address not in self._senders:
-            self._senders[address] = self._factory(self.accounts[address])
-        return self._senders[address]
+    def sender(self, address: str, index: int = 0) -> SmtpSender:
+        key = (address, index)
+        if key not in self._senders:
+            self._senders[key] = self._factory(self.accounts[address])
+        return self._senders[key]
 
     async def close(self) -> None:
         for sender in self._senders.values():
@@ -183,7 +185,6 @@ class OutboxService:
         if not got:
             report.busy.append(address)
             return
-        sender = self.sender(address)
         try:
             while True:
                 async with self.store.write() as tx:
@@ -192,25 +193,41 @@ class OutboxService:
                     claimed = await ms.claim_due(tx, address, self.holder, self.batch)
                 if not claimed:
                     return
-                outcomes: list[tuple[ms.OutboxItem, dict[str, RecipientResult] | None]] = []
-                stop = False
-                for item in claimed:
-                    if stop:
-                        outcomes.append((item, None))  # not attempted: back to the queue as it was
-                        continue
-                    if item.automatic and not self._allowed(item):
-                        outcomes.append((item, {}))
-                        continue
-                    results = await sender.send(item.mail_from, list(item.pending), item.raw)
-                    outcomes.append((item, results))
-                    if results and all(r.state == RETRY and r.code is None for r in results.values()):
-                        stop = True  # the server is unreachable: back off the whole queue
+                outcomes, unreachable = await self._send_all(address, claimed)
                 await self._record(outcomes, report)
-                if stop:
+                if unreachable:
                     return
         finally:
             async with self.store.write() as tx:
                 await tx.release_lease(lease[0], lease[1])
+
+    async def _send_all(self, address: str, claimed: list[ms.OutboxItem]):
+        """Send *claimed* over up to ``connections`` reused connections at once.
+
+        Several connections keep the server busy while each waits for its
+        replies (four round trips a message). One sender that cannot reach the
+        server stops them all: what was not attempted goes back to the queue
+        as it was.
+        """
+        results: dict[int, dict[str, RecipientResult] | None] = {}
+        pending = list(claimed)
+        unreachable = False
+
+        async def work(sender: SmtpSender) -> None:
+            nonlocal unreachable
+            while pending and not unreachable:
+                item = pending.pop(0)
+                if item.automatic and not self._allowed(item):
+                    results[item.id] = {}
+                    continue
+                outcome = await sender.send(item.mail_from, list(item.pending), item.raw)
+                results[item.id] = outcome
+                if outcome and all(r.state == RETRY and r.code is None for r in outcome.values()):
+                    unreachable = True  # the server is unreachable: back off the whole queue
+
+        count = max(1, min(self.connections, len(claimed)))
+        await asyncio.gather(*(work(self.sender(address, i)) for i in range(count)))
+        return [(item, results.get(item.id)) for item in claimed], unreachable
 
     def _allowed(self, item: ms.OutboxItem) -> bool:
         now = _naive(self.store.clock()).replace(tzinfo=timezone.utc)

@@ -22,6 +22,8 @@ Known server behaviours handled here:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import hashlib
 import ipaddress
 import socket
 import ssl
@@ -35,6 +37,8 @@ from typing import Any, TypeVar
 
 from ...domain.errors import HelpdeskError
 from ...settings import MailAccount
+from .loops import Classification, classify
+from .parse import ParsedMessage, parse_message
 
 __all__ = [
     "ConnectionLost",
@@ -42,7 +46,10 @@ __all__ = [
     "ImapConnection",
     "ImapError",
     "ImapWorker",
+    "Incoming",
     "MailboxStatus",
+    "parse_remote",
+    "prepare",
 ]
 
 T = TypeVar("T")
@@ -70,6 +77,44 @@ class Fetched:
     uid: int
     raw: bytes
     internaldate: datetime | None
+
+
+@dataclass(slots=True)
+class Incoming:
+    """One fetched message, parsed and classified, ready for the database."""
+
+    uid: int
+    raw: bytes
+    internaldate: datetime | None
+    parsed: ParsedMessage
+    kind: Classification
+    sha256: str
+
+
+def prepare(fetched: Sequence[Fetched]) -> list[Incoming]:
+    """Parse and classify fetched messages: pure CPU, run off the event loop."""
+    out = []
+    for item in fetched:
+        parsed = parse_message(item.raw)
+        out.append(Incoming(item.uid, item.raw, item.internaldate, parsed, classify(parsed),
+                            hashlib.sha256(item.raw).hexdigest()))
+    return out
+
+
+def parse_remote(raws: list[bytes]) -> list[tuple[ParsedMessage, Classification, str]]:
+    """:func:`prepare` in a worker process; the result must pickle.
+
+    It lives here, away from the database layer, so a worker process starts
+    by importing the parser only.
+    """
+    out = []
+    for raw in raws:
+        parsed = parse_message(raw)
+        kind = classify(parsed)
+        # A mappingproxy does not pickle; the caller wraps the dict again.
+        out.append((dataclasses.replace(parsed, loop_headers=dict(parsed.loop_headers)), kind,
+                    hashlib.sha256(raw).hexdigest()))
+    return out
 
 
 def _is_loopback(host: str) -> bool:

@@ -23,6 +23,7 @@ import re
 import ssl
 from dataclasses import dataclass
 
+from ...domain.text import one_line
 from ...settings import MailAccount
 
 __all__ = ["RecipientResult", "SmtpSender", "SENT", "RETRY", "FAILED", "UNKNOWN"]
@@ -65,7 +66,8 @@ def _state_for(code: int | None) -> str:
 
 
 def _one_line(text: object, limit: int = 300) -> str:
-    return " ".join(str(text or "").split())[:limit]
+    # Server replies end up on the ticket's timeline: cleaned like any untrusted text.
+    return one_line(str(text or ""), limit)
 
 
 def dot_stuffed(raw: bytes) -> bytes:

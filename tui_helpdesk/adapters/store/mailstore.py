@@ -148,6 +148,7 @@ class KnownMessage:
     ticket_id: int | None
     entry_id: int | None
     refs: tuple[str, ...]
+    account: str = ""
 
 
 async def known_messages(tx: Tx, *, message_ids: Iterable[str] = (), shas: Iterable[str] = ()) -> list[KnownMessage]:
@@ -167,21 +168,14 @@ async def insert_keys(tx: Tx, rows: list[dict]) -> None:
 
 
 async def reply_parent(tx: Tx, ticket_id: int) -> KnownMessage | None:
-    """The newest customer mail on a ticket: what a reply answers."""
+    """The newest customer mail on a ticket: what a reply answers, and through which address."""
     row = (await tx.conn.execute(
         select(MM.c.message_id, MM.c.raw_sha256, MM.c.from_addr, MM.c.kind, MM.c.ticket_id, MM.c.entry_id, MM.c.refs,
                MM.c.account)
         .where(MM.c.ticket_id == ticket_id, MM.c.kind == "message").order_by(MM.c.id.desc()).limit(1))).first()
     if row is None:
         return None
-    return KnownMessage(row[0], row[1], row[2], row[3], row[4], row[5], tuple(row[6] or ()))
-
-
-async def ticket_account(tx: Tx, ticket_id: int) -> str | None:
-    """The support address a ticket's mail came in through (the newest)."""
-    return (await tx.conn.execute(
-        select(MM.c.account).where(MM.c.ticket_id == ticket_id, MM.c.kind == "message")
-        .order_by(MM.c.id.desc()).limit(1))).scalar()
+    return KnownMessage(row[0], row[1], row[2], row[3], row[4], row[5], tuple(row[6] or ()), row[7])
 
 
 # ---------------------------------------------------------------- participants
