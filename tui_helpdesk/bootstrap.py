@@ -77,6 +77,8 @@ async def bootstrap(settings: Settings, *, create: bool = True, upgrade: bool = 
                 await assignment.route(ticket_id)
 
     mail.created_hooks.append(route_mail_tickets)
+    outbox = OutboxService(store, tickets, settings)
+    mail.notify_outbox = outbox.notify
     views = ViewService(store, list(settings.views))
     if conversations.configured:
         views.conversation_counter = conversations.count_waiting
@@ -91,5 +93,5 @@ async def bootstrap(settings: Settings, *, create: bool = True, upgrade: bool = 
         conversations=conversations,
         chat_outbox=chat_outbox,
         mail=mail,
-        outbox=OutboxService(store, tickets, settings),
+        outbox=outbox,
     )

@@ -393,6 +393,8 @@ class MailService:
         self._monotonic = clock
         self._crashes: dict[str, int] = {}
         self.parse_pool = ParsePool(parse_workers)
+        # Set by bootstrap: wakes this process's outbox worker when mail is queued.
+        self.notify_outbox: Callable[[], None] | None = None
 
     async def close(self) -> None:
         self.parse_pool.close()
@@ -437,6 +439,11 @@ class MailService:
         if ticket.type is not TicketType.EMAIL:
             return
         await self.queue_reply(tx, ticket, entry, actor)
+        self._notify()
+
+    def _notify(self) -> None:
+        if self.notify_outbox is not None:
+            self.notify_outbox()
 
     async def queue_reply(self, tx: Tx, ticket: Ticket, entry: TimelineEntry, actor: Agent | None,
                           *, automatic: bool = False) -> int | None:
@@ -556,8 +563,10 @@ class MailService:
         async with self.store.write() as tx:
             if lease is not None and not await tx.acquire_lease(*lease):
                 raise LeaseLost(f"{address.address} {mailbox}: another process took over the sync")
-            await self._ingest_in(tx, address, mailbox, uidvalidity, items, result, rematch)
+            queued = await self._ingest_in(tx, address, mailbox, uidvalidity, items, result, rematch)
             new_desk_tickets = list(result.created)
+        if queued:
+            self._notify()
         if new_desk_tickets:
             for hook in self.created_hooks:
                 try:
@@ -567,7 +576,8 @@ class MailService:
         return result
 
     async def _ingest_in(self, tx: Tx, address: MailAddress, mailbox: str, uidvalidity: int,
-                         items: list[Incoming], result: BatchResult, rematch: bool) -> None:
+                         items: list[Incoming], result: BatchResult, rematch: bool) -> bool:
+        """Plan and write the batch; True when it queued outgoing mail."""
         account = address.address
         secret = await self.secret(tx)
         desk_id = await self._desk_id(tx, address.desk)
@@ -577,7 +587,7 @@ class MailService:
         if not todo:
             await ms.save_sync_state(tx, account, mailbox, uidvalidity=uidvalidity,
                                      last_uid=max(i.uid for i in items), last_sync_at=tx.now())
-            return
+            return False
         plan = _Plan(tx.now())
 
         # ---- one round of look-ups for the whole batch
@@ -751,6 +761,7 @@ class MailService:
         result.created = [t.ref() for t in plan.new_tickets]
         await ms.save_sync_state(tx, account, mailbox, uidvalidity=uidvalidity, last_uid=max(i.uid for i in items),
                                  last_sync_at=plan.now, last_error=None, add_messages=len(todo))
+        return bool(plan.acks)
 
     # ---- planning helpers
 

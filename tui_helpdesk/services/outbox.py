@@ -337,19 +337,33 @@ class OutboxService:
         })
         await tx.record_change(item.ticket_id, "event", None)
 
+    def notify(self) -> None:
+        """Something was queued in this process: send it without waiting for the poll."""
+        self.wake.set()
+
     # ----------------------------------------------------------------- run
 
     async def run(self, stop: asyncio.Event, *, poll: float = 5.0) -> None:
-        """Drain whenever something is due, until *stop* is set."""
+        """Drain whenever something is due, until *stop* is set.
+
+        Other processes' replies are found by polling every *poll* seconds;
+        this process's own are sent at once (:meth:`notify`). A notification
+        can arrive before the reply's transaction committed, so a wake-up that
+        found nothing looks again a moment later.
+        """
+        woken = False
         while not stop.is_set():
+            report = OutboxReport()
             try:
-                await self.drain()
+                report = await self.drain()
             except Exception:  # noqa: BLE001 - keep the worker alive; the next round retries
                 log.exception("outbox drain failed")
             async with self.store.read() as tx:
                 due = await ms.next_due(tx)
                 now = tx.now()
             wait = poll if due is None else min(poll, max(0.05, (due - now).total_seconds()))
+            if woken and not report.attempted and not report.suppressed:
+                wait = min(wait, 0.3)
             self.wake.clear()
             waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self.wake.wait())]
             try:
@@ -357,4 +371,5 @@ class OutboxService:
             finally:
                 for w in waiters:
                     w.cancel()
+            woken = self.wake.is_set()
         await self.close()
