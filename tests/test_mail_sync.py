@@ -228,6 +228,10 @@ async def test_auto_replies_lists_and_bounces_never_trigger_anything(db_url, mak
     assert "Out of office" in event.body
     assert (await hd.tickets.get(ticket_id)).status is status_before
     assert len(await desk.outbox(ticket_id)) == 2
+    # delivered twice more (a second mailbox, a retry by the sender's server): handled once
+    again = auto_reply(in_reply_to=reply.message_id)
+    result = await desk.deliver(again, again)
+    assert result.duplicates == 2 and len(await desk.events(ticket_id, "auto_reply")) == 1
 
     # An auto-reply about nothing we know is set aside, with a reason.
     result = await desk.deliver(auto_reply(sender="Robot <robot@example.net>", message_id="<ooo2@example.net>"))

@@ -376,8 +376,7 @@ class MailService:
     """Inbound mail for every configured address, and the reply hook for outbound."""
 
     def __init__(self, store: Store, tickets: TicketService, settings: Settings, *,
-                 attachments: AttachmentStore, clock: Callable[[], float] = time.monotonic,
-                 parse_workers: int | None = None):
+                 attachments: AttachmentStore, parse_workers: int | None = None):
         self.store = store
         self.tickets = tickets
         self.settings = settings
@@ -390,7 +389,6 @@ class MailService:
         self._secret: bytes | None = None
         self._desk_ids: dict[str, int] = {}
         self._desks_by_id: dict[int, DeskSettings] = {}
-        self._monotonic = clock
         self._crashes: dict[str, int] = {}
         self.parse_pool = ParsePool(parse_workers)
         # Set by bootstrap: wakes this process's outbox worker when mail is queued.
@@ -402,13 +400,18 @@ class MailService:
     # ------------------------------------------------------------ basics
 
     async def secret(self, tx: Tx | None = None) -> bytes:
-        if self._secret is None:
-            if tx is not None:
-                self._secret = await ms.message_id_secret(tx)
-            else:
-                async with self.store.write() as wtx:
-                    self._secret = await ms.message_id_secret(wtx)
-        return self._secret
+        """The Message-ID signing key; pass *tx* when called inside a write transaction."""
+        if self._secret is not None:
+            return self._secret
+        if tx is not None:
+            key, committed = await ms.message_id_secret(tx)
+            if committed:  # a key made in a transaction that may still roll back is not kept
+                self._secret = key
+            return key
+        async with self.store.write() as wtx:
+            key, _ = await ms.message_id_secret(wtx)
+        self._secret = key
+        return key
 
     def address(self, address: str) -> MailAddress:
         for item in self.addresses:
@@ -636,7 +639,7 @@ class MailService:
             plan.requesters[email_addr] = _Req(email_addr, name, rid)
         participants: dict[int, dict[str, str]] = {t: dict(v) for t, v in people.items()}
         new_participants: dict[int, dict[str, str]] = {}  # id(_Ticket) → {address: role}
-        seen_in_batch: dict[tuple[str, str], tuple[_Ticket, _Entry]] = {}
+        seen_in_batch: dict[tuple[str, str], dict] = {}  # (Message-ID, sender) → its key
 
         def is_participant(ticket: _Ticket, addr: str) -> bool:
             if not addr:
@@ -667,28 +670,24 @@ class MailService:
             }
             plan.keys.append(key)
 
-            # ---- seen before? (a re-delivery, a second address of the desk, a new UIDVALIDITY)
+            # ---- seen before? (a re-delivery, a second address of the desk, a new
+            # UIDVALIDITY): the same Message-ID from the same sender is handled once.
             prior = None
             if p.message_id:
-                prior = next((k for k in by_msgid.get(p.message_id, ()) if k.from_addr == p.from_addr
-                              and k.entry_id is not None), None)
-                if prior is None and (p.message_id, p.from_addr) in seen_in_batch:
-                    ticket, entry = seen_in_batch[(p.message_id, p.from_addr)]
-                    key.update(kind="duplicate", ticket=ticket, entry=entry)
+                sender_key = (key["message_id"], key["from_addr"])
+                matches = [k for k in by_msgid.get(p.message_id, ()) if k.from_addr == key["from_addr"]]
+                prior = next((k for k in matches if k.entry_id is not None), matches[0] if matches else None)
+                if prior is None and sender_key in seen_in_batch:
+                    first = seen_in_batch[sender_key]
+                    key.update(kind="duplicate", ticket=first["ticket"], entry=first["entry"], refs=first["refs"])
                     result.duplicates += 1
                     continue
-            if prior is None and rematch and item.sha256 in by_sha and by_sha[item.sha256].entry_id is not None:
+                seen_in_batch[sender_key] = key
+            if prior is None and rematch and item.sha256 in by_sha:
                 prior = by_sha[item.sha256]
             if prior is not None:
                 key.update(kind="rematched" if rematch else "duplicate", refs=list(prior.refs))
                 key["ticket_id"], key["entry_id"] = prior.ticket_id, prior.entry_id
-                result.duplicates += 1
-                continue
-            if rematch and item.sha256 in by_sha:
-                # Known already but made no entry (set aside, an event): nothing new to show.
-                k = by_sha[item.sha256]
-                key.update(kind=k.kind)
-                key["ticket_id"] = k.ticket_id
                 result.duplicates += 1
                 continue
 
@@ -752,7 +751,6 @@ class MailService:
                 add_people(ticket, p, "cc")
             if p.message_id:
                 msgid_ticket[p.message_id] = ticket
-                seen_in_batch[(p.message_id, p.from_addr)] = (ticket, entry)
             key.update(kind="message", ticket=ticket, entry=entry,
                        refs=list(p.references[-(MAX_REFS - 1):]) if p.references else [])
             result.entries += 1

@@ -49,19 +49,23 @@ def _chunks(values: Sequence, size: int = _CHUNK):
 # ---------------------------------------------------------------- signing key
 
 
-async def message_id_secret(tx: Tx) -> bytes:
-    """The HMAC key for our Message-IDs, created on first use (32 random bytes)."""
+async def message_id_secret(tx: Tx) -> tuple[bytes, bool]:
+    """The HMAC key for our Message-IDs, created on first use (32 random bytes).
+
+    Returns (key, committed): a key created in *tx* is not yet committed, and
+    must not be cached by the caller until it has been read back committed.
+    """
     row = (await tx.conn.execute(select(KEY.c.value).where(KEY.c.name == MESSAGE_ID_KEY))).first()
     if row is not None:
-        return bytes.fromhex(row[0])
+        return bytes.fromhex(row[0]), True
     value = secrets.token_hex(32)
     try:
         async with tx.conn.begin_nested():
             await tx.conn.execute(insert(KEY).values(name=MESSAGE_ID_KEY, value=value, created_at=tx.now()))
     except IntegrityError:  # another process made it first: use theirs
         row = (await tx.conn.execute(select(KEY.c.value).where(KEY.c.name == MESSAGE_ID_KEY))).first()
-        return bytes.fromhex(row[0])
-    return bytes.fromhex(value)
+        return bytes.fromhex(row[0]), True
+    return bytes.fromhex(value), False
 
 
 # ----------------------------------------------------------------- sync state
