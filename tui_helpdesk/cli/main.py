@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--json", action="store_true")
     x = t.add_parser("tag", help="add or remove tags (+tag / -tag)")
     x.add_argument("id", type=_ticket_id)
-    x.add_argument("tags", nargs="+")
+    x.add_argument("tags", nargs="*", metavar="TAG", help="+tag adds, -tag removes, a bare tag adds")
     x.add_argument("--json", action="store_true")
 
     a = sub.add_parser("agent", help="the team").add_subparsers(dest="action", required=True, parser_class=_Parser, metavar="ACTION")
@@ -136,7 +136,17 @@ def _ticket_id(text: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        args, extra = parser.parse_known_args(argv)
+        if (args.command, getattr(args, "action", None)) == ("ticket", "tag"):
+            # "-vip" looks like an option to argparse (and takes the words after it
+            # along); here it removes a tag.
+            args.tags += [e for e in extra if not e.startswith("--")]
+            extra = [e for e in extra if e.startswith("--")]
+            if not args.tags and not extra:
+                raise UsageError("give tags to add (+tag) or remove (-tag) (see 'helpdesk ticket tag --help')")
+        if extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
         if args.command is None:
             return commands.run_app(args)
         if args.command == "demo":

@@ -308,6 +308,10 @@ class TicketService:
             if agent is None:
                 raise NotFound(f"no agent '{login}'")
         if (agent.id if agent else None) == (ticket.assignee.id if ticket.assignee else None):
+            if expected_version is not None and expected_version != ticket.version:
+                from ..domain.errors import ConflictError
+
+                raise ConflictError(ticket_id, ticket.updated_by)
             return ticket
         await tx.update_ticket(ticket_id, expected_version=expected_version, actor=actor.name if actor else SYSTEM,
                                assignee_id=agent.id if agent else None, updated_at=tx.now())

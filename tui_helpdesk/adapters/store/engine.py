@@ -50,10 +50,17 @@ def check_file_modes(path: Path, *, creating: bool) -> None:
     0660); the world must have no access, since tickets hold customers' mail.
     """
     directory = path.parent
+    if path.is_dir():
+        raise HelpdeskError(f"database {path} is a directory, not a database file")
+    if directory.exists() and not directory.is_dir():
+        raise HelpdeskError(f"cannot use the database {path}: {directory} is not a directory")
     if not directory.exists():
         if not creating:
             raise HelpdeskError(f"database directory {directory} does not exist")
-        directory.mkdir(parents=True, mode=0o700)
+        try:
+            directory.mkdir(parents=True, mode=0o700)
+        except OSError as exc:
+            raise HelpdeskError(f"cannot create the database directory {directory}: {exc.strerror}") from None
     if not os.access(directory, os.R_OK | os.X_OK):
         raise HelpdeskError(f"cannot read the database directory {directory}: permission denied")
     dir_mode = directory.stat().st_mode
@@ -78,9 +85,12 @@ def check_file_modes(path: Path, *, creating: bool) -> None:
         # Group-shared directory → group read/write; otherwise private. SQLite
         # gives -wal and -shm the database file's mode.
         shared = bool(dir_mode & stat.S_IWGRP)
-        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o660 if shared else 0o600)
-        os.close(fd)
-        os.chmod(path, 0o660 if shared else 0o600)
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o660 if shared else 0o600)
+            os.close(fd)
+            os.chmod(path, 0o660 if shared else 0o600)
+        except OSError as exc:
+            raise HelpdeskError(f"cannot create the database {path}: {exc.strerror}") from None
     else:
         raise HelpdeskError(f"database {path} does not exist")
 
@@ -163,13 +173,39 @@ def _alembic(conn: Connection, action: str) -> None:
         command.upgrade(config, "head")
 
 
+def _revision_graph() -> dict[str, tuple[str, ...]]:
+    """revision -> its down revisions, read from the migration files.
+
+    Importing Alembic costs about a third of a second; every command opens the
+    store, and a current database needs only this comparison.
+    """
+    import re
+
+    graph: dict[str, tuple[str, ...]] = {}
+    for file in (MIGRATIONS / "versions").glob("*.py"):
+        source = file.read_text(encoding="utf-8")
+        rev = re.search(r"^revision\s*(?::[^=]*)?=\s*['\"]([^'\"]+)['\"]", source, re.M)
+        down = re.search(r"^down_revision\s*(?::[^=]*)?=\s*(.*)$", source, re.M)
+        if rev:
+            graph[rev.group(1)] = tuple(re.findall(r"['\"]([^'\"]+)['\"]", down.group(1))) if down else ()
+    return graph
+
+
 def head_revision() -> str:
-    from alembic.script import ScriptDirectory
+    graph = _revision_graph()
+    heads = set(graph) - {d for downs in graph.values() for d in downs}
+    if len(heads) == 1:
+        return heads.pop()
     from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return ScriptDirectory.from_config(config).get_current_head()
+
+
+def known_revision(revision: str) -> bool:
+    return revision in _revision_graph()
 
 
 def current_revision(conn: Connection) -> str | None:
@@ -194,6 +230,11 @@ def prepare(conn: Connection, *, upgrade: bool = False) -> str:
         return "created"
     if revision == head:
         return "current"
+    if not known_revision(revision):
+        raise HelpdeskError(
+            f"database schema is at revision {revision}, newer than this helpdesk knows ({head}); "
+            f"install the helpdesk version that upgraded it"
+        )
     if upgrade:
         _alembic(conn, "upgrade")
         return "upgraded"

@@ -35,7 +35,7 @@ from ...domain.model import (
     TicketType,
     TimelineEntry,
 )
-from ...domain.query import ViewSpec
+from ...domain.query import Field, ViewSpec
 from ...domain.views import SavedView, Visibility
 from . import engine as engine_mod
 from .tables import (
@@ -447,6 +447,12 @@ class Tx:
         return Context(me_id=me_id, now=self.now(), dialect=self.dialect)
 
     async def count(self, spec: ViewSpec, me_id: int | None) -> int:
+        if me_id is not None and [c.field for c in spec.conditions] == [Field.MENTIONS_ME]:
+            # The Mentions view: every mention's ticket exists, so count them off the
+            # (agent_id, ticket_id) index alone; probing each ticket with EXISTS reads
+            # the whole ticket table (~60 ms at 100k tickets).
+            stmt = select(func.count(func.distinct(M.ticket_id))).where(M.agent_id == me_id)
+            return (await self.conn.execute(stmt)).scalar_one()
         stmt = select(func.count()).select_from(TICKET).where(where_clause(spec, self.context(me_id)))
         return (await self.conn.execute(stmt)).scalar_one()
 
