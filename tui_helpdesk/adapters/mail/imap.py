@@ -144,6 +144,7 @@ class ImapConnection:
         self.client: Any = None
         self.capabilities: frozenset[bytes] = frozenset()
         self.mailbox: str | None = None
+        self._folders: set[str] = set()  # processed folders known to exist
         self.connects = 0  # connection attempts, for tests and the status line
 
     # ---------------------------------------------------------------- connect
@@ -215,10 +216,11 @@ class ImapConnection:
 
     def select(self, mailbox: str, processed_folder: str = "") -> MailboxStatus:
         info = self._run(f"select {mailbox}", lambda: self.client.select_folder(mailbox))
-        if processed_folder:
+        if processed_folder and processed_folder not in self._folders:
             exists = self._run("list folders", lambda: self.client.folder_exists(processed_folder))
             if not exists:
                 self._run(f"create {processed_folder}", lambda: self.client.create_folder(processed_folder))
+            self._folders.add(processed_folder)
         self.mailbox = mailbox
         return MailboxStatus(
             uidvalidity=int(info[b"UIDVALIDITY"]),
