@@ -37,7 +37,7 @@ async def test_payloads_are_shown_literally_and_run_nothing(desk, make_app):
         # Every cell of every payload row is Text built from cleaned strings.
         table = app.inbox.table
         for row_index in range(table.row_count):
-            for cell in table.get_row_at(row_index):
+            for cell in table.cells(row_index):
                 assert not isinstance(cell, str)
                 assert not any(ch in cell.plain for ch in BAD)
         # Hover every cell and click every visible row (a second click opens the ticket).
@@ -76,6 +76,7 @@ async def test_cells_are_cleaned(desk, make_app):
         await settle(pilot, lambda: len(app.inbox.table.window.rows) >= len(ids))
         rows = {r.id: r for r in app.inbox.table.window.rows}
         for tid, payload in zip(ids, PAYLOADS):
-            cells = [c.plain for c in app.inbox.table.get_row(str(tid))]
+            index = [r.id for r in app.inbox.table.rows].index(tid)
+            cells = [c.plain for c in app.inbox.table.cells(index)]
             assert any(c.startswith(one_line(f"N{ids.index(tid)} {payload}")[:10]) for c in cells)
             assert rows[tid].subject.startswith(f"S{ids.index(tid)}")

@@ -433,7 +433,7 @@ class InboxScreen(Screen):
 
     @on(TicketTable.HeaderSelected)
     def _header(self, event: TicketTable.HeaderSelected) -> None:
-        key = COLUMN_SORT.get(str(event.column_key.value))
+        key = COLUMN_SORT.get(event.column)
         spec = self.effective_spec()
         if key is None or spec is None:
             return
@@ -447,9 +447,7 @@ class InboxScreen(Screen):
     @on(TicketTable.RowSelected)
     def _row_selected(self, event: TicketTable.RowSelected) -> None:
         event.stop()
-        tid = self.table.current_id()
-        if tid is not None:
-            self.open_ticket_soon(tid)
+        self.open_ticket_soon(event.ticket_id)
 
     def open_ticket_soon(self, ticket_id: int, mode: str | None = None) -> None:
         self.run_worker(self.open_ticket(ticket_id, mode), group="open", exclusive=True, exit_on_error=False)

@@ -13,10 +13,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from rich.segment import Segment
 from rich.text import Text
-from textual import work
+from textual import events, work
+from textual.geometry import Size
 from textual.message import Message
-from textual.widgets import DataTable
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from ...adapters.store.repository import Page
 from ...domain.model import TicketRow
@@ -67,10 +71,41 @@ class Window:
     from_end: bool = False  # anchored at the bottom (after G)
 
 
-class TicketTable(DataTable):
-    """A DataTable over a :class:`Window`; it asks ``fetch`` for more as the cursor moves."""
+class TicketTable(ScrollView, can_focus=True):
+    """A Line-API table over a :class:`Window`; it asks ``fetch`` for more as the cursor moves.
+
+    Each row is rendered once into segments and cached; a frame is the visible
+    rows' cached strips, so a cursor move or a new page costs the same at any
+    view size. Line 0 is the header; rows scroll beneath it.
+    """
 
     BINDINGS = keymap.bindings(keymap.TABLE_KEYS)
+    COMPONENT_CLASSES = {"ticket-table--header", "ticket-table--cursor", "ticket-table--cursor-blurred",
+                         "ticket-table--hover"}
+    DEFAULT_CSS = """
+    TicketTable {
+        background: $surface;
+        color: $foreground;
+    }
+    TicketTable > .ticket-table--header {
+        text-style: bold;
+        background: $panel;
+        color: $foreground;
+    }
+    TicketTable > .ticket-table--cursor {
+        background: $block-cursor-background;
+        text-style: bold;
+    }
+    TicketTable > .ticket-table--cursor-blurred {
+        background: $block-cursor-blurred-background;
+    }
+    TicketTable > .ticket-table--hover {
+        background: $block-hover-background;
+    }
+    """
+
+    cursor_row: reactive[int] = reactive(0, always_update=True)
+    hover_row: reactive[int] = reactive(-1)
 
     class WindowChanged(Message):
         """Rows were loaded or the cursor moved: the status bar shows the position."""
@@ -83,8 +118,32 @@ class TicketTable(DataTable):
         def control(self) -> "TicketTable":
             return self.table
 
+    class RowSelected(Message):
+        """Enter, or a click on the cursor row: open this ticket."""
+
+        def __init__(self, table: "TicketTable", ticket_id: int) -> None:
+            super().__init__()
+            self.table = table
+            self.ticket_id = ticket_id
+
+        @property
+        def control(self) -> "TicketTable":
+            return self.table
+
+    class HeaderSelected(Message):
+        """A column title was clicked: sort by it."""
+
+        def __init__(self, table: "TicketTable", column: str) -> None:
+            super().__init__()
+            self.table = table
+            self.column = column
+
+        @property
+        def control(self) -> "TicketTable":
+            return self.table
+
     def __init__(self, *, now: Callable[[], datetime] | None = None, **kwargs) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=False, cursor_foreground_priority="renderable", **kwargs)
+        super().__init__(**kwargs)
         self.now = now or (lambda: datetime.utcnow())
         self.fetch: Fetch | None = None
         self.window = Window([], None, None)
@@ -97,8 +156,19 @@ class TicketTable(DataTable):
         self._generation = 0
         self._loading_more = False
         self._details_width = 40
+        self._widths: list[int] = []
+        self._row_cache: dict[int, list[Segment]] = {}
+        self._header: list[Segment] | None = None
 
     # ------------------------------------------------------------- contents
+
+    @property
+    def rows(self) -> list[TicketRow]:
+        return self.window.rows
+
+    @property
+    def row_count(self) -> int:
+        return len(self.window.rows)
 
     def reset(self, fetch: Fetch, page: Page, *, total: int | None = None, columns: tuple[str, ...] | None = None,
               keep_cursor: bool = False, sort: tuple[SortKey, bool] | None = None) -> None:
@@ -115,13 +185,11 @@ class TicketTable(DataTable):
         self.window = Window(list(page.rows), None, page.next_after)
         if not keep_cursor:
             self.selected.clear()
-        self._rebuild(cursor_id=current)
+        self._rebuild(cursor_id=current, top=not keep_cursor)
 
     def current_id(self) -> int | None:
-        rows = self.window.rows
-        if rows and 0 <= self.cursor_row < len(rows):
-            return rows[self.cursor_row].id
-        return None
+        row = self.current_row()
+        return row.id if row else None
 
     def current_row(self) -> TicketRow | None:
         rows = self.window.rows
@@ -140,8 +208,8 @@ class TicketTable(DataTable):
         if tid is None:
             return
         self.selected.symmetric_difference_update({tid})
-        if "mark" in self.shown:
-            self.update_cell(str(tid), "mark", self._mark(tid))
+        self._row_cache.pop(tid, None)
+        self.refresh_line(self.cursor_row + 1)
         self.post_message(self.WindowChanged(self))
 
     def select_all(self) -> None:
@@ -153,17 +221,22 @@ class TicketTable(DataTable):
         self._refresh_marks()
 
     def _refresh_marks(self) -> None:
-        if "mark" in self.shown:
-            for row in self.window.rows:
-                self.update_cell(str(row.id), "mark", self._mark(row.id))
+        self._row_cache.clear()
+        self.refresh()
         self.post_message(self.WindowChanged(self))
 
     def _mark(self, tid: int) -> Text:
         return Text("✓", style="bold", end="") if tid in self.selected else Text(" ", end="")
 
     def refresh_rows(self) -> None:
-        """Re-render cells (the clock moved, or the theme changed)."""
-        self._rebuild(cursor_id=self.current_id())
+        """Re-render every row (the clock moved, or the theme changed)."""
+        self._row_cache.clear()
+        self._header = None
+        self.refresh()
+
+    def cells(self, index: int) -> list[Text]:
+        """The cells of row *index* as Text (what the row shows)."""
+        return self._cells(self.window.rows[index])
 
     def _cells(self, row: TicketRow) -> list[Text]:
         theme = self.app.theme_variables if self.is_attached else None
@@ -208,43 +281,158 @@ class TicketTable(DataTable):
         self.shown = visible_columns(self.wanted, width - 2)
         fixed = sum(FIXED_WIDTHS[c] + 2 for c in self.shown if c != "details")
         self._details_width = max(MIN_DETAILS, width - fixed - 4)
+        self._widths = [self._details_width if c == "details" else FIXED_WIDTHS[c] for c in self.shown]
 
-    def _rebuild(self, cursor_id: int | None = None, cursor_row: int | None = None) -> None:
-        scroll_y = self.scroll_y
+    def _rebuild(self, cursor_id: int | None = None, cursor_row: int | None = None, top: bool = False) -> None:
         self._layout()
-        self.clear(columns=True)
-        for col in self.shown:
-            width = self._details_width if col == "details" else FIXED_WIDTHS[col]
-            self.add_column(self._column_label(col), width=width, key=col)
-        for row in self.window.rows:
-            self.add_row(*self._cells(row), key=str(row.id))
+        self._row_cache.clear()
+        self._header = None
+        rows = self.window.rows
+        self.virtual_size = Size(self.size.width or 1, len(rows) + 1)
         target = 0
         if cursor_row is not None:
             target = cursor_row
         elif cursor_id is not None:
-            target = next((i for i, r in enumerate(self.window.rows) if r.id == cursor_id), 0)
-        if self.window.rows:
-            self.move_cursor(row=min(target, len(self.window.rows) - 1), animate=False, scroll=False)
-            self.scroll_to(y=scroll_y, animate=False, immediate=True)
-            self.call_after_refresh(self._scroll_cursor_visible)
+            target = next((i for i, r in enumerate(rows) if r.id == cursor_id), 0)
+        target = max(0, min(target, len(rows) - 1)) if rows else 0
+        if top:
+            self.scroll_to(y=0, animate=False, immediate=True)
+        self.cursor_row = target
+        self.refresh()
         self.post_message(self.WindowChanged(self))
-
-    def _scroll_cursor_visible(self) -> None:
-        if self.window.rows:
-            self.move_cursor(row=self.cursor_row, animate=False)
 
     def on_resize(self) -> None:
         before = (self.shown, self._details_width)
         self._layout()
-        if (self.shown, self._details_width) != before and self.fetch is not None:
-            self._rebuild(cursor_id=self.current_id())
+        self.virtual_size = Size(self.size.width or 1, len(self.window.rows) + 1)
+        if (self.shown, self._details_width) != before:
+            self._row_cache.clear()
+            self._header = None
+            self.refresh()
 
-    # --------------------------------------------------------------- paging
+    def on_mount(self) -> None:
+        self.app.theme_changed_signal.subscribe(self, lambda *_: self.refresh_rows())
 
-    def watch_cursor_coordinate(self, old, new) -> None:
-        super().watch_cursor_coordinate(old, new)
+    # ------------------------------------------------------------ rendering
+
+    def _row_text(self, cells: list[Text]) -> Text:
+        out = Text(no_wrap=True, end="")
+        for width, cell in zip(self._widths, cells):
+            if cell.justify == "right" and cell.cell_len < width:
+                cell = Text(" " * (width - cell.cell_len), end="") + cell
+            else:
+                cell = cell.copy()
+            cell.truncate(width, overflow="ellipsis", pad=True)
+            out.append(" ")
+            out.append_text(cell)
+            out.append(" ")
+        return out
+
+    def _segments(self, text: Text) -> list[Segment]:
+        return list(text.render(self.app.console))
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        base = self.rich_style
+        if y == 0:
+            if self._header is None:
+                header = self._row_text([self._column_label(c) for c in self.shown])
+                self._header = self._segments(header)
+            style = self.get_component_rich_style("ticket-table--header")
+            return Strip(self._header).apply_style(base + style).extend_cell_length(width, base + style).crop(0, width)
+        index = self.scroll_offset.y + y - 1
+        rows = self.window.rows
+        if not 0 <= index < len(rows):
+            return Strip.blank(width, base)
+        row = rows[index]
+        segments = self._row_cache.get(row.id)
+        if segments is None:
+            segments = self._segments(self._row_text(self._cells(row)))
+            self._row_cache[row.id] = segments
+        style = base
+        if index == self.cursor_row:
+            style = base + self.get_component_rich_style(
+                "ticket-table--cursor" if self.has_focus else "ticket-table--cursor-blurred")
+        elif index == self.hover_row:
+            style = base + self.get_component_rich_style("ticket-table--hover")
+        return Strip(segments).apply_style(style).extend_cell_length(width, style).crop(0, width)
+
+    # --------------------------------------------------------------- cursor
+
+    def validate_cursor_row(self, value: int) -> int:
+        return max(0, min(value, len(self.window.rows) - 1)) if self.window.rows else 0
+
+    def watch_cursor_row(self, old: int, new: int) -> None:
+        self.refresh_line(old + 1)
+        self.refresh_line(new + 1)
+        self._scroll_cursor_visible()
         self._maybe_fetch_more()
         self.post_message(self.WindowChanged(self))
+
+    def watch_hover_row(self, old: int, new: int) -> None:
+        self.refresh_line(old + 1)
+        self.refresh_line(new + 1)
+
+    def _on_focus(self, event) -> None:
+        self.refresh_line(self.cursor_row + 1)
+
+    def _on_blur(self, event) -> None:
+        self.refresh_line(self.cursor_row + 1)
+
+    def _scroll_cursor_visible(self) -> None:
+        visible = max(1, self.scrollable_content_region.height - 1)
+        top = int(self.scroll_offset.y)
+        row = self.cursor_row
+        if row < top:
+            self.scroll_to(y=row, animate=False, immediate=True)
+        elif row >= top + visible:
+            self.scroll_to(y=row - visible + 1, animate=False, immediate=True)
+
+    def move_cursor(self, row: int, animate: bool = False, scroll: bool = True) -> None:
+        self.cursor_row = row
+
+    def action_cursor_down(self) -> None:
+        self.cursor_row += 1
+
+    def action_cursor_up(self) -> None:
+        self.cursor_row -= 1
+
+    def action_select_cursor(self) -> None:
+        tid = self.current_id()
+        if tid is not None:
+            self.post_message(self.RowSelected(self, tid))
+
+    # ---------------------------------------------------------------- mouse
+
+    def _column_at(self, x: int) -> str | None:
+        pos = 0
+        for col, width in zip(self.shown, self._widths):
+            if pos <= x < pos + width + 2:
+                return col
+            pos += width + 2
+        return None
+
+    def on_click(self, event: events.Click) -> None:
+        if event.y == 0:
+            col = self._column_at(event.x + int(self.scroll_offset.x))
+            if col and col in COLUMN_SORT:
+                self.post_message(self.HeaderSelected(self, col))
+            return
+        index = int(self.scroll_offset.y) + event.y - 1
+        if 0 <= index < len(self.window.rows):
+            if index == self.cursor_row and event.chain == 1 and self.has_focus:
+                self.action_select_cursor()
+            self.cursor_row = index
+            self.focus()
+
+    def on_mouse_move(self, event: events.MouseMove) -> None:
+        index = int(self.scroll_offset.y) + event.y - 1 if event.y > 0 else -1
+        self.hover_row = index if 0 <= index < len(self.window.rows) else -1
+
+    def on_leave(self, event: events.Leave) -> None:
+        self.hover_row = -1
+
+    # --------------------------------------------------------------- paging
 
     def _maybe_fetch_more(self) -> None:
         if self.fetch is None or self._loading_more:
@@ -274,10 +462,9 @@ class TicketTable(DataTable):
         if after:
             self.window.tail = page.next_after
             known = {r.id for r in self.window.rows}
-            for row in page.rows:
-                if row.id not in known:
-                    self.window.rows.append(row)
-                    self.add_row(*self._cells(row), key=str(row.id))
+            self.window.rows.extend(row for row in page.rows if row.id not in known)
+            self.virtual_size = Size(self.size.width or 1, len(self.window.rows) + 1)
+            self.refresh()
             self.post_message(self.WindowChanged(self))
         else:
             self.window.head = page.next_after
@@ -285,8 +472,9 @@ class TicketTable(DataTable):
             new = [r for r in reversed(page.rows) if r.id not in known]
             self.window.rows[:0] = new
             keep = self.cursor_row + len(new)
+            scroll_y = self.scroll_offset.y
             self._rebuild(cursor_row=keep)
-            self.scroll_to(y=self.scroll_y + len(new), animate=False, immediate=True)
+            self.scroll_to(y=scroll_y + len(new), animate=False, immediate=True)
         self._maybe_fetch_more()
 
     @work(exclusive=True, group="table-load", exit_on_error=False)
@@ -311,7 +499,7 @@ class TicketTable(DataTable):
         if self.fetch is None:
             return
         if self.window.head is None:
-            self.move_cursor(row=0, animate=False)
+            self.cursor_row = 0
             return
         generation = self._generation
         page = await self.fetch(None, False, PAGE_SIZE)
@@ -319,12 +507,11 @@ class TicketTable(DataTable):
             return
         self._generation += 1
         self.window = Window(list(page.rows), None, page.next_after)
-        self._rebuild(cursor_row=0)
-        self.scroll_home(animate=False)
+        self._rebuild(cursor_row=0, top=True)
 
     def _move_last(self) -> None:
         if self.window.rows:
-            self.move_cursor(row=len(self.window.rows) - 1, animate=False)
+            self.cursor_row = len(self.window.rows) - 1
 
     @work(exclusive=True, group="table-load", exit_on_error=False)
     async def reload(self, total: int | None = None) -> None:
@@ -372,20 +559,16 @@ class TicketTable(DataTable):
         return max(1, self.scrollable_content_region.height - 1)
 
     def action_half_page_down(self) -> None:
-        if self.window.rows:
-            self.move_cursor(row=min(self.cursor_row + self._visible_rows() // 2, len(self.window.rows) - 1))
+        self.cursor_row += self._visible_rows() // 2
 
     def action_half_page_up(self) -> None:
-        if self.window.rows:
-            self.move_cursor(row=max(self.cursor_row - self._visible_rows() // 2, 0))
+        self.cursor_row -= self._visible_rows() // 2
 
     def action_page_down(self) -> None:
-        if self.window.rows:
-            self.move_cursor(row=min(self.cursor_row + self._visible_rows(), len(self.window.rows) - 1))
+        self.cursor_row += self._visible_rows()
 
     def action_page_up(self) -> None:
-        if self.window.rows:
-            self.move_cursor(row=max(self.cursor_row - self._visible_rows(), 0))
+        self.cursor_row -= self._visible_rows()
 
     def position(self) -> str:
         """'12 of 3,456' for the status bar."""

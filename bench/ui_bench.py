@@ -1,0 +1,209 @@
+"""Benchmark of the inbox UI on a seeded database (not a test).
+
+    python bench/ui_bench.py                       # 100k tickets / ~1M messages, built once and cached
+    python bench/ui_bench.py --tickets 20000 --messages-per-ticket 5 --db /tmp/small.db
+
+Prints, each with its floor from the same run:
+
+- cold start: a new process to the first inbox frame with counts and the first
+  page (headless app; the child prints when that frame is composed), against
+  ``python -c "import textual.app"``;
+- view switch: rail counts are already there; the new view's count + first
+  page + a composed frame, median over the system views;
+- cursor key to frame: the table's cursor-down handler plus a full compositor
+  render, median; and a Pilot key round trip, against the same round trip in
+  an empty app (the Pilot's own cost);
+- G (the last page of a 100k view) and RSS after all of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+AS = "ana"  # a seeded agent with a full Inbox; the OS user is the admin acting as ana
+
+
+def _url(path: Path) -> str:
+    return f"sqlite+aiosqlite:///{path}"
+
+
+def _settings(path: Path):
+    from tui_helpdesk.settings import Settings
+
+    return Settings(database_url=_url(path))
+
+
+async def _seed(path: Path, tickets: int, per_ticket: int) -> None:
+    from tui_helpdesk.adapters.store.seed import seed
+    from tui_helpdesk.bootstrap import bootstrap
+    from tui_helpdesk.services.agents import os_login
+
+    hd = await bootstrap(_settings(path))
+    try:
+        await hd.agents.identify(os_login())
+        print(await seed(hd.store, tickets=tickets, messages_per_ticket=per_ticket, seed=1,
+                         progress=lambda line: print("  " + line, end="\r", flush=True)))
+    finally:
+        await hd.close()
+
+
+def ensure_db(path: Path, tickets: int, per_ticket: int) -> None:
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(path.name + ".building")
+    for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+        leftover.unlink(missing_ok=True)
+    print(f"seeding {tickets:,} tickets × ~{per_ticket} messages into {path} (once)…")
+    asyncio.run(_seed(tmp, tickets, per_ticket))
+    os.replace(tmp, path)
+
+
+# ------------------------------------------------------------------ the child
+
+
+def child_cold(path: Path) -> None:
+    """Run in a fresh process: open the app headless, report when the inbox frame is composed."""
+    from tui_helpdesk.ui.app import HelpdeskApp
+
+    async def pilot_ready(pilot) -> None:
+        app = pilot.app
+        while not (app.inbox is not None and app.inbox.loaded):
+            await asyncio.sleep(0.002)
+        app.screen._compositor.render_update(full=True)
+        print(f"READY {time.time():.6f}", flush=True)
+        app.exit(0)
+
+    app = HelpdeskApp(_settings(path), act_as=AS, watch=False)
+    app.run(headless=True, auto_pilot=pilot_ready, size=(160, 50))
+
+
+def measure_cold(path: Path, runs: int) -> tuple[float, float]:
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    app_times, floor_times = [], []
+    for _ in range(runs):
+        start = time.time()
+        done = subprocess.run([sys.executable, __file__, "--child-cold", str(path)], capture_output=True,
+                              text=True, env=env, timeout=60)
+        ready = [line for line in done.stdout.splitlines() if line.startswith("READY")]
+        if not ready:
+            raise SystemExit(f"the child did not report: {done.stderr[-2000:]}")
+        app_times.append(float(ready[0].split()[1]) - start)
+        start = time.time()
+        subprocess.run([sys.executable, "-c", "import textual.app"], check=True, env=env)
+        floor_times.append(time.time() - start)
+    return statistics.median(app_times), statistics.median(floor_times)
+
+
+# -------------------------------------------------------------- in process
+
+
+async def measure_in_process(path: Path) -> dict[str, float]:
+    from textual.app import App
+
+    from tui_helpdesk.ui.app import HelpdeskApp
+
+    out: dict[str, float] = {}
+
+    class Empty(App):
+        pass
+
+    async with Empty().run_test() as pilot:
+        times = []
+        for _ in range(20):
+            t = time.perf_counter()
+            await pilot.press("j")
+            times.append(time.perf_counter() - t)
+        out["pilot_floor"] = statistics.median(times)
+
+    app = HelpdeskApp(_settings(path), act_as=AS, watch=False)
+    async with app.run_test(size=(160, 50)) as pilot:
+        while not (app.inbox is not None and app.inbox.loaded):
+            await asyncio.sleep(0.005)
+        await pilot.pause()
+        inbox = app.inbox
+        compositor = lambda: app.screen._compositor.render_update(full=True)  # noqa: E731
+        switches = []
+        keys = [i.key for i in inbox.rail.items if i.spec is not None]
+        for _ in range(3):
+            for key in keys[1:] + keys[:1]:
+                t = time.perf_counter()
+                inbox.select_view(key)
+                worker = next(w for w in app.workers if w.group == "view")
+                await worker.wait()
+                app.screen._refresh_layout()
+                compositor()
+                switches.append(time.perf_counter() - t)
+        out["switch"] = statistics.median(switches)
+        inbox.select_view("all")
+        await next(w for w in app.workers if w.group == "view").wait()
+        await pilot.pause()
+        table = inbox.table
+        table.focus()
+        await pilot.pause()
+        cursor = []
+        for _ in range(60):
+            t = time.perf_counter()
+            table.action_cursor_down()
+            app.screen._refresh_layout()
+            compositor()
+            cursor.append(time.perf_counter() - t)
+            await asyncio.sleep(0)
+        out["cursor"] = statistics.median(cursor)
+        presses = []
+        for _ in range(20):
+            t = time.perf_counter()
+            await pilot.press("j")
+            presses.append(time.perf_counter() - t)
+        out["pilot_press"] = statistics.median(presses)
+        out["all_count"] = table.total or 0
+        t = time.perf_counter()
+        table.jump_to_end()
+        await next(w for w in app.workers if w.group == "table-load").wait()
+        compositor()
+        out["jump_end"] = time.perf_counter() - t
+        out["rows_loaded"] = table.row_count
+        out["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", type=Path, default=Path(tempfile.gettempdir()) / "helpdesk-bench" / "ui-100k.db")
+    parser.add_argument("--tickets", type=int, default=100_000)
+    parser.add_argument("--messages-per-ticket", type=int, default=10)
+    parser.add_argument("--runs", type=int, default=5, help="cold starts to take the median of")
+    parser.add_argument("--child-cold", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child_cold:
+        child_cold(args.child_cold)
+        return
+    os.environ.setdefault("XDG_CONFIG_HOME", tempfile.mkdtemp(prefix="helpdesk-bench-cfg-"))
+    ensure_db(args.db, args.tickets, args.messages_per_ticket)
+    cold, floor = measure_cold(args.db, args.runs)
+    stats = asyncio.run(measure_in_process(args.db))
+    ms = lambda s: f"{s * 1000:7.1f} ms"  # noqa: E731
+    print(f"database: {args.db} ({stats['all_count']:,} tickets in All)")
+    print(f"cold start to first inbox frame  {ms(cold)}   floor (import textual.app) {ms(floor)}   "
+          f"over floor {ms(cold - floor)}   target <= 600 ms")
+    print(f"view switch (count+page+frame)   {ms(stats['switch'])}   median over the system views      target <= 30 ms")
+    print(f"cursor key to frame              {ms(stats['cursor'])}   handler + full compositor render  target <= 16 ms")
+    print(f"  pilot key round trip           {ms(stats['pilot_press'])}   floor (empty app) {ms(stats['pilot_floor'])}")
+    print(f"G: last page of All + frame      {ms(stats['jump_end'])}   rows held by the table: {stats['rows_loaded']}")
+    print(f"RSS (max, in-process run)        {stats['rss_mb']:7.1f} MB                                    target <= 150 MB")
+
+
+if __name__ == "__main__":
+    main()
