@@ -246,3 +246,20 @@ async def test_automatic_acknowledgements_are_rate_limited_per_sender(sqlite_url
     first = smtp.received[0].message
     assert first["Auto-Submitted"] == "auto-replied"
     assert first.get_content().replace("\r\n", "\n").startswith("Thanks, we opened ticket #")
+
+
+async def test_a_password_that_cannot_be_read_leaves_the_queue_alone(sqlite_url, smtp, make_desk, monkeypatch):
+    from dataclasses import replace
+
+    from tui_helpdesk.settings import Secret
+
+    desk = await make_desk(sqlite_url, smtp.port)
+    _ticket_id, item = await desk.ticket_with_reply()
+    monkeypatch.delenv("HELPDESK_TEST_NO_SUCH_PASSWORD", raising=False)
+    email = desk.hd.outbox.accounts[SUPPORT]
+    desk.hd.outbox.accounts[SUPPORT] = replace(email, smtp=replace(
+        email.smtp, username="support", password=Secret(env="HELPDESK_TEST_NO_SUCH_PASSWORD")))
+    report = await desk.hd.outbox.drain()
+    assert report.attempted == 0 and "no SMTP password" in report.errors[0]
+    waiting = await desk.hd.outbox.get(item.id)
+    assert waiting.status == "queued" and waiting.attempts == 0

@@ -103,6 +103,7 @@ class OutboxService:
         self._limiter_seeded = False
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.wake = asyncio.Event()
+        self._lock = asyncio.Lock()
 
     def _sender(self, email: EmailSettings) -> SmtpSender:
         domain = email.address.rpartition("@")[2] or "localhost"
@@ -153,15 +154,19 @@ class OutboxService:
     async def drain(self, *, addresses: list[str] | None = None) -> OutboxReport:
         """Send everything due now, for every address (or the given ones)."""
         report = OutboxReport()
-        await self._seed_limiter()
-        for address in addresses or list(self.accounts):
-            email = self.accounts.get(address)
-            if email is None or not email.smtp.host:
-                continue
-            try:
-                await self._drain_account(address, report)
-            except SmtpError as exc:
-                report.errors.append(str(exc))
+        # One drain at a time in this process: the lease is per process, and a
+        # second drain would take the first one's rows for stranded ones.
+        async with self._lock:
+            await self._seed_limiter()
+            for address in addresses or list(self.accounts):
+                email = self.accounts.get(address)
+                if email is None or not email.smtp.host:
+                    continue
+                try:
+                    self.sender(address).check()  # a configuration error: before anything is claimed
+                    await self._drain_account(address, report)
+                except SmtpError as exc:
+                    report.errors.append(str(exc))
         return report
 
     async def _seed_limiter(self) -> None:
@@ -193,7 +198,8 @@ class OutboxService:
                     claimed = await ms.claim_due(tx, address, self.holder, self.batch)
                 if not claimed:
                     return
-                outcomes, unreachable = await self._send_all(address, claimed)
+                outcomes, unreachable, errors = await self._send_all(address, claimed, lease)
+                report.errors.extend(dict.fromkeys(errors))
                 await self._record(outcomes, report)
                 if unreachable:
                     return
@@ -201,7 +207,7 @@ class OutboxService:
             async with self.store.write() as tx:
                 await tx.release_lease(lease[0], lease[1])
 
-    async def _send_all(self, address: str, claimed: list[ms.OutboxItem]):
+    async def _send_all(self, address: str, claimed: list[ms.OutboxItem], lease: tuple):
         """Send *claimed* over up to ``connections`` reused connections at once.
 
         Several connections keep the server busy while each waits for its
@@ -212,6 +218,17 @@ class OutboxService:
         results: dict[int, dict[str, RecipientResult] | None] = {}
         pending = list(claimed)
         unreachable = False
+        errors: list[str] = []
+        renewed = [asyncio.get_running_loop().time()]
+
+        async def keep_lease() -> None:
+            # A slow server must not let the lease lapse mid-batch: another
+            # process would take these rows for stranded ones.
+            now = asyncio.get_running_loop().time()
+            if now - renewed[0] > self.lease_ttl.total_seconds() / 4:
+                renewed[0] = now
+                async with self.store.write() as tx:
+                    await tx.acquire_lease(*lease)
 
         async def work(sender: SmtpSender) -> None:
             nonlocal unreachable
@@ -220,14 +237,25 @@ class OutboxService:
                 if item.automatic and not self._allowed(item):
                     results[item.id] = {}
                     continue
-                outcome = await sender.send(item.mail_from, list(item.pending), item.raw)
+                try:
+                    outcome = await sender.send(item.mail_from, list(item.pending), item.raw)
+                except SmtpError as exc:  # configuration (a password that cannot be read): nothing was sent
+                    errors.append(str(exc))
+                    results[item.id] = None
+                    unreachable = True
+                    continue
+                except Exception as exc:  # noqa: BLE001 - not known where it failed: may have been sent
+                    log.exception("sending outbox message %s failed", item.id)
+                    outcome = {r: RecipientResult(r, UNKNOWN, None, one_line(f"internal error: {exc}", 300))
+                               for r in item.pending}
                 results[item.id] = outcome
                 if outcome and all(r.state == RETRY and r.code is None for r in outcome.values()):
                     unreachable = True  # the server is unreachable: back off the whole queue
+                await keep_lease()
 
         count = max(1, min(self.connections, len(claimed)))
         await asyncio.gather(*(work(self.sender(address, i)) for i in range(count)))
-        return [(item, results.get(item.id)) for item in claimed], unreachable
+        return [(item, results.get(item.id)) for item in claimed], unreachable, errors
 
     def _allowed(self, item: ms.OutboxItem) -> bool:
         now = _naive(self.store.clock()).replace(tzinfo=timezone.utc)
