@@ -150,6 +150,7 @@ async def test_new_mail_becomes_a_ticket_and_replies_join_it(db_url, make_desk):
     info = parse_message_id(queued.message_id, await hd.mail.secret())
     assert info is not None and (info.ticket_id, info.outbox_id) == (ticket.id, queued.id)
     assert b"In-Reply-To: <m1@mail.example.com>" in queued.raw
+    assert await desk.events(ticket.id, "delivery_waiting")  # this desk has no SMTP server yet
 
     # The customer answers our message: it joins the ticket and moves its status.
     answer = customer_mail(subject="Re: Printer on fire", message_id="<m2@mail.example.com>",

@@ -492,6 +492,10 @@ class MailService:
                                       {"event": "delivery_failed", "outbox": outbox_id, "entry": entry.id})
             return outbox_id
         await ms.set_outbox_messages(tx, [(outbox_id, message_id, raw)])
+        if not via.email.smtp.host:
+            await self.tickets._event(
+                tx, ticket.id, f"Reply queued, but {via.address} has no SMTP server configured: it waits until one is",
+                {"event": "delivery_waiting", "outbox": outbox_id, "entry": entry.id})
         return outbox_id
 
     # ------------------------------------------------------------- inbound
