@@ -22,6 +22,7 @@ from . import keymap
 from .help import HelpScreen
 from .inbox import InboxScreen
 from .palette import ActionsProvider, TicketsProvider, ViewsProvider
+from ..domain.text import clean, one_line
 from .text import line, plain
 
 if TYPE_CHECKING:
@@ -96,13 +97,14 @@ class HelpdeskApp(App[int]):
             if self.me is None:
                 self.me = await self.hd.agents.identify(self.login, act_as=self.act_as)
             self.seq = await self.hd.feed.latest()
-            self._mentions = next((i.count for i in await self.hd.views.rail(self.me) if i.key == "mentions"), None)
+            rail = await self.hd.views.rail(self.me)
+            self._mentions = next((i.count for i in rail if i.key == "mentions"), None)
         except HelpdeskError as exc:
             self.exit(1, return_code=1, message=plain(f"helpdesk: error: {exc}"))
             return
         if self.settings is not None:
             self._apply_settings(self.settings)
-        self.inbox = InboxScreen(self.hd, self.me, now=self.clock)
+        self.inbox = InboxScreen(self.hd, self.me, now=self.clock, rail=rail)
         await self.push_screen(self.inbox)
         if self.watch:
             self.watch_feed()
@@ -185,6 +187,17 @@ class HelpdeskApp(App[int]):
             where = f" on #{notes[-1]}" if notes else ""
             self.notify(Text(f"You were mentioned{where}", end=""), title="Mention")
         self._mentions = mentions
+
+    def notify(self, message, *, title: str = "", severity="information", timeout: float | None = None,
+               markup: bool = False) -> None:
+        """Every notification in this app is plain text: cleaned, never parsed as markup.
+
+        Widgets' ``notify`` passes ``markup=True`` by default; it is ignored on
+        purpose, because messages here quote subjects, names and view names.
+        ``Text`` is accepted and shown by its plain text.
+        """
+        text = message.plain if isinstance(message, Text) else str(message)
+        super().notify(clean(text), title=one_line(str(title)), severity=severity, timeout=timeout, markup=False)
 
     # ------------------------------------------------------------- actions
 

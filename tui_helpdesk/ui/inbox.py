@@ -41,8 +41,10 @@ SORT_CYCLE = (SortKey.UPDATED, SortKey.CREATED, SortKey.ID, SortKey.STATUS, Sort
 class InboxScreen(Screen):
     BINDINGS = keymap.bindings(keymap.INBOX_KEYS)
 
-    def __init__(self, hd: "Helpdesk", me: Agent, *, now: Callable | None = None) -> None:
+    def __init__(self, hd: "Helpdesk", me: Agent, *, now: Callable | None = None,
+                 rail: list[RailItem] | None = None) -> None:
         super().__init__()
+        self._first_rail = rail
         self.hd = hd
         self.me = me
         self.now = now
@@ -126,7 +128,8 @@ class InboxScreen(Screen):
 
     @work(exclusive=True, group="view", exit_on_error=False)
     async def initial_load(self) -> None:
-        items = await self.hd.views.rail(self.me)
+        items = self._first_rail or await self.hd.views.rail(self.me)
+        self._first_rail = None
         self.rail.set_items(items, current=self.view_key)
         await self._show(keep_cursor=False)
         self.loaded = True
@@ -169,7 +172,11 @@ class InboxScreen(Screen):
                             title="Conversations", timeout=4)
             return
         try:
-            count, page = await self.hd.views.count_and_page(spec, self.me, limit=PAGE_SIZE)
+            if self.filter_spec is None and item is not None and item.count is not None and item.key != "mentions":
+                # The rail counted this view moments ago (and the feed keeps it current).
+                count, page = item.count, await self.hd.views.page(spec, self.me, limit=PAGE_SIZE)
+            else:
+                count, page = await self.hd.views.count_and_page(spec, self.me, limit=PAGE_SIZE)
         except HelpdeskError as exc:
             self.notify(plain(exc), severity="error", title="View")
             return

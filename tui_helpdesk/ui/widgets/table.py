@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual import events, work
 from textual.geometry import Size
@@ -158,6 +159,8 @@ class TicketTable(ScrollView, can_focus=True):
         self._details_width = 40
         self._widths: list[int] = []
         self._row_cache: dict[int, list[Segment]] = {}
+        self._strip_cache: dict[tuple[int, str, int], Strip] = {}
+        self._styles: dict[str, Style] = {}
         self._header: list[Segment] | None = None
 
     # ------------------------------------------------------------- contents
@@ -209,6 +212,7 @@ class TicketTable(ScrollView, can_focus=True):
             return
         self.selected.symmetric_difference_update({tid})
         self._row_cache.pop(tid, None)
+        self._strip_cache = {k: v for k, v in self._strip_cache.items() if k[0] != tid}
         self.refresh_line(self.cursor_row + 1)
         self.post_message(self.WindowChanged(self))
 
@@ -222,6 +226,7 @@ class TicketTable(ScrollView, can_focus=True):
 
     def _refresh_marks(self) -> None:
         self._row_cache.clear()
+        self._strip_cache.clear()
         self.refresh()
         self.post_message(self.WindowChanged(self))
 
@@ -231,6 +236,7 @@ class TicketTable(ScrollView, can_focus=True):
     def refresh_rows(self) -> None:
         """Re-render every row (the clock moved, or the theme changed)."""
         self._row_cache.clear()
+        self._strip_cache.clear()
         self._header = None
         self.refresh()
 
@@ -286,6 +292,7 @@ class TicketTable(ScrollView, can_focus=True):
     def _rebuild(self, cursor_id: int | None = None, cursor_row: int | None = None, top: bool = False) -> None:
         self._layout()
         self._row_cache.clear()
+        self._strip_cache.clear()
         self._header = None
         rows = self.window.rows
         self.virtual_size = Size(self.size.width or 1, len(rows) + 1)
@@ -305,8 +312,10 @@ class TicketTable(ScrollView, can_focus=True):
         before = (self.shown, self._details_width)
         self._layout()
         self.virtual_size = Size(self.size.width or 1, len(self.window.rows) + 1)
+        self._header = None
         if (self.shown, self._details_width) != before:
             self._row_cache.clear()
+            self._strip_cache.clear()
             self._header = None
             self.refresh()
 
@@ -331,31 +340,53 @@ class TicketTable(ScrollView, can_focus=True):
     def _segments(self, text: Text) -> list[Segment]:
         return list(text.render(self.app.console))
 
+    def notify_style_update(self) -> None:
+        self._styles.clear()
+        self._strip_cache.clear()
+        self._header = None
+        super().notify_style_update()
+
+    def _style(self, name: str) -> Style:
+        """Rich styles of the widget and its parts, looked up once per style change."""
+        style = self._styles.get(name)
+        if style is None:
+            base = self.rich_style
+            style = base if name == "base" else base + self.get_component_rich_style(f"ticket-table--{name}")
+            self._styles[name] = style
+        return style
+
     def render_line(self, y: int) -> Strip:
         width = self.size.width
-        base = self.rich_style
         if y == 0:
             if self._header is None:
                 header = self._row_text([self._column_label(c) for c in self.shown])
-                self._header = self._segments(header)
-            style = self.get_component_rich_style("ticket-table--header")
-            return Strip(self._header).apply_style(base + style).extend_cell_length(width, base + style).crop(0, width)
+                style = self._style("header")
+                self._header = Strip(self._segments(header)).apply_style(style).extend_cell_length(width, style)
+            return self._header.crop(0, width)
         index = self.scroll_offset.y + y - 1
         rows = self.window.rows
         if not 0 <= index < len(rows):
-            return Strip.blank(width, base)
+            return Strip.blank(width, self._style("base"))
         row = rows[index]
-        segments = self._row_cache.get(row.id)
-        if segments is None:
-            segments = self._segments(self._row_text(self._cells(row)))
-            self._row_cache[row.id] = segments
-        style = base
         if index == self.cursor_row:
-            style = base + self.get_component_rich_style(
-                "ticket-table--cursor" if self.has_focus else "ticket-table--cursor-blurred")
+            kind = "cursor" if self.has_focus else "cursor-blurred"
         elif index == self.hover_row:
-            style = base + self.get_component_rich_style("ticket-table--hover")
-        return Strip(segments).apply_style(style).extend_cell_length(width, style).crop(0, width)
+            kind = "hover"
+        else:
+            kind = "base"
+        key = (row.id, kind, width)
+        strip = self._strip_cache.get(key)
+        if strip is None:
+            segments = self._row_cache.get(row.id)
+            if segments is None:
+                segments = self._segments(self._row_text(self._cells(row)))
+                self._row_cache[row.id] = segments
+            style = self._style(kind)
+            strip = Strip(segments).apply_style(style).extend_cell_length(width, style).crop(0, width)
+            if len(self._strip_cache) > 4000:
+                self._strip_cache.clear()
+            self._strip_cache[key] = strip
+        return strip
 
     # --------------------------------------------------------------- cursor
 
