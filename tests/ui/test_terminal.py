@@ -119,6 +119,22 @@ def test_demo_in_a_real_terminal(tmux_env, xdg, demo_db):
         tmux.kill()
 
 
+async def _assign_payload_ticket(path: Path) -> None:
+    hd = await bootstrap(settings_mod.Settings(database_url=db_url(path)))
+    try:
+        me = await hd.agents.identify(os_login())
+        other = await hd.agents.add(me, "zed", name="Zed [b]x[/b]") if not await _has(hd, "zed") else None
+        ticket = await hd.tickets.create(subject="[@click=app.quit]toast[/] \x1b]0;PWNED\x07 \u202eevil",
+                                         body="x", requester_email="toast@example.com")
+        await hd.tickets.assign(ticket.id, me.login, actor=other or me)
+    finally:
+        await hd.close()
+
+
+async def _has(hd, login: str) -> bool:
+    return any(a.login == login for a in await hd.agents.list())
+
+
 def test_payloads_never_reach_the_terminal(tmux_env, tmp_path):
     path = tmp_path / "payloads.db"
 
@@ -142,7 +158,9 @@ def test_payloads_never_reach_the_terminal(tmux_env, tmp_path):
         tmux.run("pipe-pane", "-t", "t", "-o", f"cat >> {_sh(str(raw))}")
         tmux.wait_for(lambda s: "S0" in s and f"S{len(PAYLOADS) - 1}" in s, what="the payload tickets")
         tmux.keys("j", "k", "G", "g")
-        time.sleep(0.5)
+        # Another process assigns me a ticket whose subject is a payload: a toast, live, no escape.
+        asyncio.run(_assign_payload_ticket(path))
+        tmux.wait_for(lambda s: "New in your Inbox" in s, timeout=10, what="the notification")
         shown = tmux.screen(escapes=True)
         title = tmux.run("display-message", "-p", "-t", "t", "#{pane_title}")
     finally:
