@@ -3,9 +3,6 @@ the ambiguous timeout after the final dot, partial refusal, restarts, loop prote
 
 from __future__ import annotations
 
-import email
-import email.policy
-
 import pytest
 from sqlalchemy import update
 

@@ -53,7 +53,6 @@ from ..adapters.mail import loops, msgid
 from ..adapters.mail.attachments import AttachmentStore
 from ..adapters.mail.compose import build_reply, render_signature
 from ..adapters.mail.imap import (
-    ConnectionLost,
     Fetched,
     ImapError,
     ImapWorker,
@@ -68,7 +67,7 @@ from ..adapters.store.repository import Store, Tx, _naive
 from ..domain import lifecycle
 from ..domain.errors import HelpdeskError
 from ..domain.model import Agent, Author, EntryKind, Status, Ticket, TicketType, TimelineEntry
-from ..domain.text import clean, one_line
+from ..domain.text import one_line
 from ..settings import DeskSettings, EmailSettings, Settings
 from .tickets import MAX_BODY, PREVIEW_CHARS, SYSTEM, TicketService
 

@@ -30,7 +30,7 @@ import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 
 from ..adapters.mail.loops import ReplyRateLimiter
 from ..adapters.mail.smtp import FAILED, RETRY, SENT, UNKNOWN, RecipientResult, SmtpError, SmtpSender
