@@ -585,9 +585,9 @@ class ConversationService:
             await chat.set_transcript(d.id, conversation_id, [_line(m) for m in conv.messages or ()])
             if info is None or not info.handled or info.ticket_id is None:
                 return
-            ours = {r.message_id for r in await chat.replies(conversation_id=conversation_id, desk_id=d.id)
-                    if r.message_id}
-            sent = {(r.agent_name, r.text) for r in await chat.replies(conversation_id=conversation_id, desk_id=d.id)}
+            replies = await chat.replies(conversation_id=conversation_id, desk_id=d.id)
+            ours = {r.message_id for r in replies if r.message_id}
+            sent = {(r.agent_name, r.text) for r in replies}
             known = {e.meta.get("chat_message") for e in
                      await tx.entries_since(info.ticket_id, info.synced_entry_id, (EntryKind.MESSAGE, EntryKind.EVENT))
                      if isinstance(e.meta, dict)}
@@ -607,8 +607,13 @@ class ConversationService:
             if m.role is MessageRole.USER:
                 if not m.text.strip():
                     continue
-                result = await self.tickets.add_customer_message(
-                    ticket_id, m.text, at=naive(m.created_at), meta={"chat_message": m.id, "channel": conv.channel})
+                try:
+                    result = await self.tickets.add_customer_message(
+                        ticket_id, m.text, at=naive(m.created_at), meta={"chat_message": m.id, "channel": conv.channel})
+                except UsageError as exc:  # e.g. too long: say so rather than retry it forever
+                    await self.tickets.add_event(ticket_id, f"A chat message could not be added: {exc}",
+                                                 {"event": "chat", "chat_message": m.id, "role": m.role.value})
+                    continue
                 if result.follow_up:
                     ticket_id = result.ticket.id
                     async with self.store.write() as tx:
