@@ -439,6 +439,32 @@ async def _has_tickets(desk: Desk, n: int) -> bool:
     return await desk.count(TICKET) >= n
 
 
+async def test_background_sync_and_send_for_the_app(imap, folder, sqlite_url, make_desk):
+    from .servers import SmtpServer
+
+    require("smtp")
+    with SmtpServer() as smtp:
+        desk = await make_desk(sqlite_url, imap=imap, mailbox=folder)
+        email = desk.hd.outbox.accounts[SUPPORT]
+        from dataclasses import replace
+
+        desk.hd.outbox.accounts[SUPPORT] = replace(email, smtp=replace(email.smtp, host="127.0.0.1", port=smtp.port,
+                                                                       security="none"))
+        seen = []
+        desk.hd.mail.start(seen.append)
+        desk.hd.mail.start()  # idempotent
+        imap.append("support", folder, customer_mail(message_id="<bg@example.com>", subject="In the background"))
+        assert await _wait_for(lambda: _has_tickets(desk, 1), 10)
+        assert desk.hd.mail.progress[(SUPPORT, folder)].phase in ("done", "idle", "syncing")
+        me = await desk.hd.agents.identify()
+        await desk.hd.tickets.reply(1, "Answered from the app.", actor=me)
+        await asyncio.to_thread(smtp.wait_for, 1, 10)
+        started = time.monotonic()
+        await desk.hd.mail.close()
+        assert time.monotonic() - started < 5
+        assert any(p.phase == "idle" for p in seen)
+
+
 async def test_poll_fallback_without_idle(imap, folder, sqlite_url, make_desk):
     desk = await make_desk(sqlite_url, imap=imap, mailbox=folder, poll_seconds=1)
     syncer = desk.hd.mail.syncer(desk.address, poll_chunk=0.2)

@@ -41,10 +41,10 @@ class Helpdesk:
 
     async def close(self) -> None:
         await self.conversations.aclose()
+        if self.mail is not None:
+            await self.mail.close()  # stops the background sync and outbox worker first
         if self.outbox is not None:
             await self.outbox.close()
-        if self.mail is not None:
-            await self.mail.close()
         await self.store.close()
 
 
@@ -79,6 +79,7 @@ async def bootstrap(settings: Settings, *, create: bool = True, upgrade: bool = 
     mail.created_hooks.append(route_mail_tickets)
     outbox = OutboxService(store, tickets, settings)
     mail.notify_outbox = outbox.notify
+    mail.outbox = outbox
     views = ViewService(store, list(settings.views))
     if conversations.configured:
         views.conversation_counter = conversations.count_waiting

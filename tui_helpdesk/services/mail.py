@@ -392,8 +392,44 @@ class MailService:
         self.parse_pool = ParsePool(parse_workers)
         # Set by bootstrap: wakes this process's outbox worker when mail is queued.
         self.notify_outbox: Callable[[], None] | None = None
+        # Set by bootstrap: the outbox worker that start() runs beside the syncers.
+        self.outbox = None
+        # The newest progress of each (address, mailbox), for a status line.
+        self.progress: dict[tuple[str, str], SyncProgress] = {}
+        self._stop: asyncio.Event | None = None
+        self._tasks: list[asyncio.Task] = []
+
+    def start(self, progress: ProgressCallback | None = None) -> None:
+        """Sync every mailbox and send the outbox in the background (for the app).
+
+        Every process may call this: leases let one process work per mailbox
+        and per address at a time; the others wait and take over when it stops.
+        Idempotent; :meth:`close` stops it.
+        """
+        if self._tasks or not self.addresses:
+            return
+
+        def note(p: SyncProgress) -> None:
+            self.progress[(p.account, p.mailbox)] = p
+            if progress is not None:
+                progress(p)
+
+        self._stop = asyncio.Event()
+        self._tasks.append(asyncio.create_task(self.run(self._stop, note), name="mail-sync"))
+        if self.outbox is not None:
+            self._tasks.append(asyncio.create_task(self.outbox.run(self._stop), name="mail-outbox"))
 
     async def close(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
+        for task in self._tasks:
+            try:
+                await asyncio.wait_for(task, 15)
+            except (asyncio.TimeoutError, asyncio.CancelledError):
+                task.cancel()
+            except Exception:  # noqa: BLE001 - stopping: the error was logged where it happened
+                log.debug("mail task ended with an error", exc_info=True)
+        self._tasks.clear()
         self.parse_pool.close()
 
     # ------------------------------------------------------------ basics
