@@ -319,8 +319,8 @@ def _flags(imap: DovecotServer, mailbox: str) -> dict[int, tuple]:
         return {uid: data[b"FLAGS"] for uid, data in client.fetch(uids, ["FLAGS"]).items()} if uids else {}
 
 
-async def test_sync_ingests_then_flags_and_is_idempotent(imap, folder, sqlite_url, make_desk):
-    desk = await make_desk(sqlite_url, imap=imap, mailbox=folder)
+async def test_sync_ingests_then_flags_and_is_idempotent(imap, folder, db_url, make_desk):
+    desk = await make_desk(db_url, imap=imap, mailbox=folder)
     for raw in varied_messages(40, seed=7):
         imap.append("support", folder, raw)
     seen = []
