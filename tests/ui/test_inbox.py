@@ -318,3 +318,27 @@ async def test_open_ticket_with_enter(desk, make_app):
             await pilot.press("escape")
             await pilot.pause(0.3)
             assert app.screen is app.inbox
+            # r opens the ticket with its composer ready for a reply.
+            await pilot.press("r")
+            await pilot.pause(0.6)
+            assert type(app.screen).__name__ == "TicketScreen"
+            composer = getattr(app.screen, "composer", None)
+            if composer is not None:
+                assert composer.display and getattr(composer, "mode", "reply") == "reply"
+
+
+def test_apply_keymap_passes_other_screens_ids_and_flags_unknown_own_ids():
+    from tui_helpdesk.ui.keymap import ALL_KEYS, apply_keymap
+
+    class Fake:
+        keymap = None
+
+        def set_keymap(self, keymap):
+            self.keymap = keymap
+
+    fake = Fake()
+    unknown = apply_keymap(fake, {"inbox.take": "T", "ticket.reply": "R", "inbox.bogus": "x", "table.down": " "})
+    assert unknown == ["inbox.bogus", "table.down"]
+    assert fake.keymap == {"inbox.take": "T", "ticket.reply": "R"}
+    assert all(k.id and "." in k.id for k in ALL_KEYS)
+    assert len({k.id for k in ALL_KEYS}) == len(ALL_KEYS)

@@ -97,8 +97,16 @@ def describe(binding_id: str) -> Key | None:
     return next((k for k in ALL_KEYS if k.id == binding_id), None)
 
 
+OWN_PREFIXES = tuple(sorted({k.id.split(".")[0] + "." for k in ALL_KEYS}))
+
+
 def apply_keymap(app, keys: dict[str, str]) -> list[str]:
-    """Remap bindings by id; returns the ids that matched nothing (to warn about)."""
-    unknown = sorted(k for k in keys if k not in KEY_IDS)
-    app.set_keymap({k: v for k, v in keys.items() if k in KEY_IDS and isinstance(v, str) and v.strip()})
+    """Remap bindings by id; returns ids to warn about (ours but unknown, or with no keys).
+
+    Ids of other screens (the ticket screen's, dialogs') pass through to
+    ``set_keymap`` untouched: every binding in the app is remappable.
+    """
+    usable = {k: v for k, v in keys.items() if isinstance(v, str) and v.strip()}
+    unknown = sorted(k for k in keys if k not in usable or (k.startswith(OWN_PREFIXES) and k not in KEY_IDS))
+    app.set_keymap({k: v for k, v in usable.items() if k not in unknown})
     return unknown
