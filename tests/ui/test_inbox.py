@@ -342,3 +342,19 @@ def test_apply_keymap_passes_other_screens_ids_and_flags_unknown_own_ids():
     assert fake.keymap == {"inbox.take": "T", "ticket.reply": "R"}
     assert all(k.id and "." in k.id for k in ALL_KEYS)
     assert len({k.id for k in ALL_KEYS}) == len(ALL_KEYS)
+
+
+async def test_a_stranger_gets_a_clear_message_not_a_traceback(tmp_path, desk_template):
+    from ui_support import copy_db, make_settings
+
+    from tui_helpdesk.ui.app import HelpdeskApp
+
+    path = copy_db(desk_template, tmp_path / "stranger.db")
+    app = HelpdeskApp(make_settings(path), login="mallory")
+    messages = []
+    exit_ = app.exit
+    app.exit = lambda *a, **k: (messages.append(k.get("message")), exit_(*a, **k))
+    async with app.run_test() as pilot:
+        await pilot.pause(1.0)
+    assert app.return_code == 1
+    assert "not an agent of this help desk" in str(messages[0])

@@ -18,12 +18,14 @@ from textual.app import App
 
 from ..domain.errors import HelpdeskError
 from ..domain.model import Agent, Availability, Change
+from ..domain.text import clean, one_line
+from ..domain.views import SYSTEM_VIEW_KEYS
 from . import keymap
 from .help import HelpScreen
 from .inbox import InboxScreen
 from .palette import ActionsProvider, TicketsProvider, ViewsProvider
-from ..domain.text import clean, one_line
 from .text import line, plain
+from .widgets.table import PAGE_SIZE
 
 if TYPE_CHECKING:
     from ..bootstrap import Helpdesk
@@ -96,6 +98,9 @@ class HelpdeskApp(App[int]):
                 self.hd = await bootstrap(self.settings, **kwargs)
             if self.me is None:
                 self.me = await self.hd.agents.identify(self.login, act_as=self.act_as)
+            # The Inbox's first page is fetched while the rail is counted and the screen composed.
+            first_page = asyncio.ensure_future(
+                self.hd.views.page(SYSTEM_VIEW_KEYS["inbox"].spec, self.me, limit=PAGE_SIZE))
             self.seq = await self.hd.feed.latest()
             rail = await self.hd.views.rail(self.me)
             self._mentions = next((i.count for i in rail if i.key == "mentions"), None)
@@ -104,7 +109,7 @@ class HelpdeskApp(App[int]):
             return
         if self.settings is not None:
             self._apply_settings(self.settings)
-        self.inbox = InboxScreen(self.hd, self.me, now=self.clock, rail=rail)
+        self.inbox = InboxScreen(self.hd, self.me, now=self.clock, rail=rail, first_page=first_page)
         await self.push_screen(self.inbox)
         if self.watch:
             self.watch_feed()

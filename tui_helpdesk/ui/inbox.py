@@ -6,6 +6,7 @@ Data comes from the services in workers; the app's change-feed watcher calls
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -42,9 +43,10 @@ class InboxScreen(Screen):
     BINDINGS = keymap.bindings(keymap.INBOX_KEYS)
 
     def __init__(self, hd: "Helpdesk", me: Agent, *, now: Callable | None = None,
-                 rail: list[RailItem] | None = None) -> None:
+                 rail: list[RailItem] | None = None, first_page: "asyncio.Future | None" = None) -> None:
         super().__init__()
         self._first_rail = rail
+        self._first_page = first_page
         self.hd = hd
         self.me = me
         self.now = now
@@ -172,7 +174,10 @@ class InboxScreen(Screen):
                             title="Conversations", timeout=4)
             return
         try:
-            if self.filter_spec is None and item is not None and item.count is not None and item.key != "mentions":
+            first, self._first_page = self._first_page, None
+            if first is not None and self.view_key == "inbox" and spec == item.spec:
+                count, page = item.count, await first
+            elif self.filter_spec is None and item is not None and item.count is not None and item.key != "mentions":
                 # The rail counted this view moments ago (and the feed keeps it current).
                 count, page = item.count, await self.hd.views.page(spec, self.me, limit=PAGE_SIZE)
             else:
