@@ -102,6 +102,12 @@ class FilterBar(Vertical):
         self.screen.set_focus(self.input)
         self._check(query)
 
+    def on_descendant_focus(self) -> None:
+        self.add_class("-editing")
+
+    def on_descendant_blur(self) -> None:
+        self.remove_class("-editing")
+
     def action_cancel(self) -> None:
         self.post_message(self.Cancelled(self))
 

@@ -92,6 +92,8 @@ class InboxScreen(Screen):
         self.status.availability = self.me.availability.value
         self.table.focus()
         self.initial_load()
+        # "5m ago" ages: re-render the times once a minute.
+        self.set_interval(60, self.table.refresh_rows)
         self.hd.conversations.start()  # the chatbot poller; one process per desk works, by lease
 
     def on_resize(self, event) -> None:
@@ -167,7 +169,6 @@ class InboxScreen(Screen):
                 return Page([], None)
 
             table.reset(nothing, Page([], None), total=0)
-            table.border_title = None
             self.status.position = "not connected to a chatbot" if item and item.count is None else ""
             if not showing:
                 self.notify("Conversations appear here when a chatbot platform is configured for the desk.",
@@ -187,10 +188,8 @@ class InboxScreen(Screen):
             return
         table.reset(self._fetch(spec), page, total=count, columns=spec.columns or DEFAULT_COLUMNS,
                     keep_cursor=keep_cursor, sort=(spec.sort.key, spec.sort.descending))
-        title = line(item.name if item else "")
         if self.filter_query:
-            title.append("  filtered", style="italic")
-        self.table.border_title = title
+            self.status.view = f"{item.name if item else self.view_key} (filtered)"
         self._update_position()
 
     @on(OptionList.OptionHighlighted, "#rail")
