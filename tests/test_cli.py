@@ -20,6 +20,8 @@ import pytest
 
 from tui_helpdesk.services.agents import os_login
 
+from .servers import DovecotServer, SmtpServer, require
+
 STATUSES = "new, on_you, on_customer, on_hold, closed, cancelled"
 FIELDS = "status, assignee, channel, type, tag, requester, by, created, last, mentions, text, sort"
 
@@ -508,7 +510,7 @@ def test_doctor_text_and_integrations(cli, tmp_path):
     imap = checks[("desk support", "email support@example.com imap")]
     assert imap["status"] == "fail" and "HD_TEST_UNSET_PASSWORD is not set" in imap["detail"]
     smtp = checks[("desk support", "email support@example.com smtp")]
-    assert smtp["status"] == "fail" and "127.0.0.1:1" in smtp["detail"]
+    assert smtp["status"] == "fail" and "127.0.0.1" in smtp["detail"]
     assert checks[("desk support", "chatbot")]["status"] == "fail"
     assert checks[("desk old", "desk")] == {"section": "desk old", "name": "desk", "status": "skip",
                                             "detail": "disabled"}
@@ -550,3 +552,61 @@ def test_postgresql_unreachable_or_missing(cli, pg_server):
     line = cli.error("--db", refused, "ticket", "list", code=1)
     assert line.startswith("helpdesk: error: cannot open the database postgresql+asyncpg://helpdesk:***@127.0.0.1:1/x: ")
     assert ":pw@" not in line
+
+
+def test_doctor_logs_in_to_mail_servers(cli, tmp_path):
+    require("dovecot")
+    require("smtp")
+    with DovecotServer() as imap, SmtpServer(users={"support": "smtp-secret"}, auth_required=True) as smtp:
+        config = tmp_path / "mail.toml"
+        config.write_text(
+            '[[desks]]\nslug = "support"\n'
+            '[[desks.email]]\naddress = "support@example.com"\n'
+            f'[desks.email.imap]\nhost = "127.0.0.1"\nport = {imap.port}\nusername = "support"\n'
+            'password_env = "HD_IMAP_PASSWORD"\nsecurity = "none"\n'
+            f'[desks.email.smtp]\nhost = "127.0.0.1"\nport = {smtp.port}\nusername = "support"\n'
+            'password_env = "HD_SMTP_PASSWORD"\nsecurity = "none"\n'
+        )
+        config.chmod(0o600)
+        env = {"HD_IMAP_PASSWORD": "secret", "HD_SMTP_PASSWORD": "smtp-secret"}
+        report = cli.json("--config", str(config), "doctor", env=env)
+        checks = {c["name"]: c for c in report["checks"] if c["section"] == "desk support"}
+        imap_check = checks["email support@example.com imap"]
+        assert imap_check["status"] == "ok", imap_check
+        assert imap_check["detail"].startswith(f"logged in as 'support' at 127.0.0.1:{imap.port}; mailbox 'INBOX' found")
+        smtp_check = checks["email support@example.com smtp"]
+        assert smtp_check["status"] == "ok", smtp_check
+        assert smtp_check["detail"].startswith(f"logged in as 'support' at 127.0.0.1:{smtp.port}")
+        assert report["ok"] is True
+
+        wrong = cli.json("--config", str(config), "doctor", code=1,
+                         env={"HD_IMAP_PASSWORD": "wrong", "HD_SMTP_PASSWORD": "wrong"})
+        checks = {c["name"]: c for c in wrong["checks"] if c["section"] == "desk support"}
+        assert checks["email support@example.com imap"]["status"] == "fail"
+        assert "refused the login" in checks["email support@example.com imap"]["detail"]
+        assert checks["email support@example.com smtp"]["status"] == "fail"
+        assert "wrong" not in json.dumps(wrong) and "smtp-secret" not in json.dumps(wrong)
+
+
+def test_doctor_asks_the_chatbot_platform(cli, tmp_path):
+    from tui_helpdesk.cli.botsim import start_in_thread
+
+    running = start_in_thread(seed=1, tick=None, initial_conversations=0)
+    try:
+        config = tmp_path / "bot.toml"
+        config.write_text(f'[[desks]]\nslug = "support"\n[desks.chatbot]\nbase_url = "{running.base_url}"\n'
+                          'api_key_env = "HD_BOT_KEY"\n')
+        config.chmod(0o600)
+        report = cli.json("--config", str(config), "doctor", env={"HD_BOT_KEY": running.api_key})
+        bot = next(c for c in report["checks"] if c["name"] == "chatbot")
+        assert bot["status"] == "ok" and bot["detail"].startswith(f"{running.base_url} answers (ok")
+        report = cli.json("--config", str(config), "doctor", code=1, env={"HD_BOT_KEY": "not-the-key"})
+        bot = next(c for c in report["checks"] if c["name"] == "chatbot")
+        assert bot["status"] == "fail" and running.base_url in bot["detail"]
+        assert running.api_key not in json.dumps(report)
+        report = cli.json("--config", str(config), "doctor", code=1)
+        bot = next(c for c in report["checks"] if c["name"] == "chatbot")
+        assert bot == {"section": "desk support", "name": "chatbot", "status": "fail",
+                       "detail": "api key environment variable HD_BOT_KEY is not set"}
+    finally:
+        running.stop()

@@ -269,19 +269,74 @@ async def _email(section: str, desk) -> list[Check]:
     out: list[Check] = []
     for account in desk.emails:
         label = f"email {account.address or '(no address)'}"
-        for proto, server, default_port in (("imap", account.imap, 993), ("smtp", account.smtp, 465)):
-            if not server.host:
-                out.append(Check(section, f"{label} {proto}", SKIP, "not configured"))
-                continue
-            port = server.port or (default_port if server.security == "tls" else 143 if proto == "imap" else 587)
-            status, secret = await _secret_state(server.password)
-            if status != OK:
-                out.append(Check(section, f"{label} {proto}", FAIL if status == FAIL else WARN, f"password {secret}"))
-                continue
-            reachable, text = await _probe(server.host, port)
-            out.append(Check(section, f"{label} {proto}", OK if reachable else FAIL,
-                             f"{text}; password {secret}; login not checked (skipped)" if reachable else text))
+        out.append(await _imap(section, f"{label} imap", account))
+        out.append(await _smtp(section, f"{label} smtp", account.smtp))
     return out
+
+
+async def _imap(section: str, name: str, account) -> Check:
+    server = account.imap
+    if not server.host:
+        return Check(section, name, SKIP, "not configured")
+    status, secret = await _secret_state(server.password)
+    if status != OK:
+        return Check(section, name, FAIL, f"password {secret}")
+    try:
+        from ..adapters.mail.imap import ImapConnection
+    except Exception:  # noqa: BLE001 - no mail adapter in this build: reachability only
+        port = server.port or (993 if server.security == "tls" else 143)
+        reachable, text = await _probe(server.host, port)
+        return Check(section, name, OK if reachable else FAIL, f"{text}; login skipped" if reachable else text)
+
+    def login() -> bool:
+        conn = ImapConnection(server, timeout=PROBE_TIMEOUT * 2, connect_timeout=PROBE_TIMEOUT, label="imap")
+        try:
+            conn.open()
+            return bool(conn.client.folder_exists(account.mailbox))
+        finally:
+            conn.close()
+
+    try:
+        exists = await asyncio.to_thread(login)
+    except Exception as exc:  # noqa: BLE001 - refused login, unreachable, TLS...
+        return Check(section, name, FAIL, _error_text(exc))
+    where = f"{server.host}:{server.port or 'default port'}"
+    if not exists:
+        return Check(section, name, FAIL, f"logged in at {where}, but there is no mailbox {account.mailbox!r}")
+    return Check(section, name, OK, f"logged in as {server.username!r} at {where}; mailbox {account.mailbox!r} "
+                                    f"found; password {secret}")
+
+
+async def _smtp(section: str, name: str, server) -> Check:
+    if not server.host:
+        return Check(section, name, SKIP, "not configured")
+    secret = "not needed (no username)"
+    if server.username:
+        status, secret = await _secret_state(server.password)
+        if status != OK:
+            return Check(section, name, FAIL, f"password {secret}")
+    try:
+        from ..adapters.mail.smtp import SmtpSender
+
+        sender = SmtpSender(server, timeout=PROBE_TIMEOUT)
+        connect = sender._connect
+    except Exception:  # noqa: BLE001 - no SMTP adapter in this build: reachability only
+        port = server.port or {"tls": 465, "starttls": 587}.get(server.security, 25)
+        reachable, text = await _probe(server.host, port)
+        return Check(section, name, OK if reachable else FAIL, f"{text}; login skipped" if reachable else text)
+    try:
+        await asyncio.wait_for(connect(), PROBE_TIMEOUT * 2)
+    except asyncio.TimeoutError:
+        return Check(section, name, FAIL, f"{server.host}:{server.port or 'default port'} did not answer in time")
+    except Exception as exc:  # noqa: BLE001
+        return Check(section, name, FAIL, _error_text(exc))
+    finally:
+        try:
+            await sender.close()
+        except Exception:  # noqa: BLE001
+            pass
+    who = f"logged in as {server.username!r}" if server.username else "connected"
+    return Check(section, name, OK, f"{who} at {server.host}:{server.port or 'default port'}; password {secret}")
 
 
 async def _chatbot(section: str, chatbot) -> list[Check]:
