@@ -21,7 +21,7 @@ from textual.widgets import OptionList
 from ..domain import querylang
 from ..domain.errors import HelpdeskError, QueryError
 from ..domain.model import Agent, Status
-from ..domain.query import DEFAULT_COLUMNS, Sort, SortKey, ViewSpec
+from ..domain.query import DEFAULT_COLUMNS, Field, Sort, SortKey, ViewSpec
 from ..services.views import RailItem
 from . import keymap
 from .conversations import ConversationsView
@@ -37,6 +37,10 @@ if TYPE_CHECKING:
 
 SORT_CYCLE = (SortKey.UPDATED, SortKey.CREATED, SortKey.ID, SortKey.STATUS, SortKey.REQUESTER,
               SortKey.ASSIGNEE, SortKey.SUBJECT)
+
+
+def _has_text(spec: ViewSpec) -> bool:
+    return any(c.field is Field.TEXT for c in spec.conditions)
 
 
 class InboxScreen(Screen):
@@ -181,6 +185,9 @@ class InboxScreen(Screen):
             elif self.filter_spec is None and item is not None and item.count is not None and item.key != "mentions":
                 # The rail counted this view moments ago (and the feed keeps it current).
                 count, page = item.count, await self.hd.views.page(spec, self.me, limit=PAGE_SIZE)
+            elif _has_text(spec):
+                # Counting every match of a common word is slow: rows first, the count after.
+                count, page = None, await self.hd.views.page(spec, self.me, limit=PAGE_SIZE)
             else:
                 count, page = await self.hd.views.count_and_page(spec, self.me, limit=PAGE_SIZE)
         except HelpdeskError as exc:
@@ -188,6 +195,12 @@ class InboxScreen(Screen):
             return
         table.reset(self._fetch(spec), page, total=count, columns=spec.columns or DEFAULT_COLUMNS,
                     keep_cursor=keep_cursor, sort=(spec.sort.key, spec.sort.descending))
+        if count is None:
+            self._update_position()
+            try:
+                table.total = await self.hd.views.count(spec, self.me)
+            except HelpdeskError:
+                pass
         if self.filter_query:
             self.status.view = f"{item.name if item else self.view_key} (filtered)"
         self._update_position()
