@@ -35,10 +35,12 @@ def _require_tmux() -> str:
     return path
 
 
+REPO = Path(__file__).resolve().parents[2]
+
+
 def _helpdesk_command(*args: str) -> str:
-    exe = shutil.which("helpdesk")
-    base = [exe] if exe else [sys.executable, "-m", "tui_helpdesk"]
-    return " ".join(_sh(a) for a in (*base, *args))
+    """``helpdesk ARGS`` for this checkout: the same entry point, run from the code under test."""
+    return " ".join(_sh(a) for a in (sys.executable, "-m", "tui_helpdesk", *args))
 
 
 def _sh(text: str) -> str:
@@ -86,6 +88,7 @@ def tmux_env(xdg):
     _require_tmux()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TMUX")}
     env.update(TERM="xterm-256color", LANG="C.UTF-8", LC_ALL="C.UTF-8", COLORTERM="truecolor")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
     return env
 
 
