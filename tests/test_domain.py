@@ -109,6 +109,7 @@ def test_sort_and_free_text():
     ("sort:colour", "unknown sort 'colour'", 0, 11),
     ("status:", "'status:' needs a value", 0, 7),
     ("created:2026-02-01..2026-01-01", "between", 0, 30),
+    ("-mentions:me", "cannot be negated", 0, 12),
 ])
 def test_errors_point_at_the_bad_token(query, message, start, end):
     with pytest.raises(QueryError) as err:

@@ -165,6 +165,8 @@ def _condition(field: Field, value: str, negate: bool) -> Condition:
             return Condition(field, Op.CONTAINS, (value[1:].lower(),))
         return Condition(field, set_op, tuple(v.lower() for v in _split(value)))
     if field is Field.MENTIONS_ME:
+        if negate:
+            raise UsageError("'mentions:me' cannot be negated")
         if value.lower() not in ("me", "yes", "true"):
             raise UsageError("use 'mentions:me'")
         return Condition(field, Op.FLAG)
