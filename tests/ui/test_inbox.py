@@ -358,3 +358,19 @@ async def test_a_stranger_gets_a_clear_message_not_a_traceback(tmp_path, desk_te
         await pilot.pause(1.0)
     assert app.return_code == 1
     assert "not an agent of this help desk" in str(messages[0])
+
+
+async def test_an_unexpected_failure_is_reported_and_the_app_keeps_running(desk, make_app):
+    hd, ana, _ = desk
+    app = make_app(hd, ana)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot)
+
+        async def broken(*args, **kwargs):
+            raise RuntimeError("disk on fire [b]x[/b]")
+
+        hd.tickets.bulk = broken
+        await pilot.press("t")
+        await pilot.pause(0.3)
+        assert any("disk on fire [b]x[/b]" in str(n.message) for n in app._notifications)
+        assert app.is_running

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual import work
 from textual.app import App
+from textual.worker import Worker, WorkerState
 
 from ..domain.errors import HelpdeskError
 from ..domain.model import Agent, Availability, Change
@@ -152,8 +153,10 @@ class HelpdeskApp(App[int]):
             self._set_sync(f"live · synced {self.clock().strftime('%H:%M:%S')}", True)
             try:
                 await self.apply_changes(changes)
-            except HelpdeskError as exc:
-                self._set_sync(f"sync error: {exc}", False)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the watcher must outlive one bad refresh
+                self._set_sync(f"refresh failed ({type(exc).__name__}); retrying", False)
 
     def _set_sync(self, text: str, ok: bool) -> None:
         if self.inbox is not None and self.inbox.is_mounted:
@@ -203,6 +206,24 @@ class HelpdeskApp(App[int]):
         """
         text = message.plain if isinstance(message, Text) else str(message)
         super().notify(clean(text), title=one_line(str(title)), severity=severity, timeout=timeout, markup=False)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        self.report_worker(event)
+
+    def report_worker(self, event: Worker.StateChanged) -> None:
+        """A worker that failed says so, in one line; the app keeps running.
+
+        Worker state messages do not bubble: the inbox and the table forward theirs here.
+        """
+        if event.state is not WorkerState.ERROR:
+            return
+        error = event.worker.error
+        if isinstance(error, HelpdeskError):
+            self.notify(str(error), severity="error")
+        elif error is not None:
+            self.log.error(f"worker {event.worker.name} failed", error)
+            self.notify(f"Something went wrong ({type(error).__name__}): {error}", severity="error",
+                        title="Not done")
 
     # ------------------------------------------------------------- actions
 

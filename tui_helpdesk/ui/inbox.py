@@ -62,6 +62,11 @@ class InboxScreen(Screen):
         self.columns_override: dict[str, tuple[str, ...]] = {}
         self.loaded = False  # first page of the first view shown
 
+    def on_worker_state_changed(self, event) -> None:
+        report = getattr(self.app, "report_worker", None)
+        if report is not None:
+            report(event)
+
     # ---------------------------------------------------------------- layout
 
     def compose(self) -> ComposeResult:

@@ -463,6 +463,11 @@ class TicketTable(ScrollView, can_focus=True):
     def on_leave(self, event: events.Leave) -> None:
         self.hover_row = -1
 
+    def on_worker_state_changed(self, event) -> None:
+        report = getattr(self.app, "report_worker", None)
+        if report is not None:
+            report(event)
+
     # --------------------------------------------------------------- paging
 
     def _maybe_fetch_more(self) -> None:
