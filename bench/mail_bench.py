@@ -202,6 +202,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--replies", type=int, default=2_000)
+    parser.add_argument("--runs", type=int, default=2, help="floor and sync runs, best of each (default 2)")
     parser.add_argument("--skip-cli", action="store_true", help="do not also time the command in a subprocess")
     args = parser.parse_args()
     for kind in ("dovecot", "smtp"):
@@ -221,16 +222,22 @@ def main() -> int:
                 client.multiappend("INBOX", raws[i:i + 500])
         say(f"  MULTIAPPEND: {n / (time.perf_counter() - started):,.0f} msg/s")
 
-        floor_default, floor_compat = floor(imap, n)
-        say(f"  floor, IMAPClient fetch + email (policy.default): {floor_default:,.0f} msg/s"
-            f"   (with compat32: {floor_compat:,.0f} msg/s)")
-
-        config = write_config(tmp / "imap.toml", database_url=f"sqlite+aiosqlite:///{tmp / 'imap.db'}",
-                              imap_port=imap.port)
-        seconds, facts = asyncio.run(ingest_in_process(config, n))
+        # Floor and sync alternate, best of --runs each: a shared machine's load
+        # moves both figures a lot between runs.
+        floor_default = floor_compat = 0.0
+        seconds = float("inf")
+        facts: dict = {}
+        for run in range(args.runs):
+            fd, fc = floor(imap, n)
+            floor_default, floor_compat = max(floor_default, fd), max(floor_compat, fc)
+            say(f"  floor, IMAPClient fetch + email (policy.default): {fd:,.0f} msg/s   (with compat32: {fc:,.0f} msg/s)")
+            config = write_config(tmp / f"imap{run}.toml", database_url=f"sqlite+aiosqlite:///{tmp / f'imap{run}.db'}",
+                                  imap_port=imap.port)
+            took, facts = asyncio.run(ingest_in_process(config, n))
+            say(f"  sync --once (in process), empty database to all searchable: {took:.1f} s = {n / took:,.0f} msg/s")
+            seconds = min(seconds, took)
         rate = n / seconds
-        say(f"  sync --once (in process), empty database to all searchable: {seconds:.1f} s = {rate:,.0f} msg/s"
-            f" = {rate / floor_default:.2f}x the floor")
+        say(f"  best: sync {rate:,.0f} msg/s = {rate / floor_default:.2f}x the best floor ({floor_default:,.0f} msg/s)")
         say(f"    {facts['tickets']:,} tickets, {facts['messages']:,} customer messages, {facts['set_aside']} set aside,"
             f" {facts['bounces']} bounces, {facts['auto']} auto-replies;"
             f" search found {facts['sampled'] - facts['search_misses']}/{facts['sampled']} sampled tickets")
