@@ -264,8 +264,8 @@ class InboxScreen(Screen):
         if spec is None or table.fetch is None:
             return
         total = await self.hd.views.count(spec, self.me)
-        limit = min(max(PAGE_SIZE, len(table.window.rows)), 1000)
-        page = await self.hd.views.page(spec, self.me, limit=limit, reverse=table.window.from_end)
+        after, reverse, limit = table.reload_request()
+        page = await self.hd.views.page(spec, self.me, limit=limit, after=after, reverse=reverse)
         if self.effective_spec() == spec:
             table.apply_reload(page, total)
             self._update_position()

@@ -36,6 +36,11 @@ PAGE_SIZE = 100
 PREFETCH = 30
 # Reloads after a change keep the window, but never more than this many rows.
 MAX_RELOAD = 1000
+# The most rows the table holds: past it, rows far from the cursor are dropped
+# (for sorts with a keyset; the cursor fetches them again when it comes back).
+MAX_WINDOW = 1000
+KEYSET_SORTS = {SortKey.UPDATED: "updated_at", SortKey.CREATED: "created_at", SortKey.ID: "id",
+                SortKey.SUBJECT: "subject"}
 
 COLUMN_TITLES = {
     "mark": " ", "status": "Status", "id": "#", "requester": "Requester", "details": "Details",
@@ -70,6 +75,7 @@ class Window:
     head: tuple | None  # cursor to fetch rows before the first (None: at the start)
     tail: tuple | None  # cursor to fetch rows after the last (None: at the end)
     from_end: bool = False  # anchored at the bottom (after G)
+    base: int | None = 0  # the view index of rows[0], when known (not after G)
 
 
 class TicketTable(ScrollView, can_focus=True):
@@ -380,6 +386,8 @@ class TicketTable(ScrollView, can_focus=True):
             segments = self._row_cache.get(row.id)
             if segments is None:
                 segments = self._segments(self._row_text(self._cells(row)))
+                if len(self._row_cache) > 2 * MAX_WINDOW:
+                    self._row_cache.clear()
                 self._row_cache[row.id] = segments
             style = self._style(kind)
             strip = Strip(segments).apply_style(style).extend_cell_length(width, style).crop(0, width)
@@ -495,23 +503,60 @@ class TicketTable(ScrollView, can_focus=True):
                 self._loading_more = False
         if generation != self._generation:
             return
+        w = self.window
         if after:
-            self.window.tail = page.next_after
-            known = {r.id for r in self.window.rows}
-            self.window.rows.extend(row for row in page.rows if row.id not in known)
-            self.virtual_size = Size(self.size.width or 1, len(self.window.rows) + 1)
-            self.refresh()
-            self.post_message(self.WindowChanged(self))
+            w.tail = page.next_after
+            known = {r.id for r in w.rows}
+            w.rows.extend(row for row in page.rows if row.id not in known)
+            drop = len(w.rows) - MAX_WINDOW
+            if drop > 0 and self._keyset_field() and drop < self.cursor_row:
+                # Far above the cursor: let go of the oldest rows.
+                del w.rows[:drop]
+                w.head = self._keyset(w.rows[0])
+                w.base = None if w.base is None else w.base + drop
+                scroll_y = self.scroll_offset.y
+                self._rebuild(cursor_row=self.cursor_row - drop)
+                self.scroll_to(y=max(0, scroll_y - drop), animate=False, immediate=True)
+            else:
+                self.virtual_size = Size(self.size.width or 1, len(w.rows) + 1)
+                self.refresh()
+                self.post_message(self.WindowChanged(self))
         else:
-            self.window.head = page.next_after
-            known = {r.id for r in self.window.rows}
+            w.head = page.next_after
+            known = {r.id for r in w.rows}
             new = [r for r in reversed(page.rows) if r.id not in known]
-            self.window.rows[:0] = new
+            if w.from_end and self.total is not None:
+                w.base = self.total - len(w.rows)
+            w.rows[:0] = new
+            w.base = 0 if w.head is None else (None if w.base is None else max(0, w.base - len(new)))
             keep = self.cursor_row + len(new)
+            drop = len(w.rows) - MAX_WINDOW
+            if drop > 0 and self._keyset_field() and len(w.rows) - drop > keep:
+                # Far below the cursor: let go of the last rows; the window leaves the end.
+                del w.rows[-drop:]
+                w.tail = self._keyset(w.rows[-1])
+                w.from_end = False
             scroll_y = self.scroll_offset.y
             self._rebuild(cursor_row=keep)
             self.scroll_to(y=scroll_y + len(new), animate=False, immediate=True)
         self._maybe_fetch_more()
+
+    def _keyset_field(self) -> str | None:
+        return KEYSET_SORTS.get(self.sort_key) if self.sort_key is not None else None
+
+    def _keyset(self, row: TicketRow) -> tuple:
+        """The store's page cursor for *row* (what ``next_after`` would be after it)."""
+        return (getattr(row, self._keyset_field()), row.id)
+
+    def reload_request(self) -> tuple[tuple | None, bool, int]:
+        """(after, reverse, limit) that fetch the current window again, first row included."""
+        w = self.window
+        limit = min(max(PAGE_SIZE, len(w.rows)), MAX_RELOAD)
+        if w.head is not None and w.tail is not None and not w.from_end and w.rows and self._keyset_field():
+            value, first_id = self._keyset(w.rows[0])
+            # One past the first row in the sort's direction, so the first row is included.
+            return (value, first_id + 1 if self.sort_descending else first_id - 1), False, limit
+        return None, w.from_end, limit
 
     @work(exclusive=True, group="table-load", exit_on_error=False)
     async def jump_to_end(self) -> None:
@@ -526,7 +571,7 @@ class TicketTable(ScrollView, can_focus=True):
         if generation != self._generation:
             return
         self._generation += 1
-        self.window = Window(list(reversed(page.rows)), page.next_after, None, from_end=True)
+        self.window = Window(list(reversed(page.rows)), page.next_after, None, from_end=True, base=None)
         self._rebuild(cursor_row=len(self.window.rows) - 1)
         self._move_last()
 
@@ -555,9 +600,8 @@ class TicketTable(ScrollView, can_focus=True):
         if self.fetch is None:
             return
         generation = self._generation
-        w = self.window
-        limit = min(max(PAGE_SIZE, len(w.rows)), MAX_RELOAD)
-        page = await self.fetch(None, w.from_end, limit)
+        after, reverse, limit = self.reload_request()
+        page = await self.fetch(after, reverse, limit)
         if generation != self._generation:
             return
         self.apply_reload(page, total)
@@ -574,7 +618,9 @@ class TicketTable(ScrollView, can_focus=True):
         row_index = self.cursor_row
         self._generation += 1
         if w.from_end:
-            self.window = Window(rows, page.next_after, None, from_end=True)
+            self.window = Window(rows, page.next_after, None, from_end=True, base=None)
+        elif w.head is not None and rows:
+            self.window = Window(rows, self._keyset(rows[0]), page.next_after, base=w.base)
         else:
             self.window = Window(rows, None, page.next_after)
         ids = [r.id for r in rows]
@@ -613,6 +659,8 @@ class TicketTable(ScrollView, can_focus=True):
         total = self.total
         if self.window.from_end and total is not None:
             index = total - (len(self.window.rows) - self.cursor_row) + 1
+        elif self.window.base is not None:
+            index = self.window.base + self.cursor_row + 1
         else:
             index = self.cursor_row + 1
         return f"{index:,} of {total:,}" if total is not None else f"{index:,}"
