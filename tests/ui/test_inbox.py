@@ -295,7 +295,7 @@ async def test_palette_switches_views_and_runs_actions(desk, make_app):
         await settle(pilot, lambda: app.inbox.view_key == "solved")
         await pilot.press("ctrl+p")
         await pilot.pause(0.2)
-        await pilot.press(*"Filter builder")
+        await pilot.press(*"Filter bu")
         await pilot.pause(0.5)
         await pilot.press("enter")
         await pilot.pause(0.3)

@@ -43,7 +43,7 @@ async def test_payloads_are_shown_literally_and_run_nothing(desk, make_app):
         # Hover every payload row and click some (a second click opens the ticket).
         for y in range(1, min(table.row_count, len(ids)) + 1):
             await pilot.hover("#tickets", offset=(60, y))
-        for y in (1, 2, 10, 11):
+        for y in (1, 3):
             await pilot.click("#tickets", offset=(60, y))
             if app.screen is app.inbox:
                 await pilot.click("#tickets", offset=(60, y))
