@@ -16,11 +16,12 @@ from tui_helpdesk.ui.ticket import TicketScreen
 from tui_helpdesk.ui.widgets.ticket_dialogs import CollisionDialog
 
 try:
-    from .ticket_fixtures import Clock, isolate, open_desk, opened, screen_segments, screen_text, wait_until
+    from .ticket_fixtures import (Clock, StrictApp, isolate, open_desk, opened, screen_segments, screen_text,
+                                  wait_until)
 except ImportError:
-    from ticket_fixtures import Clock, isolate, open_desk, opened, screen_segments, screen_text, wait_until
+    from ticket_fixtures import (Clock, StrictApp, isolate, open_desk, opened, screen_segments, screen_text,
+                                 wait_until)
 
-from textual.app import App
 
 ESCAPES = [
     "\x1b]52;c;Y3VybCBldmlsfHNo\x1b\\",
@@ -46,7 +47,7 @@ FORBIDDEN = ["\x1b", "\x07", "\x9b", "\r", "\u202e", "\u202d", "\u2066", "\u2067
 ]
 
 
-class Shell(App):
+class Shell(StrictApp):
     """An empty app; the test pushes ticket screens onto it."""
 
 

@@ -11,6 +11,7 @@ from textual.app import App
 
 from tui_helpdesk.bootstrap import Helpdesk, bootstrap
 from tui_helpdesk.domain.model import Agent
+from tui_helpdesk.domain.text import one_line
 from tui_helpdesk.settings import load
 from tui_helpdesk.ui.ticket import TicketScreen
 
@@ -55,7 +56,28 @@ async def open_desk(db: Path, clock: Clock | None = None) -> Desk:
     return Desk(hd, ann, bob, clock)
 
 
-class TicketHarness(App):
+class StrictApp(App):
+    """An app whose ``notify`` takes what a real terminal takes, and keeps a copy.
+
+    Textual turns the message into ``Content``, which needs a ``str``: a
+    ``rich.text.Text`` passes Pilot's headless run but crashes a real terminal
+    (``'Text' object has no attribute 'translate'``). Every notification of the
+    ticket screen must be a plain, cleaned ``str`` with ``markup=False``.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.notes: list[str] = []
+
+    def notify(self, message, *, title: str = "", severity="information", timeout=None, markup: bool = True) -> None:
+        assert type(message) is str, f"notify() got {type(message).__name__}, not str: {message!r}"
+        assert markup is False, f"notify() with markup: {message!r}"
+        assert message == one_line(message), f"notify() with uncleaned text: {message!r}"
+        self.notes.append(message)
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
+
+class TicketHarness(StrictApp):
     """The smallest app that shows a ticket screen."""
 
     def __init__(self, hd: Helpdesk, me: Agent, ticket_id: int):

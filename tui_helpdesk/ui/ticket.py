@@ -151,8 +151,15 @@ class TicketScreen(Screen):
 
     # -------------------------------------------------------------- messages
 
-    def _say(self, message: str, severity: str = "information") -> None:
-        self.app.notify(one_line(message, 500), severity=severity, markup=False)
+    def _say(self, message: str, severity: str = "information", title: str = "") -> None:
+        """Every notification of the screen: a cleaned one-line ``str``, never markup.
+
+        ``App.notify`` turns its message into ``Content``, which needs a ``str``:
+        a ``rich.text.Text`` gets through a headless Pilot run but crashes the
+        app in a real terminal.
+        """
+        text = message.plain if isinstance(message, Text) else str(message)
+        self.app.notify(one_line(text, 500), title=one_line(title, 80), severity=severity, markup=False)
 
     # ------------------------------------------------------------------ load
 
