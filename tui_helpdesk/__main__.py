@@ -1,5 +1,5 @@
 """Allow ``python -m tui_helpdesk``."""
 
-from tui_helpdesk.cli.main import main
+from tui_helpdesk.cli.main import run
 
-raise SystemExit(main())
+run()

@@ -1,26 +1,31 @@
 """Wire once: build the store and the services from settings.
 
 The App, the CLI and the API server all receive a :class:`Helpdesk`; nothing
-opens a database or a client at import time.
+opens a database or a client at import time. The channel services (mail, the
+chatbot platform and their outboxes) are built on first use: a command such as
+``helpdesk ticket list`` never pays for importing them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
 
-from .adapters.mail.attachments import AttachmentStore
-from .adapters.mail.attachments import default_root as attachments_root
-from .adapters.store.repository import Store
+from .adapters.store.repository import Store, Tx
+from .domain.model import Agent, Ticket, TicketType, TimelineEntry
 from .services.agents import AgentService
 from .services.assignment import AssignmentService
-from .services.chat_outbox import ChatOutbox
-from .services.conversations import ConversationService
 from .services.feed import ChangeFeed
-from .services.mail import MailService
-from .services.outbox import OutboxService
 from .services.tickets import TicketService
 from .services.views import ViewService
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .services.chat_outbox import ChatOutbox
+    from .services.conversations import ConversationService
+    from .services.mail import MailService
+    from .services.outbox import OutboxService
 
 
 @dataclass
@@ -32,20 +37,76 @@ class Helpdesk:
     views: ViewService
     feed: ChangeFeed
     assignment: AssignmentService
-    # Chatbot conversations (poller, escalation, takeover, hand-back) and the chat outbox.
-    conversations: ConversationService
-    chat_outbox: ChatOutbox
-    # Email: IMAP sync and threading, and the SMTP outbox worker.
-    mail: MailService | None = None
-    outbox: OutboxService | None = None
+    _built: set[str] = field(default_factory=set, repr=False)
+
+    # ------------------------------------------------------------ channels
+
+    @cached_property
+    def conversations(self) -> "ConversationService":
+        """Chatbot conversations: poller, escalation, takeover, hand-back."""
+        from .services.chat_outbox import ChatOutbox
+        from .services.conversations import ConversationService
+
+        conversations = ConversationService(self.store, self.tickets, self.settings)
+        conversations.outbox = ChatOutbox(self.store, conversations)
+        self._built.add("conversations")
+        return conversations
+
+    @property
+    def chat_outbox(self) -> "ChatOutbox":
+        """Replies on live-chat tickets, posted into the chat thread."""
+        return self.conversations.outbox
+
+    @cached_property
+    def mail(self) -> "MailService":
+        """Email: IMAP sync and threading; queues replies for the outbox."""
+        from .adapters.mail.attachments import AttachmentStore, default_root
+        from .services.mail import MailService
+
+        mail = MailService(self.store, self.tickets, self.settings,
+                           attachments=AttachmentStore(default_root(self.settings.database_url)))
+        assignment = self.assignment
+
+        async def route_mail_tickets(ticket_ids: list[int], desk) -> None:
+            # Routing on a manual desk does nothing but costs a transaction per
+            # ticket, which would dominate the first sync of a big mailbox.
+            if desk.assignment != "manual":
+                for ticket_id in ticket_ids:
+                    await assignment.route(ticket_id)
+
+        mail.created_hooks.append(route_mail_tickets)
+        mail.outbox = self.outbox
+        mail.notify_outbox = self.outbox.notify
+        self._built.add("mail")
+        return mail
+
+    @cached_property
+    def outbox(self) -> "OutboxService":
+        """The SMTP outbox worker."""
+        from .services.outbox import OutboxService
+
+        self._built.add("outbox")
+        return OutboxService(self.store, self.tickets, self.settings)
+
+    async def _queue_reply(self, tx: Tx, ticket: Ticket, entry: TimelineEntry, actor: Agent) -> None:
+        """Reply hook: queue the reply on its channel, inside the reply's transaction."""
+        if ticket.type is TicketType.EMAIL:
+            await self.mail.on_reply(tx, ticket, entry, actor)
+        elif ticket.type is TicketType.LIVE_CHAT:
+            await self.chat_outbox.queue(tx, ticket, entry, actor)
 
     async def close(self) -> None:
-        await self.conversations.aclose()
-        if self.mail is not None:
+        if "conversations" in self._built:
+            await self.conversations.aclose()
+        if "mail" in self._built:
             await self.mail.close()  # stops the background sync and outbox worker first
-        if self.outbox is not None:
+        if "outbox" in self._built:
             await self.outbox.close()
         await self.store.close()
+
+
+def chatbot_configured(settings: Settings) -> bool:
+    return any(desk.enabled and desk.chatbot.base_url for desk in settings.desks)
 
 
 async def bootstrap(settings: Settings, *, create: bool = True, upgrade: bool = False, clock=None) -> Helpdesk:
@@ -61,38 +122,16 @@ async def bootstrap(settings: Settings, *, create: bool = True, upgrade: bool = 
     tickets = TicketService(store)
     assignment = AssignmentService(store, tickets, settings)
     tickets.created_hooks.append(assignment.route)
-    conversations = ConversationService(store, tickets, settings)
-    chat_outbox = ChatOutbox(store, conversations)
-    conversations.outbox = chat_outbox
-    tickets.reply_hooks.append(chat_outbox.queue)
-    mail = MailService(store, tickets, settings, attachments=AttachmentStore(attachments_root(settings.database_url)))
-    # A reply on an email ticket queues its outbox row in the reply's transaction.
-    tickets.reply_hooks.append(mail.on_reply)
-
-    async def route_mail_tickets(ticket_ids: list[int], desk) -> None:
-        # Routing on a manual desk does nothing but costs a transaction per
-        # ticket, which would dominate the first sync of a big mailbox.
-        if desk.assignment != "manual":
-            for ticket_id in ticket_ids:
-                await assignment.route(ticket_id)
-
-    mail.created_hooks.append(route_mail_tickets)
-    outbox = OutboxService(store, tickets, settings)
-    mail.notify_outbox = outbox.notify
-    mail.outbox = outbox
-    views = ViewService(store, list(settings.views))
-    if conversations.configured:
-        views.conversation_counter = conversations.count_waiting
-    return Helpdesk(
+    hd = Helpdesk(
         settings=settings,
         store=store,
         agents=AgentService(store),
         tickets=tickets,
-        views=views,
+        views=ViewService(store, list(settings.views)),
         feed=ChangeFeed(store),
         assignment=assignment,
-        conversations=conversations,
-        chat_outbox=chat_outbox,
-        mail=mail,
-        outbox=outbox,
     )
+    tickets.reply_hooks.append(hd._queue_reply)
+    if chatbot_configured(settings):
+        hd.views.conversation_counter = lambda: hd.conversations.count_waiting()
+    return hd

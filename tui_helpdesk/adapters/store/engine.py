@@ -148,6 +148,7 @@ POSTGRES_FTS = [
 
 def create_schema(conn: Connection) -> None:
     """Create every table at the current schema, with search, and stamp it."""
+    tables.load_channel_tables()
     tables.metadata.create_all(conn)
     for ddl in SQLITE_FTS if conn.dialect.name == "sqlite" else POSTGRES_FTS:
         conn.exec_driver_sql(ddl)

@@ -189,5 +189,13 @@ class TimeOffRow(SQLModel, table=True):
     agent_id: int = Field(foreign_key="agent.id", index=True)
     start: date = Field(sa_type=Date, nullable=False)
     end: date = Field(sa_type=Date, nullable=False)
-from . import tables_chat  # noqa: F401
-from . import tables_mail  # noqa: F401
+
+
+def load_channel_tables() -> None:
+    """Import the mail and chat tables so ``metadata`` is complete.
+
+    They load with their channel (``mailstore``, ``chatstore``) and here for
+    creating or migrating a schema; a command that only reads tickets skips
+    building them.
+    """
+    from . import tables_chat, tables_mail  # noqa: F401
