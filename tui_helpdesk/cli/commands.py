@@ -82,9 +82,16 @@ def agent_json(a: Agent) -> dict:
             "availability": a.availability.value, "max_open": a.max_open, "shift": a.shift}
 
 
+def _cell(text: str, width: int) -> str:
+    """*text* cleaned, cut and padded to *width* terminal cells (CJK letters take two)."""
+    from rich.cells import set_cell_size
+
+    return set_cell_size(one_line(text, width), width)
+
+
 def _row_line(r: TicketRow) -> str:
-    return (f"#{r.id:<7} {r.status.label:<12} {one_line(r.requester, 22):<22} "
-            f"{one_line(r.subject, 48):<48} {one_line(r.assignee or '-', 14):<14} {_when(r.updated_at)}")
+    return (f"#{r.id:<7} {r.status.label:<12} {_cell(r.requester, 22)} "
+            f"{_cell(r.subject, 48)} {_cell(r.assignee or '-', 14)} {_when(r.updated_at)}")
 
 
 def _show_ticket(t: Ticket, entries: list[TimelineEntry]) -> None:
@@ -217,7 +224,7 @@ async def agent_list(hd: Helpdesk, me: Agent, args) -> int:
         _dump([agent_json(a) for a in agents])
     else:
         for a in agents:
-            _print(f"{a.login:<16} {one_line(a.name, 24):<24} {a.role.value:<6} {a.availability.value:<10} {a.email}")
+            _print(f"{a.login:<16} {_cell(a.name, 24)} {a.role.value:<6} {a.availability.value:<10} {a.email}")
     return 0
 
 
@@ -274,7 +281,7 @@ async def search(hd: Helpdesk, me: Agent, args) -> int:
                 "snippet": h.snippet, "at": h.at.isoformat() + "Z"} for h in hits])
     else:
         for h in hits:
-            _print(f"#{h.ticket_id:<7} {h.status.label:<12} {one_line(h.subject, 50):<50} {one_line(h.snippet, 60)}")
+            _print(f"#{h.ticket_id:<7} {h.status.label:<12} {_cell(h.subject, 50)} {one_line(h.snippet, 60)}")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""``helpdesk sync``: the mail service — IMAP in, SMTP out.
+"""``helpdesk sync``: the channel service — IMAP in, SMTP out, and the chatbot poller.
 
 ``helpdesk sync`` runs until stopped (SIGINT/SIGTERM): every configured
 mailbox is kept in sync with IDLE (or polling), and the outbox is sent as
@@ -8,7 +8,9 @@ is due, for cron and tests. ``--status`` shows each mailbox's state, warnings
 
 Progress (count and rate) goes to stderr; the summary to stdout. Only one
 process syncs a mailbox at a time (a lease in the database): a second one
-reports who holds it and leaves that mailbox alone.
+reports who holds it and leaves that mailbox alone. The chatbot platform's
+poller and chat outbox run here too, so escalations become tickets even when
+no terminal is open.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import sys
 import time
 
 from ..bootstrap import bootstrap
+from ..domain.errors import HelpdeskError
 from ..domain.text import one_line
 from ..services.mail import SyncProgress
 
@@ -52,15 +55,29 @@ async def sync(args, load) -> int:
     settings = load(args)
     hd = await bootstrap(settings)
     try:
-        if not hd.mail.addresses:
-            print("helpdesk: no email address is configured (see [[desks.email]] in config.example.toml)",
-                  file=sys.stderr)
+        chat = hd.conversations.configured
+        if not hd.mail.addresses and not chat:
+            print("helpdesk: no email address or chatbot platform is configured "
+                  "(see [[desks.email]] and [desks.chatbot] in config.example.toml)", file=sys.stderr)
             return 1
         if args.status:
             return await _status(hd)
         printer = _Printer(args.quiet)
         if args.once:
             failed = False
+            if chat and not args.no_receive:
+                for slug in hd.conversations.desk_slugs():
+                    try:
+                        report = await hd.conversations.poll_once(slug)
+                    except HelpdeskError as exc:
+                        failed = True
+                        print(f"chatbot {slug}: error: {one_line(str(exc), 300)}")
+                        continue
+                    print(f"chatbot {slug}: {report.changed} changed, {len(report.created)} new tickets, "
+                          f"{len(report.failed)} failed")
+                    failed = failed or bool(report.failed)
+            if not hd.mail.addresses:
+                return 1 if failed else 0
             if not args.no_receive:
                 for report in await hd.mail.sync_once(printer):
                     if report.busy:
@@ -91,9 +108,13 @@ async def sync(args, load) -> int:
             except (NotImplementedError, RuntimeError):
                 pass
         tasks = []
-        if not args.no_receive:
+        if chat:
+            hd.conversations.start()  # background pollers, stopped by hd.close()
+        if not hd.mail.addresses:
+            tasks.append(stop.wait())
+        elif not args.no_receive:
             tasks.append(hd.mail.run(stop, printer))
-        if not args.no_send:
+        if hd.mail.addresses and not args.no_send:
             tasks.append(hd.outbox.run(stop))
         await asyncio.gather(*tasks)
         return 0
