@@ -16,23 +16,27 @@ import subprocess
 import tempfile
 import time
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult, SuspendNotSupported
+from textual.binding import Binding
+from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 
 from ..domain.errors import ConfigError, HelpdeskError, NotFound
-from ..domain.model import Agent, EntryKind, Status, Ticket
+from ..domain.model import Agent, EntryKind, Status, Ticket, TicketType
 from ..domain.text import clean, one_line
 from ..services.composer import HEARTBEAT_SECONDS, ComposerService, Here, load_canned
 from .keymap import Key, bindings
 from .widgets.composer import COMPOSER_KEYS, Composer
 from .widgets.details import DetailsPanel, PreviousTickets
-from .widgets.ticket_dialogs import AssigneeChoice, AssigneePicker, CannedPicker, CollisionDialog, StatusPicker
+from .widgets.ticket_dialogs import (AssigneeChoice, AssigneePicker, CannedPicker, CollisionDialog, ConfirmDialog,
+                                     StatusPicker)
 from .widgets.timeline import TIMELINE_KEYS, Timeline, safe_line
 
 PAGE = 60  # entries fetched on opening; older ones come a page at a time
@@ -50,19 +54,44 @@ TICKET_KEYS: tuple[Key, ...] = (
     Key("ticket.assign", "a", "assign", "Assign", True, "Tickets"),
     Key("ticket.take", "t", "take", "Take", True, "Tickets"),
     Key("ticket.close", "c", "close_ticket", "Close", True, "Tickets"),
+    Key("ticket.allow-ai", "A", "allow_ai", "Allow AI replies", False, "Tickets",
+        "Allow AI replies: hand a live chat back to the chatbot and close it"),
     Key("ticket.canned", "ctrl+t", "canned", "Canned reply", False, "Tickets"),
     Key("ticket.editor", "e", "editor", "Write in $EDITOR", False, "Tickets"),
     Key("ticket.previous", "p", "previous", "Previous tickets", False, "Tickets"),
     Key("ticket.details", "i", "toggle_details", "Show / hide details", False, "General"),
     Key("ticket.refresh", "ctrl+r", "refresh", "Reload the ticket", False, "General"),
 )
+ALLOW_AI = next(k for k in TICKET_KEYS if k.id == "ticket.allow-ai")
 # Everything the ticket screen binds, for the keymap and the help screen.
 ALL_TICKET_KEYS: tuple[Key, ...] = TICKET_KEYS + TIMELINE_KEYS + COMPOSER_KEYS
+
+
+class TicketCommands(Provider):
+    """The ticket screen's actions in the command palette, each with its current key."""
+
+    def _commands(self) -> list[tuple[str, str, object]]:
+        screen = self.screen
+        return screen.palette_commands() if isinstance(screen, TicketScreen) else []
+
+    async def discover(self) -> Hits:
+        for label, keys, run in self._commands():
+            yield DiscoveryHit(Text(label, end="") + Text(f"  {keys}", style="dim", end=""), run, text=label,
+                               help="Ticket")
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for label, keys, run in self._commands():
+            score = matcher.match(label)
+            if score > 0:
+                yield Hit(score, matcher.highlight(label) + Text(f"  {keys}", style="dim", end=""), run, text=label,
+                          help="Ticket")
 
 
 class TicketScreen(Screen):
     CSS_PATH = "ticket.tcss"
     BINDINGS = bindings(TICKET_KEYS)
+    COMMANDS = {TicketCommands}
 
     def __init__(self, hd, me: Agent, ticket_id: int):
         super().__init__(classes="ticket-screen")
@@ -142,12 +171,41 @@ class TicketScreen(Screen):
     # Single-letter actions are out of reach while typing; hiding them keeps
     # the footer short (and cheap to redraw when focus moves).
     _LETTER_ACTIONS = frozenset({"reply", "note", "status", "assign", "take", "close_ticket", "editor", "previous",
-                                 "toggle_details"})
+                                 "toggle_details", "allow_ai"})
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in self._LETTER_ACTIONS and self.composer.input.has_focus:
             return False
         return True
+
+    def key_hints(self) -> dict[str, str]:
+        """Binding id -> the keys that trigger it now (after remapping)."""
+        out: dict[str, list[str]] = {}
+        for key, active in self.active_bindings.items():
+            if active.binding.id:
+                out.setdefault(active.binding.id, []).append(self.app.get_key_display(active.binding.__class__(key, "")))
+        return {k: " ".join(v) for k, v in out.items()}
+
+    def keys_of(self, key: Key) -> str:
+        """The keys bound to *key* now (the config's ``[keys]`` may remap it), for hints."""
+        keys = (getattr(self.app, "_keymap", None) or {}).get(key.id) or key.keys
+        return "/".join(self.app.get_key_display(Binding(k.strip(), "")) for k in keys.split(",") if k.strip())
+
+    def palette_commands(self) -> list[tuple[str, str, object]]:
+        """(label, keys, callable) for the command palette: what makes sense on this ticket now."""
+        ticket = self.ticket
+        if ticket is None:
+            return []
+        hints = self.key_hints()
+        out = []
+        for key in TICKET_KEYS:
+            if key.id == "ticket.back":
+                continue
+            if key.id == "ticket.allow-ai" and (ticket.type is not TicketType.LIVE_CHAT or not ticket.conversation_id
+                                                or (ticket.ai_replies_allowed and not ticket.status.is_active)):
+                continue
+            out.append((key.help, hints.get(key.id, ""), partial(self.run_action, key.action)))
+        return out
 
     # -------------------------------------------------------------- messages
 
@@ -197,6 +255,7 @@ class TicketScreen(Screen):
         if marked:
             self._say(f"{marked} mention{'s' if marked != 1 else ''} of you here marked read")
         self.loaded = True
+        self._load_channel()
         if self._pending_mode:
             mode, self._pending_mode = self._pending_mode, None
             self.composer.open(mode if draft is None else None)
@@ -219,6 +278,8 @@ class TicketScreen(Screen):
         else:
             header.append("unassigned", style="italic")
         self.query_one("#ticket-header", Static).update(header)
+        if ticket.type is TicketType.LIVE_CHAT:
+            self.details.allow_key = self.keys_of(ALLOW_AI)
         self.details.show(ticket, self.now())
 
     def _show_presence(self, others: list[Here], problem: str | None = None) -> None:
@@ -293,6 +354,8 @@ class TicketScreen(Screen):
         entries = await self.hd.tickets.timeline(self.ticket_id, after_id=self.timeline.last_id)
         self._show_ticket(ticket)
         self.timeline.append(entries)
+        if entries:
+            self._load_channel()
         if any(e.kind is EntryKind.NOTE and self.me.login in e.meta.get("mentions", ()) for e in entries):
             # Mentioned on the ticket I am reading: it is read already.
             await self.composer_service.open(self.me, self.ticket_id)
@@ -550,6 +613,60 @@ class TicketScreen(Screen):
             await self._refresh_live()
         except Exception:  # noqa: BLE001 - the poll will catch up
             pass
+
+    # ------------------------------------------------------- the chatbot
+
+    def action_allow_ai(self) -> None:
+        ticket = self.ticket
+        if ticket is None:
+            return
+        if ticket.type is not TicketType.LIVE_CHAT or not ticket.conversation_id:
+            self._say("Only live-chat tickets can be handed back to the chatbot", "warning")
+            return
+        if ticket.ai_replies_allowed and not ticket.status.is_active:
+            self._say("AI replies are already allowed on this chat")
+            return
+        self._allow_ai()
+
+    @work(exclusive=True, group="ticket-action", exit_on_error=False)
+    async def _allow_ai(self) -> None:
+        ticket = self.ticket
+        body = Text("The chatbot answers ", end="")
+        body.append_text(safe_line(ticket.requester.display, 80, style="bold"))
+        body.append(" in this chat again, and ")
+        body.append(f"#{ticket.id}", style="bold")
+        body.append(" is closed." if ticket.status.is_active else " stays closed.")
+        if self.composer.text.strip():
+            body.append("\nYour unsent draft stays on the ticket.", style="italic")
+        confirmed = await self.app.push_screen_wait(
+            ConfirmDialog("Allow AI replies?", body, "Allow AI replies", cancel="Keep it here"))
+        if not confirmed:
+            return
+        from .conversations import allow_ai_replies  # the chatbot side is loaded on first use
+
+        try:
+            await allow_ai_replies(self.app, self.hd, self.me, self.ticket_id)
+        except Exception as exc:  # noqa: BLE001 - a database error must not kill the screen
+            self._say(f"Nothing changed: {type(exc).__name__}: {exc}", "error")
+        await self._refresh_quietly()
+        self._load_channel()
+
+    # ------------------------------------------- delivery and the chatbot (after the first frame)
+
+    @work(exclusive=True, group="ticket-channel", exit_on_error=False)
+    async def _load_channel(self) -> None:
+        """Read the linked conversation's state; none of it is needed for the first frame."""
+        ticket = self.ticket
+        if ticket is None:
+            return
+        if ticket.type is TicketType.LIVE_CHAT and ticket.conversation_id:
+            try:
+                info = await self.hd.conversations.get(ticket.conversation_id, ticket.desk_id)
+                self.details.show_chat(info)
+            except HelpdeskError as exc:
+                self.details.show_chat(None, one_line(str(exc), 100))
+            except Exception as exc:  # noqa: BLE001
+                self.details.show_chat(None, f"{type(exc).__name__}: {one_line(str(exc), 80)}")
 
     # ------------------------------------------------------ canned and editor
 

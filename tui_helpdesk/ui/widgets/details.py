@@ -47,6 +47,31 @@ class PreviousTickets(OptionList):
     """The requester's other tickets; Enter (or a click) opens one."""
 
 
+CHAT_STATE_LABEL = {"ongoing": "ongoing", "escalated": "escalated", "taken_over": "taken over", "ended": "ended"}
+
+
+def chat_state(chat: object | None, problem: str | None, loaded: bool) -> Text:
+    """The linked conversation's state as the desk last saw it from the platform."""
+    if problem:
+        out = Text("unknown", style="dim", end="")
+        out.append_text(safe_line(f" ({problem})", 120, style="dim"))
+        return out
+    if chat is None:
+        return Text("…" if not loaded else "not seen yet", style="dim italic", end="")
+    state = str(getattr(chat, "state", "") or "")
+    return safe_line(CHAT_STATE_LABEL.get(state, state or "unknown"), 40,
+                     style="bold" if state in ("escalated", "taken_over") else "")
+
+
+def ai_line(ticket: Ticket, allow_key: str = "A") -> Text:
+    if ticket.ai_replies_allowed:
+        return Text("AI replies allowed", style="green", end="")
+    out = Text("AI paused", style="bold", end="")
+    if allow_key:
+        out.append(f"\n{allow_key}: allow AI replies", style="dim")
+    return out
+
+
 class DetailsPanel(VerticalScroll, can_focus=False):
     @dataclass
     class OpenTicket(Message):
@@ -57,6 +82,14 @@ class DetailsPanel(VerticalScroll, can_focus=False):
         def control(self) -> "DetailsPanel":
             return self.panel
 
+    def __init__(self, *, id: str | None = None):
+        super().__init__(id=id)
+        self.chat: object | None = None  # the linked conversation (ConversationInfo), when read
+        self.chat_problem: str | None = None
+        self.chat_loaded = False
+        self.allow_key = "A"
+        self._shown: tuple[Ticket, datetime] | None = None
+
     def compose(self):
         yield Static("", id="details-requester", classes="details-section", markup=False)
         yield Static("", id="details-ticket", classes="details-section", markup=False)
@@ -64,7 +97,14 @@ class DetailsPanel(VerticalScroll, can_focus=False):
         yield Static("", id="details-previous-title", classes="details-title", markup=False)
         yield PreviousTickets(id="details-previous")
 
+    def show_chat(self, chat: object | None, problem: str | None = None) -> None:
+        """The linked conversation was read (or could not be): show its state."""
+        self.chat, self.chat_problem, self.chat_loaded = chat, problem, True
+        if self._shown is not None:
+            self.show(*self._shown)
+
     def show(self, ticket: Ticket, now: datetime) -> None:
+        self._shown = (ticket, now)
         r = ticket.requester
         who: list[tuple[str, Text | str | None]] = [("Name", r.name or None), ("Email", r.email)]
         if r.chatbot_user_id:
@@ -79,12 +119,15 @@ class DetailsPanel(VerticalScroll, can_focus=False):
             ("Type", TYPE_LABEL.get(ticket.type, ticket.type.value)),
             ("Language", ticket.language),
             ("Conversation", ticket.conversation_id),
+        ]
+        if ticket.type is TicketType.LIVE_CHAT:
+            rows.append(("Chat", chat_state(self.chat, self.chat_problem, self.chat_loaded)))
+            rows.append(("AI", ai_line(ticket, self.allow_key)))
+        rows += [
             ("Created", when(ticket.created_at, now)),
             ("Updated", ago(ticket.updated_at, now)),
             ("Tags", ", ".join(ticket.tags) if ticket.tags else None),
         ]
-        if ticket.type is TicketType.LIVE_CHAT:
-            rows.append(("AI replies", "allowed" if ticket.ai_replies_allowed else "paused"))
         if ticket.follow_up_of:
             rows.append(("Follow-up of", f"#{ticket.follow_up_of}"))
         self.query_one("#details-ticket", Static).update(_section("Ticket", rows))

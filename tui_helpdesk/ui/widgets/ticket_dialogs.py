@@ -153,3 +153,44 @@ class CollisionDialog(ModalScreen[bool]):
 
     def action_answer(self, send: bool) -> None:
         self.dismiss(send)
+
+
+class ConfirmDialog(ModalScreen[bool]):
+    """Ask before doing something that reaches outside the help desk (the chat, the mail server).
+
+    ``y`` or the confirm button answers True; ``n``, Escape or the other button False.
+    *body* is built by the caller from :func:`safe_line` / :func:`safe_text` pieces.
+    """
+
+    CSS_PATH = CSS_FILE
+    BINDINGS = [
+        Binding("escape,n", "answer(False)", "Cancel", id="ticket.confirm.no"),
+        Binding("y", "answer(True)", "Confirm", id="ticket.confirm.yes"),
+    ]
+
+    def __init__(self, title: str, body: Text, confirm: str, *, cancel: str = "Cancel", warning: bool = False):
+        super().__init__(classes="ticket-dialog")
+        self._title = title
+        self._body = body
+        self._confirm = confirm
+        self._cancel = cancel
+        self._warning = warning
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box -warning" if self._warning else "dialog-box"):
+            yield Static(Text(self._title, style="bold", end=""), classes="dialog-title")
+            yield Static(self._body, classes="dialog-body")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(Text(f"{self._cancel} (n)", end=""), id="no")
+                yield Button(Text(f"{self._confirm} (y)", end=""), id="yes",
+                             variant="warning" if self._warning else "primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#yes", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
