@@ -23,8 +23,8 @@ from ..domain.errors import HelpdeskError, QueryError
 from ..domain.model import Agent, Status
 from ..domain.query import DEFAULT_COLUMNS, Field, Sort, SortKey, ViewSpec
 from ..services.views import RailItem
+from ..bootstrap import chatbot_configured
 from . import keymap
-from .conversations import ConversationsView
 from .filters import ColumnsDialog, FilterBar, FilterBuilder, SaveViewDialog, ViewForm
 from .pickers import UNASSIGN, AgentPicker, ConfirmDialog, StatusPicker, TagDialog
 from .text import line, plain
@@ -34,6 +34,7 @@ from .widgets.table import COLUMN_SORT, PAGE_SIZE, TicketTable
 
 if TYPE_CHECKING:
     from ..bootstrap import Helpdesk
+    from .conversations import ConversationsView
 
 SORT_CYCLE = (SortKey.UPDATED, SortKey.CREATED, SortKey.ID, SortKey.STATUS, SortKey.REQUESTER,
               SortKey.ASSIGNEE, SortKey.SUBJECT)
@@ -61,6 +62,8 @@ class InboxScreen(Screen):
         self.sort_override: dict[str, Sort] = {}
         self.columns_override: dict[str, tuple[str, ...]] = {}
         self.loaded = False  # first page of the first view shown
+        # Without a chatbot the Conversations view (and the HTTP client) is never loaded.
+        self.chatbot = chatbot_configured(hd.settings)
 
     def on_worker_state_changed(self, event) -> None:
         report = getattr(self.app, "report_worker", None)
@@ -77,9 +80,12 @@ class InboxScreen(Screen):
                 bar.display = False
                 yield bar
                 yield TicketTable(id="tickets", now=self.now)
-                conversations = ConversationsView(self.hd, self.me, now=self.now, id="conversations")
-                conversations.display = False
-                yield conversations
+                if self.chatbot:
+                    from .conversations import ConversationsView
+
+                    conversations = ConversationsView(self.hd, self.me, now=self.now, id="conversations")
+                    conversations.display = False
+                    yield conversations
         yield StatusBar(id="status")
         yield KeyBar(id="keys")
 
@@ -95,6 +101,15 @@ class InboxScreen(Screen):
     def status(self) -> StatusBar:
         return self.query_one(StatusBar)
 
+    @property
+    def conversations(self) -> "ConversationsView | None":
+        """The Conversations view; None when no desk has a chatbot platform."""
+        if not self.chatbot:
+            return None
+        from .conversations import ConversationsView
+
+        return self.query_one(ConversationsView)
+
     def on_mount(self) -> None:
         self.status.me_name = self.me.name
         self.status.me_login = self.me.login
@@ -103,7 +118,8 @@ class InboxScreen(Screen):
         self.initial_load()
         # "5m ago" ages: re-render the times once a minute.
         self.set_interval(60, self.table.refresh_rows)
-        self.hd.conversations.start()  # the chatbot poller; one process per desk works, by lease
+        if self.chatbot:
+            self.hd.conversations.start()  # the chatbot poller; one process per desk works, by lease
 
     def on_resize(self, event) -> None:
         self.set_class(event.size.width < 100, "-narrow")
@@ -163,10 +179,13 @@ class InboxScreen(Screen):
         self.status.view = item.name if item else self.view_key
         table = self.table
         spec = self.effective_spec(item)
-        conversations = self.query_one(ConversationsView)
-        showing = self.view_key == "conversations" and self.hd.conversations.configured
-        in_tables = table.has_focus or conversations.table.has_focus
-        conversations.display, table.display = showing, not showing
+        conversations = self.conversations
+        showing = (self.view_key == "conversations" and conversations is not None
+                   and self.hd.conversations.configured)
+        in_tables = table.has_focus or (conversations is not None and conversations.table.has_focus)
+        if conversations is not None:
+            conversations.display = showing
+        table.display = not showing
         if showing:
             conversations.refresh_data()
         if in_tables:
@@ -238,8 +257,8 @@ class InboxScreen(Screen):
         self.rail.focus()
 
     def action_focus_table(self) -> None:
-        conversations = self.query_one(ConversationsView)
-        conversations.focus_table() if conversations.display else self.table.focus()
+        conversations = self.conversations
+        conversations.focus_table() if conversations is not None and conversations.display else self.table.focus()
 
     # --------------------------------------------------- live refresh (feed)
 
