@@ -114,3 +114,35 @@ async def test_allow_ai_replies_is_only_for_live_chats(hd):
         await wait_until(pilot, lambda: any("Only live-chat tickets" in n for n in app.notes), what="the notice")
         assert app.screen is screen
         assert "AI paused" not in screen_text(app)
+
+
+async def test_chat_replies_show_how_far_they_got(hd, sim, monkeypatch):
+    from tui_helpdesk.ui import ticket as ticket_module
+
+    monkeypatch.setattr(ticket_module, "DELIVERY_POLL_SECONDS", 0.2)
+    me = await hd.agents.identify()
+    conv, tid = await escalated_ticket(hd, sim)
+    ticket = await hd.tickets.get(tid)
+    app = TicketHarness(hd, me, tid)
+    async with app.run_test(size=(130, 40)) as pilot:
+        screen = await opened(pilot)
+        timeline = screen.timeline
+
+        def reply_text(body: str) -> str:
+            i = next(i for i, e in enumerate(timeline.entries) if e.kind is EntryKind.REPLY and e.body == body)
+            return timeline.entry_text(i)
+
+        await hd.tickets.reply(tid, "Hola Lucía, lo miro ahora", actor=me)
+        await wait_until(pilot, lambda: any(e.kind is EntryKind.REPLY for e in timeline.entries), what="the reply")
+        await wait_until(pilot, lambda: "◷ queued" in reply_text("Hola Lucía, lo miro ahora"), what="queued")
+        assert await hd.chat_outbox.send_due(ticket.desk_id) == 1
+        await wait_until(pilot, lambda: "✓ sent to the chat" in reply_text("Hola Lucía, lo miro ahora"),
+                         what="delivered")
+
+        sim.end(conv)
+        await hd.tickets.reply(tid, "¿Sigue ahí?", actor=me)
+        await wait_until(pilot, lambda: any(e.body == "¿Sigue ahí?" for e in timeline.entries), what="the reply")
+        await hd.chat_outbox.send_due(ticket.desk_id)
+        await wait_until(pilot, lambda: "✗ failed to the chat" in reply_text("¿Sigue ahí?"), what="the failure")
+        assert "R: resend" not in reply_text("¿Sigue ahí?")  # the chat has ended: nothing to resend into
+        assert "✓ sent to the chat" in reply_text("Hola Lucía, lo miro ahora")

@@ -13,6 +13,7 @@ import pytest
 
 from tui_helpdesk.domain.text import clean, one_line
 from tui_helpdesk.ui.ticket import TicketScreen
+from tui_helpdesk.ui.widgets.attachments import safe_filename
 from tui_helpdesk.ui.widgets.ticket_dialogs import CollisionDialog
 
 try:
@@ -116,7 +117,8 @@ async def test_escape_payloads_are_removed_and_the_rest_stays_readable(desk):
         for i, payload in enumerate(ESCAPES):
             for line in clean(f"BODY{i} {payload}").split("\n"):
                 assert line in text, f"{line!r} not shown"
-            assert one_line(f"FILE{i} {payload}") in text
+            # A file name also loses its path separators.
+            assert safe_filename(f"FILE{i} {payload}") in text
         assert "ok\nFAKE" in screen.timeline.entry_text(0)  # the CR became a line break, not an overwrite
         assert screen.ticket.subject == one_line(subject)
 
@@ -134,8 +136,9 @@ async def test_markup_payloads_are_shown_literally_and_clicking_runs_nothing(des
             literal = one_line(payload)
             spots = {}
             for marker in ("SUBJ", "NAME", "BODY", "FILE"):
-                found = find(app, marker + literal)
-                assert found, f"{marker}{literal!r} is not shown literally"
+                shown = safe_filename(marker + payload) if marker == "FILE" else marker + literal
+                found = find(app, shown)
+                assert found, f"{shown!r} is not shown literally"
                 spots[marker] = found
             # The details column wraps long values: read it as one run of text.
             column = "".join(line.split("▏", 1)[1].strip() for line in screen_text(app).splitlines() if "▏" in line)

@@ -37,7 +37,9 @@ from .widgets.composer import COMPOSER_KEYS, Composer
 from .widgets.details import DetailsPanel, PreviousTickets
 from .widgets.ticket_dialogs import (AssigneeChoice, AssigneePicker, CannedPicker, CollisionDialog, ConfirmDialog,
                                      StatusPicker)
-from .widgets.timeline import TIMELINE_KEYS, Timeline, safe_line
+from .widgets.attachments import (AttachmentPicker, SavePathDialog, attachments_of, default_save_path, open_attachment,
+                                  opener, save_attachment)
+from .widgets.timeline import TIMELINE_KEYS, Delivery, Timeline, safe_line
 
 PAGE = 60  # entries fetched on opening; older ones come a page at a time
 POLL_SECONDS = 0.5
@@ -56,13 +58,19 @@ TICKET_KEYS: tuple[Key, ...] = (
     Key("ticket.close", "c", "close_ticket", "Close", True, "Tickets"),
     Key("ticket.allow-ai", "A", "allow_ai", "Allow AI replies", False, "Tickets",
         "Allow AI replies: hand a live chat back to the chatbot and close it"),
+    Key("ticket.attachments", "f", "attachments", "Attachments", False, "Tickets",
+        "Save or open an attachment of the entry under the cursor"),
+    Key("ticket.resend", "R", "resend", "Resend", False, "Tickets",
+        "Resend the reply under the cursor (failed or unknown delivery)"),
     Key("ticket.canned", "ctrl+t", "canned", "Canned reply", False, "Tickets"),
     Key("ticket.editor", "e", "editor", "Write in $EDITOR", False, "Tickets"),
     Key("ticket.previous", "p", "previous", "Previous tickets", False, "Tickets"),
     Key("ticket.details", "i", "toggle_details", "Show / hide details", False, "General"),
     Key("ticket.refresh", "ctrl+r", "refresh", "Reload the ticket", False, "General"),
 )
-ALLOW_AI = next(k for k in TICKET_KEYS if k.id == "ticket.allow-ai")
+ALLOW_AI, ATTACHMENTS, RESEND = (next(k for k in TICKET_KEYS if k.id == i)
+                                 for i in ("ticket.allow-ai", "ticket.attachments", "ticket.resend"))
+DELIVERY_POLL_SECONDS = 3.0  # while a reply is on its way, how often to read how far it got
 # Everything the ticket screen binds, for the keymap and the help screen.
 ALL_TICKET_KEYS: tuple[Key, ...] = TICKET_KEYS + TIMELINE_KEYS + COMPOSER_KEYS
 
@@ -121,6 +129,7 @@ class TicketScreen(Screen):
         self._details_toggled = False
         self._others: list[Here] = []
         self._pending_mode: str | None = None
+        self._next_delivery = 0.0  # when to read the delivery states again (0: not while nothing is on its way)
         # Kept as attributes (not queried): the final draft save runs while unmounting,
         # when the children have already left the DOM.
         self.timeline = Timeline(self.now, id="timeline")
@@ -147,6 +156,7 @@ class TicketScreen(Screen):
         self.composer.display = False
         self.query_one("#ticket-presence").display = False
         self.details.display = self.app.size.width >= NARROW
+        self.timeline.hints = {"attachments": self.keys_of(ATTACHMENTS), "resend": self.keys_of(RESEND)}
         self.timeline.focus()
         if self._canned_error:
             self._say(f"canned replies: {self._canned_error}", "warning")
@@ -171,7 +181,7 @@ class TicketScreen(Screen):
     # Single-letter actions are out of reach while typing; hiding them keeps
     # the footer short (and cheap to redraw when focus moves).
     _LETTER_ACTIONS = frozenset({"reply", "note", "status", "assign", "take", "close_ticket", "editor", "previous",
-                                 "toggle_details", "allow_ai"})
+                                 "toggle_details", "allow_ai", "attachments", "resend"})
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in self._LETTER_ACTIONS and self.composer.input.has_focus:
@@ -305,6 +315,9 @@ class TicketScreen(Screen):
         if self.loaded and not self._polling and time.monotonic() >= self._next_poll:
             self._polling = True
             self._poll()
+        if self.loaded and self._next_delivery and time.monotonic() >= self._next_delivery:
+            self._next_delivery = 0.0
+            self._load_channel()
 
     def _minute(self) -> None:
         if self.loaded:
@@ -373,6 +386,7 @@ class TicketScreen(Screen):
             self._say(f"cannot load older entries: {exc}", "error")
             return
         self.timeline.prepend(entries)
+        self._load_channel()
 
     # ---------------------------------------------------------------- drafts
 
@@ -651,6 +665,106 @@ class TicketScreen(Screen):
         await self._refresh_quietly()
         self._load_channel()
 
+    # ------------------------------------------------------- attachments
+
+    def action_attachments(self) -> None:
+        entry = self.timeline.current_entry
+        items = attachments_of(entry)
+        if not items:
+            self._say("No attachments on this entry (j/k move between entries)")
+            return
+        self._attachments(items)
+
+    @work(exclusive=True, group="ticket-action", exit_on_error=False)
+    async def _attachments(self, items) -> None:
+        choice = await self.app.push_screen_wait(AttachmentPicker(items, can_open=opener() is not None))
+        if choice is None:
+            return
+        item = choice.attachment
+        if item.sha256 is None:
+            self._say(f"{item.name}: its content was not kept", "warning")
+            return
+        if choice.action == "open":
+            try:
+                path = await asyncio.to_thread(open_attachment, self.hd.mail.attachments, item)
+            except (OSError, ValueError) as exc:
+                reason = (exc.strerror or str(exc)) if isinstance(exc, OSError) else str(exc)
+                self._say(f"Cannot open {item.name}: {reason}", "error")
+                return
+            self._say(f"Opened {item.name} (a copy in {path.parent})")
+            if item.risky:
+                self._say(f"{item.name} could be a program: check it before trusting it", "warning")
+            return
+        await self._save_attachment(item)
+
+    async def _save_attachment(self, item) -> None:
+        target = await self.app.push_screen_wait(SavePathDialog(item, default_save_path(item.name)))
+        if target is None:
+            return
+        store = self.hd.mail.attachments
+        try:
+            try:
+                saved = await asyncio.to_thread(save_attachment, store, item.sha256, target, item.name)
+            except FileExistsError:
+                shown = target / item.name if target.is_dir() else target
+                body = Text("There is already a file at ", end="")
+                body.append_text(safe_line(str(shown), 300, style="bold"))
+                body.append(". Replace it with the attachment?")
+                if not await self.app.push_screen_wait(
+                        ConfirmDialog("Replace the file?", body, "Replace", cancel="Keep it", warning=True)):
+                    self._say("Not saved: the existing file is unchanged")
+                    return
+                saved = await asyncio.to_thread(save_attachment, store, item.sha256, target, item.name,
+                                                overwrite=True)
+        except (OSError, ValueError) as exc:
+            reason = (exc.strerror or str(exc)) if isinstance(exc, OSError) else str(exc)
+            self._say(f"Not saved: {reason}", "error")
+            return
+        self._say(f"Saved {item.name} to {saved}")
+
+    # ----------------------------------------------------------- delivery
+
+    def action_resend(self) -> None:
+        entry = self.timeline.current_entry
+        delivery = self.timeline.delivery.get(entry.id) if entry else None
+        if delivery is not None and delivery.resendable:
+            self._resend(entry.id, delivery)
+            return
+        failed = [b.entry.id for b in self.timeline.blocks
+                  if (d := self.timeline.delivery.get(b.entry.id)) is not None and d.resendable]
+        if failed:
+            self.timeline.select(self.timeline.index_of(failed[-1]))
+            self._say(f"The cursor is on the newest reply that was not delivered: {self.keys_of(RESEND)} resends it")
+        elif delivery is not None and delivery.problem:
+            self._say("This reply cannot be resent from here: " + (delivery.reason or delivery.state), "warning")
+        else:
+            self._say("No reply to resend: only failed or unknown deliveries can be sent again")
+
+    @work(exclusive=True, group="ticket-action", exit_on_error=False)
+    async def _resend(self, entry_id: int, delivery: Delivery) -> None:
+        body = Text("Send this reply again to ", end="")
+        body.append_text(safe_line(", ".join(delivery.recipients) or "the customer", 200, style="bold"))
+        body.append("?")
+        if delivery.reason:
+            body.append("\nLast attempt: ", style="dim")
+            body.append_text(safe_line(delivery.reason, 300, style="italic"))
+        if delivery.state == "unknown":
+            body.append("\nIt may have arrived already: the customer could get it twice.", style="bold")
+        if not await self.app.push_screen_wait(
+                ConfirmDialog("Resend the reply?", body, "Resend", warning=delivery.state == "unknown")):
+            return
+        try:
+            await self.hd.outbox.resend(delivery.outbox_id, actor=self.me)
+        except HelpdeskError as exc:
+            self._say(f"Not resent: {exc}", "error")
+            return
+        except Exception as exc:  # noqa: BLE001
+            self._say(f"Not resent: {type(exc).__name__}: {exc}", "error")
+            return
+        self._say("The reply is queued to be sent again")
+        await self._refresh_quietly()
+        self._load_channel()
+
     # ------------------------------------------- delivery and the chatbot (after the first frame)
 
     @work(exclusive=True, group="ticket-channel", exit_on_error=False)
@@ -667,6 +781,52 @@ class TicketScreen(Screen):
                 self.details.show_chat(None, one_line(str(exc), 100))
             except Exception as exc:  # noqa: BLE001
                 self.details.show_chat(None, f"{type(exc).__name__}: {one_line(str(exc), 80)}")
+        try:
+            delivery = await self._read_delivery(ticket)
+        except Exception:  # noqa: BLE001 - shown again at the next change; the timeline stays as it is
+            self._next_delivery = time.monotonic() + DELIVERY_POLL_SECONDS * 4
+            return
+        self.timeline.set_delivery(delivery)
+        if any(d.pending for d in delivery.values()):
+            self._next_delivery = time.monotonic() + DELIVERY_POLL_SECONDS
+
+    async def _read_delivery(self, ticket: Ticket) -> dict[int, Delivery]:
+        """Reply entry id -> its delivery, from the mail outbox or the chat outbox."""
+        out: dict[int, Delivery] = {}
+        if ticket.type is TicketType.EMAIL:
+            for item in await self.hd.outbox.for_ticket(ticket.id):  # by id: a later row wins
+                if item.entry_id is None or item.automatic:
+                    continue
+                state = item.status
+                if state == "queued" and item.attempts:
+                    state = "retrying"
+                reason = "; ".join(
+                    f"{addr}: {' '.join(str(p) for p in (r.get('code'), r.get('text')) if p)}"
+                    for addr, r in item.results.items()
+                    if isinstance(r, dict) and r.get("state") not in (None, "sent")) or item.last_error or ""
+                out[item.entry_id] = Delivery(state, one_line(reason, 300), item.id, tuple(item.recipients), "email")
+            # A reply the mail side could not even queue (no support address, no customer address).
+            for entry in self.timeline.entries:
+                meta = entry.meta if isinstance(entry.meta, dict) else {}
+                if entry.kind is EntryKind.EVENT and meta.get("event") == "delivery_failed" \
+                        and isinstance(meta.get("entry"), int) and meta["entry"] not in out:
+                    out[meta["entry"]] = Delivery("failed", one_line(str(meta.get("reason") or entry.body), 300))
+        elif ticket.type is TicketType.LIVE_CHAT and ticket.conversation_id:
+            waiting: dict[int, Delivery] = {}
+            for item in await self.hd.chat_outbox.pending(ticket.id):
+                if item.status == "failed":
+                    d = Delivery("failed", one_line(item.last_error or "", 300), channel="chat")
+                elif item.attempts:
+                    d = Delivery("retrying", one_line(item.last_error or "", 300), channel="chat")
+                else:
+                    d = Delivery("queued", channel="chat")
+                # A long reply goes in parts: show the worst.
+                if item.entry_id not in waiting or d.problem:
+                    waiting[item.entry_id] = d
+            for entry in self.timeline.entries:
+                if entry.kind is EntryKind.REPLY:
+                    out[entry.id] = waiting.get(entry.id) or Delivery("sent", channel="chat")
+        return out
 
     # ------------------------------------------------------ canned and editor
 

@@ -29,6 +29,7 @@ from ...domain.mentions import _MENTION as MENTION_RE  # the same rule the servi
 from ...domain.model import EntryKind, TimelineEntry
 from ...domain.text import clean, one_line
 from ..keymap import Key, bindings
+from .attachments import attachments_of, human_size
 
 # --------------------------------------------------------------- safe text
 
@@ -128,25 +129,45 @@ def entry_parts(entry: TimelineEntry) -> Parts:
     return Parts(body, "")
 
 
-def _attachments(entry: TimelineEntry) -> list[tuple[str, int | None]]:
-    items = entry.meta.get("attachments") if isinstance(entry.meta, dict) else None
-    out = []
-    for item in items if isinstance(items, list) else []:
-        if isinstance(item, dict):
-            name = item.get("filename") or item.get("name") or "attachment"
-            size = item.get("size")
-            out.append((str(name), size if isinstance(size, int) else None))
-        elif isinstance(item, str):
-            out.append((item, None))
-    return out
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """How far a reply got to the customer: by mail (the outbox) or into the chat thread."""
+
+    state: str  # queued | sending | retrying | sent | failed | unknown | suppressed
+    reason: str = ""
+    outbox_id: int | None = None  # the mail outbox row (resend), None for chat replies
+    recipients: tuple[str, ...] = ()
+    channel: str = "email"  # "email" | "chat"
+
+    PROBLEMS = ("failed", "unknown", "suppressed")
+
+    @property
+    def problem(self) -> bool:
+        return self.state in self.PROBLEMS
+
+    @property
+    def pending(self) -> bool:
+        return self.state in ("queued", "sending", "retrying")
+
+    @property
+    def resendable(self) -> bool:
+        return self.outbox_id is not None and self.problem
+
+    def label(self) -> str:
+        where = " to the chat" if self.channel == "chat" else ""
+        return {
+            "queued": "◷ queued",
+            "sending": "◷ sending",
+            "retrying": "◷ retrying",
+            "sent": f"✓ sent{where}",
+            "failed": f"✗ failed{where}",
+            "unknown": "? delivery unknown",
+            "suppressed": "✗ not sent",
+        }.get(self.state, self.state)
 
 
-def _size(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
+DELIVERY_STYLE = {"queued": "italic", "sending": "italic", "retrying": "bold italic", "sent": "dim",
+                  "failed": "bold reverse", "unknown": "bold reverse", "suppressed": "bold reverse"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,8 +183,10 @@ class EntryTexts:
         return "\n".join(t.plain for t in (self.main, self.fold, self.quoted) if t is not None)
 
 
-def entry_texts(entry: TimelineEntry, now: datetime, *, expanded: bool = False, parts: Parts | None = None) -> EntryTexts:
-    """One entry as Text: a header line, the body, attachments and the quote fold."""
+def entry_texts(entry: TimelineEntry, now: datetime, *, expanded: bool = False, parts: Parts | None = None,
+                delivery: Delivery | None = None, hints: dict[str, str] | None = None) -> EntryTexts:
+    """One entry as Text: a header line (with a reply's delivery), the body, attachments and the quote fold."""
+    hints = hints or {}
     if entry.kind is EntryKind.EVENT:
         out = Text(no_wrap=True, overflow="ellipsis", end="")
         out.append(f"• {local(entry.created_at).strftime('%b %d %H:%M')}  ")
@@ -179,18 +202,29 @@ def entry_texts(entry: TimelineEntry, now: datetime, *, expanded: bool = False, 
         out.append("  ")
         out.append("customer" if entry.kind is EntryKind.MESSAGE else "replied", style="italic")
     out.append(f"  {when(entry.created_at, now)}", style="dim")
+    if delivery is not None:
+        out.append("  ")
+        out.append(f" {delivery.label()} " if delivery.problem else delivery.label(),
+                   style=DELIVERY_STYLE.get(delivery.state, ""))
+        if delivery.reason and (delivery.problem or delivery.state == "retrying"):
+            out.append("\n")
+            out.append_text(safe_line(delivery.reason, 300, style="italic"))
+        if delivery.resendable and hints.get("resend"):
+            out.append(f"  {hints['resend']}: resend", style="dim")
     parts = parts or entry_parts(entry)
     body = Text(parts.new, end="")
     if entry.kind is EntryKind.NOTE:
         body.highlight_regex(MENTION_RE, "bold underline")
     out.append("\n")
     out.append_text(body)
-    for name, size in _attachments(entry):
+    for i, item in enumerate(attachments_of(entry)):
         out.append("\n")
         out.append("attachment: ", style="dim")
-        out.append_text(safe_line(name, 200, style="underline"))
-        if size is not None:
-            out.append(f" ({_size(size)})", style="dim")
+        out.append_text(safe_line(item.name, 200, style="underline"))
+        if item.size is not None:
+            out.append(f" ({human_size(item.size)})", style="dim")
+        if i == 0 and hints.get("attachments"):
+            out.append(f"  {hints['attachments']}: save / open", style="dim")
     if not parts.quoted:
         return EntryTexts(out)
     lines = parts.quoted.count("\n") + 1
@@ -286,6 +320,8 @@ class Timeline(ScrollView, can_focus=True):
         self.loading_older = False
         self._at_end = True  # scrolled to the newest line (kept there on resize)
         self._styles: tuple | None = None  # the styles the entries were drawn with
+        self.delivery: dict[int, Delivery] = {}  # reply entry id -> how far it got
+        self.hints: dict[str, str] = {}  # "attachments" / "resend" -> the key that does it, shown on entries
 
     # ------------------------------------------------------------- contents
 
@@ -305,10 +341,31 @@ class Timeline(ScrollView, can_focus=True):
     def has_older(self) -> bool:
         return len(self.blocks) < self.total
 
+    @property
+    def current_entry(self) -> TimelineEntry | None:
+        """The entry under the cursor."""
+        return self.blocks[self.cursor].entry if 0 <= self.cursor < len(self.blocks) else None
+
+    def index_of(self, entry_id: int) -> int:
+        return next((i for i, b in enumerate(self.blocks) if b.entry.id == entry_id), -1)
+
     def entry_text(self, index: int) -> str:
         """The plain text entry *index* shows now (for tests and screen readers)."""
         block = self.blocks[index]
-        return entry_texts(block.entry, self._now(), expanded=block.expanded, parts=block.parts).plain
+        return entry_texts(block.entry, self._now(), expanded=block.expanded, parts=block.parts,
+                           delivery=self.delivery.get(block.entry.id), hints=self.hints).plain
+
+    def set_delivery(self, delivery: dict[int, Delivery]) -> None:
+        """Show each reply's delivery state; only the entries whose state changed are drawn again."""
+        old, self.delivery = self.delivery, delivery
+        changed = False
+        for block in self.blocks:
+            entry_id = block.entry.id
+            if old.get(entry_id) != delivery.get(entry_id):
+                block.key = None
+                changed = True
+        if changed:
+            self._relayout()
 
     def marker_text(self) -> Text:
         older = self.total - len(self.blocks)
@@ -396,7 +453,8 @@ class Timeline(ScrollView, can_focus=True):
 
     def _render_block(self, index: int, block: _Block, width: int) -> None:
         cursor = index == self.cursor
-        key = (width, block.expanded, cursor, cursor and self.has_focus)
+        delivery = self.delivery.get(block.entry.id)
+        key = (width, block.expanded, cursor, cursor and self.has_focus, delivery)
         if block.key == key:
             return
         block.key = key
@@ -405,7 +463,8 @@ class Timeline(ScrollView, can_focus=True):
         if cursor and self.has_focus:
             base += self.get_component_rich_style("timeline--cursor")
         bar_style = base + self.get_component_rich_style("timeline--cursor-bar" if cursor else f"timeline--bar-{kind}")
-        texts = entry_texts(block.entry, self._now(), expanded=block.expanded, parts=block.parts)
+        texts = entry_texts(block.entry, self._now(), expanded=block.expanded, parts=block.parts, delivery=delivery,
+                            hints=self.hints)
         inner = max(8, width - 3)
         console = self.app.console
         options = console.options.update_width(inner)
