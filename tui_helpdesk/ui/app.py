@@ -26,6 +26,7 @@ from .help import HelpScreen
 from .inbox import InboxScreen
 from .palette import ActionsProvider, TicketsProvider, ViewsProvider
 from .text import line, plain
+from .widgets.statusbar import mail_state
 from .widgets.table import PAGE_SIZE
 
 if TYPE_CHECKING:
@@ -83,6 +84,7 @@ class HelpdeskApp(App[int]):
         self.seq = 0
         self._mentions: int | None = None
         self._inbox_seen: set[int] = set()
+        self._mail_progress: dict[tuple[str, str], object] = {}
 
     # ------------------------------------------------------------ starting
 
@@ -114,6 +116,27 @@ class HelpdeskApp(App[int]):
         await self.push_screen(self.inbox)
         if self.watch:
             self.watch_feed()
+        if any(desk.emails for desk in self.hd.settings.desks):
+            # After the first frame: the mail service's imports are not on the cold start.
+            self.call_after_refresh(self._start_mail)
+
+    def _start_mail(self) -> None:
+        """Sync the desks' mailboxes in the background (a lease lets one process work each); ``hd.close`` stops it."""
+        if self.hd is not None and self.is_running:
+            mail = self.hd.mail
+            if mail.addresses:
+                self._set_mail("mail: connecting", True)
+            mail.start(self.mail_progress)
+
+    def mail_progress(self, progress) -> None:
+        """The mail service's progress callback: the newest state of every mailbox, in the status bar."""
+        self._mail_progress[(progress.account, progress.mailbox)] = progress
+        self._set_mail(*mail_state(self._mail_progress.values()))
+
+    def _set_mail(self, text: str, ok: bool) -> None:
+        if self.inbox is not None and self.inbox.is_mounted:
+            self.inbox.status.mail = text
+            self.inbox.status.mail_ok = ok
 
     def _apply_settings(self, settings: "Settings") -> None:
         unknown = keymap.apply_keymap(self, dict(settings.keys))

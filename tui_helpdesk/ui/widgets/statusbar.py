@@ -1,14 +1,46 @@
-"""The status bar: who I am, my availability, the view and position, sync state."""
+"""The status bar: who I am, my availability, the view and position, sync state, mail sync."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from ...domain.text import one_line
 from ..text import line
 
+if TYPE_CHECKING:
+    from ...services.mail import SyncProgress
+
 AVAILABILITY_STYLE = {"available": "bold green", "away": "yellow", "busy": "red", "paused": "dim"}
+MAIL_FAILING = ("error", "reconnecting")
+
+
+def mail_state(progress: Iterable["SyncProgress"]) -> tuple[str, bool]:
+    """One short, plain line for the newest progress of every mailbox, and whether all is well.
+
+    ``mail: 1,234/10,000 (850/s)`` while a sync runs, ``mail ✓`` when idle (or
+    when another process syncs), ``mail: error …`` when a mailbox fails.
+    """
+    items = list(progress)
+    if not items:
+        return "", True
+    failing = [p for p in items if p.phase in MAIL_FAILING]
+    if failing:
+        first = failing[0]
+        reason = one_line(first.message.split(";")[0], 40)
+        return f"mail: {'error' if first.phase == 'error' else 'retrying'}" + (f" ({reason})" if reason else ""), False
+    syncing = [p for p in items if p.phase == "syncing"]
+    if syncing:
+        done, total = sum(p.done for p in syncing), sum(p.total for p in syncing)
+        rate = sum(p.rate for p in syncing)
+        return f"mail: {done:,}/{total:,} ({rate:,.0f}/s)", True
+    if any(p.phase == "connecting" for p in items):
+        return "mail: connecting", True
+    return "mail ✓", True
 
 
 class StatusBar(Static):
@@ -22,6 +54,8 @@ class StatusBar(Static):
     selected: reactive[int] = reactive(0)
     sync: reactive[str] = reactive("connecting")
     sync_ok: reactive[bool] = reactive(True)
+    mail: reactive[str] = reactive("")  # empty: no mailbox configured
+    mail_ok: reactive[bool] = reactive(True)
 
     def render(self) -> Text:
         out = Text(no_wrap=True, overflow="ellipsis", end="")
@@ -36,6 +70,10 @@ class StatusBar(Static):
             out.append(f"  {self.selected} selected", style="bold reverse")
         out.append("  │  ", style="dim")
         out.append(("⟳ " if self.sync_ok else "⚠ ") + self.sync, style="" if self.sync_ok else "bold red")
+        if self.mail:
+            out.append("  │  ", style="dim")
+            out.append_text(line(("" if self.mail_ok else "⚠ ") + self.mail, 60,
+                                 style="" if self.mail_ok else "bold red"))
         return out
 
 
