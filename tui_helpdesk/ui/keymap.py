@@ -1,10 +1,16 @@
-"""Every key binding of the inbox, each with an id, remappable from the config.
+"""Every key binding of the app, each with an id, remappable from the config.
+
+The inbox's keys are listed here; the ticket screen's (``ticket.*``, in
+``ui/ticket.py``) and the Conversations view's (``conversations.*``, in
+``ui/conversations.py``) are read from their modules on first need, so that
+neither is imported at start-up (nor the chatbot's HTTP client with them).
 
 ``[keys]`` in config.toml maps a binding id to keys, e.g.::
 
     [keys]
     "inbox.reply" = "R"
     "table.down" = "j,down,ctrl+n"
+    "ticket.composer.send" = "ctrl+s"
 
 :func:`apply_keymap` hands that to ``App.set_keymap``; the help screen and the
 footer then show the remapped keys, because both read the active bindings.
@@ -86,7 +92,28 @@ RAIL_KEYS: tuple[Key, ...] = (
 
 ALL_KEYS: tuple[Key, ...] = APP_KEYS + INBOX_KEYS + TABLE_KEYS + RAIL_KEYS
 KEY_IDS = frozenset(k.id for k in ALL_KEYS)
-GROUPS = ("Moving", "Tickets", "Filters and views", "General")
+GROUPS = ("Moving", "Tickets", "Composer", "Filters and views", "General")
+
+
+def ticket_keys() -> tuple[Key, ...]:
+    from .ticket import ALL_TICKET_KEYS  # imported here: ticket.py imports this module
+
+    return ALL_TICKET_KEYS
+
+
+def conversation_keys() -> tuple[Key, ...]:
+    from .conversations import CONVERSATION_KEYS  # imported here: it loads the chatbot client
+
+    return CONVERSATION_KEYS
+
+
+# Other screens' ids, by prefix: their keys are loaded when an id with the prefix is looked up.
+OTHER_KEYS = {"ticket.": ticket_keys, "conversations.": conversation_keys}
+
+
+def every_key() -> tuple[Key, ...]:
+    """Every binding of the app with an id (imports the other screens)."""
+    return ALL_KEYS + tuple(k for load in OTHER_KEYS.values() for k in load())
 
 
 def bindings(keys: tuple[Key, ...]) -> list[Binding]:
@@ -94,19 +121,26 @@ def bindings(keys: tuple[Key, ...]) -> list[Binding]:
 
 
 def describe(binding_id: str) -> Key | None:
-    return next((k for k in ALL_KEYS if k.id == binding_id), None)
+    found = next((k for k in ALL_KEYS if k.id == binding_id), None)
+    if found is None:
+        for prefix, load in OTHER_KEYS.items():
+            if binding_id.startswith(prefix):
+                return next((k for k in load() if k.id == binding_id), None)
+    return found
 
 
-OWN_PREFIXES = tuple(sorted({k.id.split(".")[0] + "." for k in ALL_KEYS}))
+OWN_PREFIXES = tuple(sorted({k.id.split(".")[0] + "." for k in ALL_KEYS} | set(OTHER_KEYS)))
 
 
 def apply_keymap(app, keys: dict[str, str]) -> list[str]:
-    """Remap bindings by id; returns ids to warn about (ours but unknown, or with no keys).
+    """Remap bindings by id; returns ids to warn about (known prefix but unknown id, or with no keys).
 
-    Ids of other screens (the ticket screen's, dialogs') pass through to
-    ``set_keymap`` untouched: every binding in the app is remappable.
+    The inbox's, the ticket screen's and the Conversations view's ids are
+    checked; others (dialogs') pass through to ``set_keymap`` untouched, so
+    every binding with an id is remappable.
     """
     usable = {k: v for k, v in keys.items() if isinstance(v, str) and v.strip()}
-    unknown = sorted(k for k in keys if k not in usable or (k.startswith(OWN_PREFIXES) and k not in KEY_IDS))
+    unknown = sorted(k for k in keys
+                     if k not in usable or (k.startswith(OWN_PREFIXES) and describe(k) is None))
     app.set_keymap({k: v for k, v in usable.items() if k not in unknown})
     return unknown
