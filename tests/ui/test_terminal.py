@@ -113,7 +113,7 @@ def test_demo_in_a_real_terminal(tmux_env, xdg, demo_db):
 
         tmux.wait_for(only_new, what="only New tickets after the filter")
         tmux.keys("?")
-        tmux.wait_for(lambda s: "Keys can be remapped" in s and "inbox.take" in s, what="the help screen")
+        tmux.wait_for(lambda s: "Keys can be remapped" in s and "table.open" in s, what="the help screen")
         tmux.keys("Escape")  # alone: ESC followed at once by q would read as alt+q
         tmux.wait_for(lambda s: "Keys can be remapped" not in s, what="the help screen to close")
         tmux.keys("q")
