@@ -67,7 +67,9 @@ def test_a_toast_quoting_markup_and_escapes_in_a_real_terminal(tmp_path):
         tmux.run("pipe-pane", "-t", "t", "-o", f"cat >> {_sh(str(raw))}")
         tmux.wait_for(lambda s: "Printer on fire" in s and "unassigned" in s, what="the ticket")
         tmux.keys("t")  # take it: "Assigned to <my name>" as a toast
-        screen = tmux.wait_for(lambda s: "Assigned to" in s, what="the notification")
+        # The timeline's event says "Assigned to" as well: wait for the toast itself.
+        screen = tmux.wait_for(lambda s: any(line.lstrip().startswith("▌ Assigned to") for line in s.splitlines()),
+                               what="the notification")
         shown = tmux.screen(escapes=True)
         # Still alive and answering keys after the toast.
         tmux.keys("i")
