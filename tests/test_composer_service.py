@@ -146,3 +146,19 @@ async def test_canned_placeholders(desk):
     assert text == f"Hi Cy (Cy Young), #{ticket.id}: Refund. {ann.name.split()[0]} {{x}}"
     svc = ComposerService(hd.store, canned=[CannedReply("a", "{agent}")])
     assert svc.canned_for(ticket, ann) == [(CannedReply("a", "{agent}"), ann.name)]
+
+
+async def test_first_view_reads_what_the_ticket_screen_opens_with(desk):
+    hd, ann, bob, ticket = desk
+    older = await hd.tickets.create(subject="Earlier", body="x", requester_email="cy@example.com")
+    for i in range(5):
+        await hd.tickets.note(ticket.id, f"note {i}", actor=bob)
+    await ComposerService(hd.store).save_draft(ann, ticket.id, "note", "draft", 3)
+    seq = await hd.feed.latest()
+    view = await ComposerService(hd.store).first_view(ann, ticket.id, 3)
+    assert view.seq == seq and view.ticket.id == ticket.id
+    assert [e.body for e in view.entries] == ["note 2", "note 3", "note 4"]  # the newest, oldest first
+    assert view.total == len(await hd.tickets.timeline(ticket.id))
+    assert [r.id for r in view.previous] == [older.id]
+    assert (view.draft.mode, view.draft.body, view.draft.base_entry_id) == ("note", "draft", 3)
+    assert (await ComposerService(hd.store).first_view(bob, ticket.id, 3)).draft is None

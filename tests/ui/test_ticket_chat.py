@@ -46,8 +46,8 @@ async def escalated_ticket(hd, sim) -> tuple[str, int]:
 
 
 def details_text(screen) -> str:
-    """The details panel's ticket section as plain text."""
-    panel = screen.query_one("#details-ticket")
+    """The details panel's text as plain text."""
+    panel = screen.query_one("#details-info")
     return "\n".join(strip.text for strip in panel.render_lines(panel.region.reset_offset))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import time
 
@@ -13,6 +14,7 @@ from tui_helpdesk.domain.model import EntryKind, Status
 from tui_helpdesk.ui import ticket as ticket_module
 from tui_helpdesk.ui.ticket import ALL_TICKET_KEYS, PAGE, TicketScreen
 from tui_helpdesk.ui.widgets.composer import Composer
+from tui_helpdesk.ui.widgets.keybar import KeyBar
 from tui_helpdesk.ui.widgets.ticket_dialogs import AssigneePicker, CannedPicker, CollisionDialog, StatusPicker
 from tui_helpdesk.ui.widgets.timeline import Timeline, split_quoted
 
@@ -228,6 +230,9 @@ async def test_a_300_entry_ticket_opens_fast_and_loads_older_on_demand(desk):
         assert len(timeline.entries) == PAGE and timeline.total == 300
         assert elapsed < 3.0, f"opening took {elapsed:.2f}s"
         assert timeline.entries[-1].body.startswith("entry 299")
+        assert gc.isenabled()  # held off only until the first frame
+        # Entries out of view are drawn after the first frame, a few at a time, the view staying put.
+        await wait_until(pilot, lambda: all(b.key is not None for b in timeline.blocks), what="every entry drawn")
         await pilot.pause()
         assert timeline.scroll_y == timeline.max_scroll_y > 0  # opened at the newest entry
         assert "entry 299" in screen_text(app)
@@ -361,11 +366,22 @@ async def test_bindings_have_ids_and_can_be_remapped(desk):
                 assert b.id and b.id.startswith("ticket."), f"{b.action} on {cls.__name__} has no id"
         assert {k.id for k in ALL_TICKET_KEYS} >= {"ticket.reply", "ticket.note", "ticket.status", "ticket.assign",
                                                     "ticket.take", "ticket.close", "ticket.composer.send"}
+        bar = screen.query_one(KeyBar)
+        assert ("r", "r", "Reply", True) in bar.keys and bar.palette is not None
         app.set_keymap({"ticket.reply": "R"})
+        await pilot.pause()
+        assert ("R", "R", "Reply", True) in bar.keys
         await pilot.press("r")
         assert not screen.composer.display
         await pilot.press("R")
         assert screen.composer.display and screen.composer.mode == "reply"
+        # While typing, the bar shows the composer's keys; a click on one presses it.
+        await pilot.pause()
+        assert any(description == "Send" for _, _, description, _ in bar.keys)
+        assert not any(description == "Reply" for _, _, description, _ in bar.keys)
+        start, end, _ = next(span for span in bar._spans if span[2] == "escape")
+        await pilot.click(KeyBar, offset=(start + 1, 0))
+        await wait_until(pilot, lambda: not screen.composer.display, what="esc from the key bar")
 
 
 async def test_canned_reply_goes_into_the_composer(desk):
@@ -414,3 +430,25 @@ async def test_composer_keys_do_not_leak_while_typing(desk):
         assert app.screen is screen and screen.ticket.status is Status.NEW
         assert screen.composer.text == "status: a t c n"
         assert isinstance(app.focused.parent, Composer)
+
+
+async def test_a_closed_ticket_screen_leaves_nothing_behind(desk):
+    """The editor's theme watcher goes with it, the screen's drawn lines are dropped, the collector is back on.
+
+    (Textual would otherwise keep every closed composer, through a watcher on
+    ``app.theme``, and up to a thousand widgets' rendered lines.)
+    """
+    hd, ann = desk.hd, desk.ann
+    t = await new_ticket(desk)
+    app = TicketHarness(hd, ann, t.id)
+    async with app.run_test(size=(100, 30)) as pilot:
+        first = await opened(pilot)
+        editor = first.composer.input
+        await pilot.press("r")
+        await pilot.press("escape", "escape")
+        await wait_until(pilot, lambda: not first.is_attached, what="the screen to close")
+        assert not any(node is editor for node, _ in getattr(app, "__watchers", {}).get("theme", []))
+        assert not first.timeline._styles_cache._cache and not first.details._styles_cache._cache
+        app.push_screen(TicketScreen(hd, ann, t.id))
+        await opened(pilot)
+        assert gc.isenabled()

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from ..adapters.store.repository import Store
 from ..domain.errors import ConfigError
-from ..domain.model import Agent, EntryKind, Ticket, TimelineEntry
+from ..domain.model import Agent, EntryKind, Ticket, TicketRow, TimelineEntry
 from ..domain.text import clean, one_line
 
 PRESENCE_TTL = timedelta(seconds=15)
@@ -60,6 +60,18 @@ class Here:
     name: str
     typing: bool
     seen_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FirstView:
+    """What the ticket screen shows when it opens, read in one transaction."""
+
+    seq: int  # the change feed's position before the reads: follow live changes from here
+    ticket: Ticket
+    entries: list[TimelineEntry]  # the newest page, oldest first
+    total: int  # entries on the ticket
+    previous: list[TicketRow]  # the requester's other tickets
+    draft: Draft | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,12 +133,34 @@ def expand_canned(reply: CannedReply, ticket: Ticket, me: Agent) -> str:
     return _PLACEHOLDER.sub(lambda m: values[m.group(1)], reply.body)
 
 
+def _draft(row) -> Draft | None:
+    if row is None:
+        return None
+    mode = row.mode if row.mode in MODES else "reply"
+    return Draft(row.ticket_id, mode, row.body, row.base_entry_id, row.updated_at)
+
+
 class ComposerService:
     def __init__(self, store: Store, canned: list[CannedReply] | tuple[CannedReply, ...] | None = None):
         self.store = store
         self.canned: list[CannedReply] = list(DEFAULT_CANNED if canned is None else canned)
 
     # ----------------------------------------------------------------- opening
+
+    async def first_view(self, me: Agent, ticket_id: int, page: int, previous: int = 20) -> FirstView:
+        """The ticket, its newest *page* entries, the requester's other tickets and my draft.
+
+        One read transaction (one snapshot, one round of hand-offs to the
+        database) instead of one per question.
+        """
+        async with self.store.read() as tx:
+            seq = await tx.latest_seq()
+            ticket = await tx.get_ticket(ticket_id)
+            entries = await tx.timeline_tail(ticket_id, page)
+            total = await tx.count_entries(ticket_id)
+            others = await tx.previous_tickets(ticket.requester.id, exclude=ticket.id, limit=previous)
+            row = await tx.get_draft(me.id, ticket_id)
+        return FirstView(seq, ticket, entries, total, others, _draft(row))
 
     async def open(self, me: Agent, ticket_id: int) -> int:
         """*me* opened the ticket: mark my mentions on it read and say I am here.
@@ -145,11 +179,7 @@ class ComposerService:
 
     async def load_draft(self, me: Agent, ticket_id: int) -> Draft | None:
         async with self.store.read() as tx:
-            row = await tx.get_draft(me.id, ticket_id)
-        if row is None:
-            return None
-        mode = row.mode if row.mode in MODES else "reply"
-        return Draft(row.ticket_id, mode, row.body, row.base_entry_id, row.updated_at)
+            return _draft(await tx.get_draft(me.id, ticket_id))
 
     async def save_draft(self, me: Agent, ticket_id: int, mode: str, body: str, base_entry_id: int) -> None:
         """Keep the unsent text; an empty body deletes the draft."""

@@ -10,11 +10,14 @@ so replies from other terminals appear live, and keeps the agent's presence
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import gc
 import os
 import shlex
 import subprocess
 import tempfile
 import time
+import weakref
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -26,22 +29,26 @@ from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from ..domain.errors import ConfigError, HelpdeskError, NotFound
 from ..domain.model import Agent, EntryKind, Status, Ticket, TicketType
 from ..domain.text import clean, one_line
-from ..services.composer import HEARTBEAT_SECONDS, ComposerService, Here, load_canned
+from ..services.composer import HEARTBEAT_SECONDS, ComposerService, FirstView, Here, load_canned
 from .keymap import Key, bindings
 from .widgets.composer import COMPOSER_KEYS, Composer
 from .widgets.details import DetailsPanel, PreviousTickets
+from .widgets.keybar import KeyBar
 from .widgets.ticket_dialogs import (AssigneeChoice, AssigneePicker, CannedPicker, CollisionDialog, ConfirmDialog,
                                      StatusPicker)
 from .widgets.attachments import (AttachmentPicker, SavePathDialog, attachments_of, default_save_path, open_attachment,
                                   opener, save_attachment)
 from .widgets.timeline import TIMELINE_KEYS, Delivery, Timeline, safe_line
 
-PAGE = 60  # entries fetched on opening; older ones come a page at a time
+PAGE = 60  # entries shown once a ticket is open; older ones come a page at a time
+FIRST_PAGE = 25  # ...of which the first frame needs only the newest (a tall terminal shows fewer)
+FIRST_WAIT = 0.25  # how long the screen waits for its first reads before showing "loading…"
+GC_HOLD_MAX = 1.0  # the garbage collector waits for the first frame at most this long
 POLL_SECONDS = 0.5
 PRESENCE_SECONDS = 2.5  # how often to read who else is here
 DRAFT_DEBOUNCE = 0.6
@@ -73,6 +80,34 @@ ALLOW_AI, ATTACHMENTS, RESEND = (next(k for k in TICKET_KEYS if k.id == i)
 DELIVERY_POLL_SECONDS = 3.0  # while a reply is on its way, how often to read how far it got
 # Everything the ticket screen binds, for the keymap and the help screen.
 ALL_TICKET_KEYS: tuple[Key, ...] = TICKET_KEYS + TIMELINE_KEYS + COMPOSER_KEYS
+
+
+class _Collector:
+    """Holds Python's cyclic garbage collector off while a ticket screen builds its first frame.
+
+    Opening a ticket allocates tens of thousands of objects (widgets, styles,
+    rendered lines); about one open in three then met a full collection of the
+    whole heap, 100 ms or more on a small machine, before its first frame. The
+    collections are not skipped, only moved: they run as soon as the frame is
+    out (or after :data:`GC_HOLD_MAX` at most, or when the screen goes away).
+    """
+
+    holders = 0
+    was_enabled = False
+
+    @classmethod
+    def hold(cls) -> None:
+        if cls.holders == 0:
+            cls.was_enabled = gc.isenabled()
+            gc.disable()
+        cls.holders += 1
+
+    @classmethod
+    def release(cls) -> None:
+        if cls.holders > 0:
+            cls.holders -= 1
+            if cls.holders == 0 and cls.was_enabled:
+                gc.enable()
 
 
 class TicketCommands(Provider):
@@ -107,18 +142,17 @@ class TicketScreen(Screen):
         self.me = me
         self.ticket_id = ticket_id
         self.ticket: Ticket | None = None
-        self.loaded = False
-        try:
-            canned = load_canned(getattr(hd.settings, "source", None))
-            self._canned_error = None
-        except ConfigError as exc:
-            canned, self._canned_error = None, str(exc)
-        self.composer_service = ComposerService(hd.store, canned=canned)
+        self.shown = False  # the ticket is on screen (its first frame)
+        self.loaded = False  # ...and everything else is read: the team, mentions marked read
+        self.composer_service = ComposerService(hd.store)
+        self._canned_loaded = False
+        self._first: asyncio.Future | None = None  # the first reads, started while the screen mounts
         self._agents: list[Agent] = []
         self._seq = 0
         self._polling = False
         self._poll_failures = 0
         self._next_poll = 0.0
+        self._next_minute = time.monotonic() + 60  # "3m ago" labels are redrawn every minute
         self._next_presence = 0.0
         self._next_heartbeat = 0.0
         self._sent_typing = False
@@ -129,6 +163,8 @@ class TicketScreen(Screen):
         self._details_toggled = False
         self._others: list[Here] = []
         self._pending_mode: str | None = None
+        self._gc_held = False
+        self._widgets: list = []  # this screen's widgets, to let go of their caches when it closes
         self._next_delivery = 0.0  # when to read the delivery states again (0: not while nothing is on its way)
         # Kept as attributes (not queried): the final draft save runs while unmounting,
         # when the children have already left the DOM.
@@ -139,6 +175,9 @@ class TicketScreen(Screen):
     # ------------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
+        self._hold_gc()
+        # The database works while the widgets mount.
+        self._first = self._start_first_reads()
         with Horizontal(id="ticket-top"):
             yield Static("", id="ticket-status", markup=False)
             yield Static(Text(f"#{self.ticket_id} loading…"), id="ticket-header", markup=False)
@@ -147,22 +186,54 @@ class TicketScreen(Screen):
             yield self.timeline
             yield self.details
         yield self.composer
-        yield Footer()
+        yield KeyBar(id="ticket-keys")
 
     def now(self) -> datetime:
         return self.hd.store.clock()
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         self.composer.display = False
         self.query_one("#ticket-presence").display = False
         self.details.display = self.app.size.width >= NARROW
         self.timeline.hints = {"attachments": self.keys_of(ATTACHMENTS), "resend": self.keys_of(RESEND)}
+        self._widgets = list(self.walk_children(with_self=True))
         self.timeline.focus()
-        if self._canned_error:
-            self._say(f"canned replies: {self._canned_error}", "warning")
-        self._load()
+        # One short timer: a cancelled timer's handle (and through its context, this screen)
+        # stays in the event loop until it would have fired, so no minute-long ones.
         self.set_interval(POLL_SECONDS, self._tick)
-        self.set_interval(60, self._minute)
+        # Wait a moment for the first reads, so the first frame is the ticket rather than
+        # "loading…" followed by the ticket (two full layouts). A slow database gets the
+        # loading line and the rest arrives when it does.
+        first = self._first or self._start_first_reads()
+        try:
+            await asyncio.wait_for(asyncio.shield(first), FIRST_WAIT)
+        except Exception:  # noqa: BLE001 - too slow, or failed: the worker waits or reports
+            pass
+        if first.done() and not first.cancelled() and first.exception() is None:
+            self._show_first(first.result())
+        else:
+            self.call_after_refresh(self._release_gc)  # the "loading…" frame is the first one
+            self._load(first)
+
+    def _hold_gc(self) -> None:
+        if not self._gc_held:
+            self._gc_held = True
+            _Collector.hold()
+            # Neither the callback nor its context (Textual's context variables name this
+            # screen) may keep a closed screen alive for the second the timer waits.
+            screen = weakref.ref(self)
+            asyncio.get_running_loop().call_later(GC_HOLD_MAX, lambda: (s := screen()) and s._release_gc(),
+                                                  context=contextvars.Context())
+
+    def _release_gc(self) -> None:
+        if self._gc_held:
+            self._gc_held = False
+            _Collector.release()
+
+    def _start_first_reads(self) -> asyncio.Future:
+        task = asyncio.ensure_future(self.composer_service.first_view(self.me, self.ticket_id, FIRST_PAGE))
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieved here or by _load
+        return task
 
     def on_resize(self) -> None:
         if not self._details_toggled:
@@ -172,11 +243,20 @@ class TicketScreen(Screen):
         self._next_heartbeat = 0.0  # back on this ticket: say so at once
 
     async def on_unmount(self) -> None:
+        self._release_gc()
         # Quitting or closing: keep the last keystrokes and stop showing as here.
         try:
             await asyncio.wait_for(self._final_save(), timeout=2)
         except Exception:  # noqa: BLE001 - best effort while going away
             pass
+        # Textual keeps up to a thousand widgets' style caches alive after they are gone
+        # (an lru_cache on a StylesCache method holds them), each with the rendered
+        # lines of its widget: drop those lines now, or every ticket opened leaves
+        # thousands of objects behind for the garbage collector to walk.
+        for widget in self._widgets:
+            cache = getattr(widget, "_styles_cache", None)
+            if cache is not None:
+                cache.clear()
 
     # Single-letter actions are out of reach while typing; hiding them keeps
     # the footer short (and cheap to redraw when focus moves).
@@ -232,16 +312,10 @@ class TicketScreen(Screen):
     # ------------------------------------------------------------------ load
 
     @work(exclusive=True, group="ticket-load", exit_on_error=False)
-    async def _load(self) -> None:
-        hd, me = self.hd, self.me
+    async def _load(self, first: asyncio.Future | None = None) -> None:
+        """Read the ticket (or wait for the reads started while mounting), then show it."""
         try:
-            self._seq = await hd.feed.latest()
-            ticket = await hd.tickets.get(self.ticket_id)
-            entries, total = await hd.tickets.timeline_tail(self.ticket_id, PAGE)
-            previous = await hd.tickets.previous_tickets(ticket)
-            draft = await self.composer_service.load_draft(me, self.ticket_id)
-            self._agents = await hd.agents.list()
-            marked = await self.composer_service.open(me, self.ticket_id)
+            view = await (first if first is not None else self._start_first_reads())
         except NotFound as exc:
             self._say(str(exc), "error")
             self.dismiss()
@@ -252,23 +326,52 @@ class TicketScreen(Screen):
         except Exception as exc:  # noqa: BLE001 - a database error must not kill the app
             self._say(f"cannot open #{self.ticket_id}: {type(exc).__name__}: {exc}", "error")
             return
+        self._show_first(view)
+
+    def _show_first(self, view: FirstView) -> None:
+        """Everything the first frame shows, in one go (one layout, one frame)."""
+        self._seq = view.seq
         self._next_heartbeat = time.monotonic() + HEARTBEAT_SECONDS
-        self._show_ticket(ticket)
-        self.details.show_previous(previous, self.now())
-        self.timeline.show(entries, total)
+        with self.app.batch_update():
+            self._show_ticket(view.ticket)
+            self.details.show_previous(view.previous, self.now())
+            self.timeline.show(view.entries, view.total)
+            draft = view.draft
+            if draft is not None:
+                self._saved = (draft.mode, draft.body)
+                self.composer.load(draft.body, draft.mode, draft.base_entry_id)
+                self.composer.display = True
+        self.shown = True
+        self.call_after_refresh(self._first_frame_out, draft is not None)
+
+    def _first_frame_out(self, had_draft: bool) -> None:
+        self._release_gc()
+        self._load_rest(had_draft)
+
+    @work(exclusive=True, group="ticket-load-rest", exit_on_error=False)
+    async def _load_rest(self, had_draft: bool) -> None:
+        """What the first frame can do without: the team (for @mentions), marking my mentions read."""
+        me = self.me
+        try:
+            timeline = self.timeline
+            missing = min(PAGE, timeline.total) - len(timeline.blocks)
+            if missing > 0 and timeline.blocks:  # the rest of the first page, above what is in view
+                timeline.prepend(await self.hd.tickets.timeline_before(self.ticket_id, timeline.first_id, missing))
+            self._agents = await self.hd.agents.list()
+            marked = await self.composer_service.open(me, self.ticket_id)
+        except Exception as exc:  # noqa: BLE001 - the ticket is shown; say what is missing
+            self._say(f"#{self.ticket_id}: not everything could be read: {type(exc).__name__}: {exc}", "warning")
+            marked = 0
         self.composer.set_logins([(a.login, a.name) for a in self._agents if a.id != me.id])
-        if draft is not None:
-            self._saved = (draft.mode, draft.body)
-            self.composer.load(draft.body, draft.mode, draft.base_entry_id)
-            self.composer.display = True
-            self._say(f"Your {'note' if draft.mode == 'note' else 'reply'} draft is back")
+        if had_draft:
+            self._say(f"Your {'note' if self.composer.mode == 'note' else 'reply'} draft is back")
         if marked:
             self._say(f"{marked} mention{'s' if marked != 1 else ''} of you here marked read")
         self.loaded = True
         self._load_channel()
         if self._pending_mode:
             mode, self._pending_mode = self._pending_mode, None
-            self.composer.open(mode if draft is None else None)
+            self.composer.open(mode if not had_draft else None)
 
     def _show_ticket(self, ticket: Ticket) -> None:
         self.ticket = ticket
@@ -312,6 +415,9 @@ class TicketScreen(Screen):
     # ------------------------------------------------------------------ live
 
     def _tick(self) -> None:
+        if time.monotonic() >= self._next_minute:
+            self._next_minute = time.monotonic() + 60
+            self._minute()
         if self.loaded and not self._polling and time.monotonic() >= self._next_poll:
             self._polling = True
             self._poll()
@@ -843,6 +949,14 @@ class TicketScreen(Screen):
 
     @work(exclusive=True, group="ticket-action", exit_on_error=False)
     async def _pick_canned(self) -> None:
+        if not self._canned_loaded:  # read when first wanted: opening a ticket does not parse the config
+            try:
+                self.composer_service.canned = await asyncio.to_thread(
+                    load_canned, getattr(self.hd.settings, "source", None))
+                self._canned_loaded = True
+            except ConfigError as exc:
+                self._say(f"canned replies: {exc}", "warning")
+                return
         canned = self.composer_service.canned_for(self.ticket, self.me)
         if not canned:
             self._say("No canned replies configured ([[canned]] in the config file)")

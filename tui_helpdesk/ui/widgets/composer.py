@@ -45,6 +45,15 @@ class ComposerInput(TextArea):
         self.match_index = 0
         self._prefix = ""
 
+    def on_unmount(self) -> None:
+        # TextArea watches ``app.theme`` and Textual drops such watchers only when the
+        # theme next changes: until then every closed ticket screen's editor (and its
+        # caches, thousands of objects) would stay in memory, making every full garbage
+        # collection slower. Let go of it now.
+        watchers = getattr(self.app, "__watchers", {}).get("theme")
+        if watchers:
+            watchers[:] = [(node, callback) for node, callback in watchers if node is not self]
+
     def _typed_prefix(self) -> str | None:
         row, col = self.cursor_location
         if not self.selection.is_empty:

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from rich.console import Group
-from rich.table import Table
 from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.message import Message
@@ -33,14 +32,35 @@ def _value(value: Text | str | None) -> Text:
     return text
 
 
-def _section(title: str, rows: list[tuple[str, Text | str | None]]) -> Group:
-    """A bold title over a two-column grid; long values wrap in their column."""
-    grid = Table.grid(padding=(0, 1), expand=True)
-    grid.add_column(style="dim", no_wrap=True, width=12)
-    grid.add_column(ratio=1, overflow="fold")
-    for label, value in rows:
-        grid.add_row(Text(label, end=""), _value(value))
-    return Group(Text(title, style="bold"), grid)
+class _Section:
+    """A bold title over label / value rows; a long value wraps under itself, not under the label.
+
+    A small renderable rather than a Rich ``Table``: the panel is drawn on
+    every ticket opened, and a table measures every cell first (three times
+    the work for the same lines).
+    """
+
+    LABEL = 12
+
+    def __init__(self, title: str, rows: list[tuple[str, Text | str | None]]):
+        self.title = title
+        self.rows = [(label, _value(value)) for label, value in rows]
+
+    def __rich_console__(self, console, options):
+        room = max(8, options.max_width - self.LABEL - 1)
+        yield Text(self.title, style="bold")
+        for label, value in self.rows:
+            lines = value.wrap(console, room, overflow="fold") if value.cell_len > room or "\n" in value.plain \
+                else [value]
+            for i, line in enumerate(lines):
+                out = Text()
+                out.append((label if i == 0 else "")[: self.LABEL].ljust(self.LABEL + 1), style="dim")
+                out.append_text(line)
+                yield out
+
+
+def _section(title: str, rows: list[tuple[str, Text | str | None]]) -> _Section:
+    return _Section(title, rows)
 
 
 class PreviousTickets(OptionList):
@@ -89,12 +109,13 @@ class DetailsPanel(VerticalScroll, can_focus=False):
         self.chat_loaded = False
         self.allow_key = "A"
         self._shown: tuple[Ticket, datetime] | None = None
+        self._sections: list = []
+        self._previous_count = 0
 
     def compose(self):
-        yield Static("", id="details-requester", classes="details-section", markup=False)
-        yield Static("", id="details-ticket", classes="details-section", markup=False)
-        yield Static("", id="details-summary", classes="details-section", markup=False)
-        yield Static("", id="details-previous-title", classes="details-title", markup=False)
+        # One Static for every section (one widget to style, lay out and draw, not five),
+        # then the list of previous tickets.
+        yield Static("", id="details-info", markup=False)
         yield PreviousTickets(id="details-previous")
 
     def show_chat(self, chat: object | None, problem: str | None = None) -> None:
@@ -110,7 +131,6 @@ class DetailsPanel(VerticalScroll, can_focus=False):
         if r.chatbot_user_id:
             who.append(("Chat user", r.chatbot_user_id))
         who.append(("Language", r.language))
-        self.query_one("#details-requester", Static).update(_section("Requester", who))
 
         rows: list[tuple[str, Text | str | None]] = [
             ("Status", ticket.status.label),
@@ -130,30 +150,38 @@ class DetailsPanel(VerticalScroll, can_focus=False):
         ]
         if ticket.follow_up_of:
             rows.append(("Follow-up of", f"#{ticket.follow_up_of}"))
-        self.query_one("#details-ticket", Static).update(_section("Ticket", rows))
-
-        summary = self.query_one("#details-summary", Static)
+        parts: list = [_section("Requester", who), Text(""), _section("Ticket", rows), Text("")]
         if ticket.summary:
-            text = Text("Summary\n", style="bold", end="")
-            text.append_text(safe_text(ticket.summary))
-            summary.update(text)
-        summary.display = bool(ticket.summary)
+            summary = Text()  # each part ends its own line: Text("") between them is a blank line
+            summary.append("Summary\n", style="bold")
+            summary.append_text(safe_text(ticket.summary))
+            parts += [summary, Text("")]
+        self._sections = parts
+        self._draw()
+
+    def _draw(self) -> None:
+        title = Text()
+        title.append(f"Previous tickets ({self._previous_count})", style="bold")
+        if self._previous_count:
+            title.append("  p, then enter", style="dim")
+        self.query_one("#details-info", Static).update(Group(*self._sections, title))
 
     def show_previous(self, rows: list[TicketRow], now: datetime) -> None:
-        title = self.query_one("#details-previous-title", Static)
-        text = Text(f"Previous tickets ({len(rows)})", style="bold", end="")
-        if rows:
-            text.append("  p, then enter", style="dim")
-        title.update(text)
+        self._previous_count = len(rows)
         options = self.query_one(PreviousTickets)
         options.clear_options()
-        for row in rows:
-            prompt = Text(end="", no_wrap=True, overflow="ellipsis")
-            prompt.append(f"#{row.id} ", style="bold")
-            prompt.append(f"{row.status.label} · {ago(row.created_at, now)}\n", style="dim")
-            prompt.append_text(safe_line(row.subject, 120))
-            options.add_option(Option(prompt, id=str(row.id)))
+        options.add_options([self._previous_option(row, now) for row in rows])
         options.display = bool(rows)
+        if self._sections:
+            self._draw()
+
+    @staticmethod
+    def _previous_option(row: TicketRow, now: datetime) -> Option:
+        prompt = Text(end="", no_wrap=True, overflow="ellipsis")
+        prompt.append(f"#{row.id} ", style="bold")
+        prompt.append(f"{row.status.label} · {ago(row.created_at, now)}\n", style="dim")
+        prompt.append_text(safe_line(row.subject, 120))
+        return Option(prompt, id=str(row.id))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()

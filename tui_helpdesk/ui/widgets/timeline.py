@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.geometry import Size
@@ -258,19 +259,27 @@ BAR = "▌"
 class _Block:
     """One entry and its rendered lines at the current width (rendered on demand)."""
 
-    __slots__ = ("entry", "parts", "expanded", "strips", "key", "fold_line")
+    __slots__ = ("entry", "_parts", "expanded", "strips", "key", "fold_line")
 
     def __init__(self, entry: TimelineEntry):
         self.entry = entry
-        self.parts = entry_parts(entry)
+        self._parts: Parts | None = None
         self.expanded = False
         self.strips: list[Strip] = []
-        self.key: tuple | None = None  # what the strips were rendered for
+        self.key: tuple | None = None  # what the strips were rendered for; None: not drawn (yet, or any more)
         self.fold_line = -1  # index in strips of the fold line, -1 if none
 
     @property
+    def parts(self) -> Parts:
+        """The body cleaned and split from its quoted history (once, when first needed)."""
+        if self._parts is None:
+            self._parts = entry_parts(self.entry)
+        return self._parts
+
+    @property
     def height(self) -> int:
-        return len(self.strips)
+        """Lines on screen; a block waiting to be rendered takes none."""
+        return len(self.strips) if self.key is not None else 0
 
 
 class Timeline(ScrollView, can_focus=True):
@@ -320,6 +329,9 @@ class Timeline(ScrollView, can_focus=True):
         self.loading_older = False
         self._at_end = True  # scrolled to the newest line (kept there on resize)
         self._styles: tuple | None = None  # the styles the entries were drawn with
+        self._pending_scheduled = False  # blocks wait to be rendered, and a step is queued
+        self._style_memo: dict[str, Style] = {}
+        self._laying_out = False
         self.delivery: dict[int, Delivery] = {}  # reply entry id -> how far it got
         self.hints: dict[str, str] = {}  # "attachments" / "resend" -> the key that does it, shown on entries
 
@@ -382,6 +394,8 @@ class Timeline(ScrollView, can_focus=True):
         self.total = max(total, len(self.blocks))
         self.cursor = len(self.blocks) - 1
         self.loading_older = False
+        self._at_end = True
+        self._anchor_released = False
         self._relayout()
         self._to_end()
 
@@ -394,12 +408,10 @@ class Timeline(ScrollView, can_focus=True):
             self.total = len(self.blocks)
             self.refresh()
             return
-        before = self.virtual_size.height
+        anchor = self._anchor()
         self.blocks[:0] = new
         self.cursor += len(new)
-        self._relayout()
-        grown = self.virtual_size.height - before
-        self.scroll_to(y=self.scroll_y + grown, animate=False, immediate=True, force=True)
+        self._relayout(anchor=None if anchor is None else (anchor[0] + len(new), anchor[1]))
 
     def append(self, entries: list[TimelineEntry]) -> int:
         """Newer entries arrived (live, or just sent); returns how many were new."""
@@ -412,6 +424,7 @@ class Timeline(ScrollView, can_focus=True):
         self.total += len(new)
         if at_end:
             self.cursor = len(self.blocks) - 1
+            self._at_end = True
         self._relayout()
         if at_end:
             self._to_end()
@@ -419,50 +432,156 @@ class Timeline(ScrollView, can_focus=True):
 
     def _to_end(self) -> None:
         # force: before the first layout with the new height there is no scrollbar yet,
-        # and an unforced scroll would be ignored; again after the refresh, when the
-        # container's final height is known.
+        # and an unforced scroll would be ignored. The anchor keeps the end in view
+        # through the layout that follows (the composer opening, a resize).
+        self._anchor_released = False
         self.scroll_end(animate=False, immediate=True, force=True)
         self.call_after_refresh(self.scroll_end, animate=False, immediate=True, force=True)
 
     def refresh_times(self) -> None:
         """Redraw the "3m ago" labels."""
-        for block in self.blocks:
-            block.key = None
+        self._invalidate()
         self._relayout()
 
     # ---------------------------------------------------------------- layout
+    #
+    # Blocks are rendered to strips lazily: a layout renders the ones on screen
+    # (and a few lines around them) at once, and leaves the others for
+    # :meth:`_render_pending`, which runs a few at a time after the frame is out.
+    # A block not rendered yet takes no lines; whatever the agent is looking at
+    # (the newest line, or the top line on screen) stays in place as the others
+    # arrive above it.
+
+    CHUNK = 12  # blocks rendered per step in the background
 
     def _content_width(self) -> int:
         return self.scrollable_content_region.width or self.size.width
 
-    def _relayout(self) -> None:
+    def _viewport(self) -> int:
+        return self.scrollable_content_region.height or self.size.height or 24
+
+    def _anchor(self) -> tuple[int, int] | None:
+        """(block, line in it) at the top of the view, or None when reading the newest entries."""
+        if self._at_end or not self._starts or not self.blocks:
+            return None
+        top = int(self.scroll_y)
+        index = self._block_at(top)
+        if index < 0:
+            return (0, -1)  # the marker line
+        return (index, top - self._starts[index])
+
+    def _relayout(self, anchor: tuple[int, int] | None | bool = False) -> None:
+        """Render what is in view, work out where every block starts, keep the view in place."""
         width = self._content_width()
         self._width = width
         if width <= 0:
             self.virtual_size = Size(0, len(self.blocks) + 1)
             return
+        if anchor is False:
+            anchor = self._anchor()
+        for index in self._near(anchor):
+            self._render_block(index, self.blocks[index], width)
+        if 0 <= self.cursor < len(self.blocks):
+            self._render_block(self.cursor, self.blocks[self.cursor], width)
+        self._reflow(anchor)
+        if any(block.key is None for block in self.blocks):
+            self._schedule_pending()
+
+    def _near(self, anchor: tuple[int, int] | None) -> range:
+        """Indexes of the blocks to render now: what is in view, and a screenful above it."""
+        n = len(self.blocks)
+        want = self._viewport() + 4
+        if anchor is None:  # the newest lines: from the end upwards
+            lines, i = 0, n
+            while i > 0 and lines < want:
+                i -= 1
+                lines += self._height_hint(self.blocks[i])
+            return range(i, n)
+        first = max(0, anchor[0])
+        lines, i = 0, first
+        while i > 0 and lines < self._viewport():
+            i -= 1
+            lines += self._height_hint(self.blocks[i])
+        lines, j = 0, first
+        while j < n and lines < want:
+            lines += self._height_hint(self.blocks[j])
+            j += 1
+        return range(i, j)
+
+    def _height_hint(self, block: _Block) -> int:
+        if block.key is not None:
+            return block.height
+        if block.strips:
+            return len(block.strips)  # drawn before at another width: about as tall
+        body = block.entry.body or ""
+        width = max(20, self._width - 3)
+        return 2 + sum(len(line) // width + 1 for line in body.split("\n", 200))
+
+    def _reflow(self, anchor: tuple[int, int] | None) -> None:
+        """Where each block starts, the virtual height, and the scroll position that keeps *anchor*."""
+        self._laying_out = True
+        try:
+            self._reflow_now(anchor)
+        finally:
+            self._laying_out = False
+
+    def _reflow_now(self, anchor: tuple[int, int] | None) -> None:
         starts = []
         y = 1  # line 0: the marker
-        for index, block in enumerate(self.blocks):
-            self._render_block(index, block, width)
+        for block in self.blocks:
             starts.append(y)
             y += block.height
         self._starts = starts
-        self.virtual_size = Size(width, y)
+        self.virtual_size = Size(self._width, y)
+        if anchor is None:
+            if self.is_mounted and self.scroll_y != self.max_scroll_y:
+                self.scroll_end(animate=False, immediate=True, force=True)
+        elif self.blocks:
+            index, offset = anchor
+            index = min(index, len(self.blocks) - 1)
+            target = 0 if offset < 0 else starts[index] + min(offset, max(0, self.blocks[index].height - 1))
+            if int(self.scroll_y) != target:
+                self.scroll_to(y=target, animate=False, immediate=True, force=True)
         self.refresh()
 
-    def _render_block(self, index: int, block: _Block, width: int) -> None:
+    def _schedule_pending(self) -> None:
+        if not self._pending_scheduled:
+            self._pending_scheduled = True
+            self.call_after_refresh(self._render_pending)
+
+    def _render_pending(self) -> None:
+        """Render a few of the blocks not drawn yet, nearest to the view first."""
+        self._pending_scheduled = False
+        if not self.is_attached or self._width <= 0:
+            return
+        pending = [i for i, block in enumerate(self.blocks) if block.key is None]
+        if not pending:
+            return
+        anchor = self._anchor()
+        middle = self._block_at(int(self.scroll_y) + self._viewport() // 2)
+        pending.sort(key=lambda i: abs(i - middle))
+        for index in pending[:self.CHUNK]:
+            self._render_block(index, self.blocks[index], self._width)
+        self._reflow(anchor)
+        if len(pending) > self.CHUNK:
+            self._pending_scheduled = True
+            self.call_later(self._render_pending)
+
+    def _render_block(self, index: int, block: _Block, width: int) -> bool:
+        """Render *block* if what it shows changed; returns True when its height changed."""
         cursor = index == self.cursor
         delivery = self.delivery.get(block.entry.id)
         key = (width, block.expanded, cursor, cursor and self.has_focus, delivery)
         if block.key == key:
-            return
+            return False
+        before = block.height
         block.key = key
         kind = block.entry.kind.value
-        base = self.rich_style + self.get_component_rich_style(f"timeline--{kind}")
+        style = self._style
+        base = style() + style(f"timeline--{kind}")
         if cursor and self.has_focus:
-            base += self.get_component_rich_style("timeline--cursor")
-        bar_style = base + self.get_component_rich_style("timeline--cursor-bar" if cursor else f"timeline--bar-{kind}")
+            base += style("timeline--cursor")
+        bar_style = base + style("timeline--cursor-bar" if cursor else f"timeline--bar-{kind}")
         texts = entry_texts(block.entry, self._now(), expanded=block.expanded, parts=block.parts, delivery=delivery,
                             hints=self.hints)
         inner = max(8, width - 3)
@@ -470,7 +589,7 @@ class Timeline(ScrollView, can_focus=True):
         options = console.options.update_width(inner)
         strips: list[Strip] = []
         if block.entry.kind is not EntryKind.EVENT:
-            strips.append(Strip.blank(width, self.rich_style))
+            strips.append(Strip.blank(width, style()))
         bar = Segment(BAR, bar_style)
         pad = Segment(" ", base)
         block.fold_line = -1
@@ -484,6 +603,7 @@ class Timeline(ScrollView, can_focus=True):
                 # Exactly *width* cells, so drawing needs no crop (a Strip is not free to make).
                 strips.append(strip if inner + 3 == width else strip.crop_extend(0, width, base))
         block.strips = strips
+        return len(strips) != before
 
     def _block_at(self, line: int) -> int:
         """Index of the block drawn at virtual *line*, or -1 for the marker."""
@@ -496,11 +616,12 @@ class Timeline(ScrollView, can_focus=True):
         width = self.size.width
         line = scroll_y + y
         if self._width != self._content_width():
-            for block in self.blocks:
-                block.key = None
+            self._invalidate()
             self._relayout()
+            scroll_x, scroll_y = self.scroll_offset
+            line = scroll_y + y
         if line == 0:
-            style = self.rich_style + self.get_component_rich_style(
+            style = self._style() + self._style(
                 "timeline--more" if self.has_older or self.loading_older else "timeline--marker")
             text = self.marker_text()
             text.justify = "center"
@@ -509,20 +630,39 @@ class Timeline(ScrollView, can_focus=True):
             return Strip(segments).crop_extend(0, width, style)
         index = self._block_at(line)
         if index < 0 or index >= len(self.blocks):
-            return Strip.blank(width, self.rich_style)
+            return Strip.blank(width, self._style())
         block = self.blocks[index]
         offset = line - self._starts[index]
         if offset >= block.height:
-            return Strip.blank(width, self.rich_style)
+            return Strip.blank(width, self._style())
         strip = block.strips[offset]
         if scroll_x == 0 and strip.cell_length == width:
             return strip
-        return strip.crop_extend(scroll_x, scroll_x + width, self.rich_style)
+        return strip.crop_extend(scroll_x, scroll_x + width, self._style())
+
+    def _invalidate(self) -> None:
+        """Every block is drawn again (lazily): new width, new styles, new times."""
+        for block in self.blocks:
+            block.key = None
+
+    def _size_updated(self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True) -> bool:
+        # Called by the layout, before the frame is drawn (a Resize event comes after it):
+        # lay the entries out for the new width now, so the first frame at a new size
+        # already shows them in place, the newest line in view.
+        changed = super()._size_updated(size, virtual_size, container_size, layout)
+        if self.blocks and self._content_width() != self._width:
+            self._invalidate()
+            self._relayout()
+        return changed
+
+    def on_mount(self) -> None:
+        # Textual's anchor: while the newest line is in view, a layout (the composer
+        # opening, older entries rendered above) keeps it there, in the same frame.
+        self._anchored = True
 
     def on_resize(self) -> None:
         if self._content_width() != self._width:
-            for block in self.blocks:
-                block.key = None
+            self._invalidate()
             self._relayout()
         if self._at_end:
             # Reading the newest entries when the composer opened: keep them in view.
@@ -530,19 +670,27 @@ class Timeline(ScrollView, can_focus=True):
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
+        self._style_memo.clear()
         # Called on every pseudo-class change (focus, hover); re-render only when a
         # style the entries use changed (a theme switch, a new stylesheet).
         styles = self._styles_key() if self.is_mounted else None
         if styles != self._styles:
             self._styles = styles
-            for block in self.blocks:
-                block.key = None
+            self._invalidate()
             if self.is_mounted:
                 self._relayout()
 
     def _styles_key(self) -> tuple:
+        self._style_memo.clear()
         names = sorted(n for n in self.COMPONENT_CLASSES if n not in ("timeline--cursor", "timeline--cursor-bar"))
-        return (self.rich_style, *(self.get_component_rich_style(n) for n in names))
+        return (self._style(), *(self._style(n) for n in names))
+
+    def _style(self, name: str = "") -> Style:
+        """The widget's style (no *name*) or a component class's, worked out once per style change."""
+        style = self._style_memo.get(name)
+        if style is None:
+            style = self._style_memo[name] = self.get_component_rich_style(name) if name else self.rich_style
+        return style
 
     def on_focus(self) -> None:
         self._redraw_cursor()
@@ -552,7 +700,18 @@ class Timeline(ScrollView, can_focus=True):
 
     def _redraw_cursor(self) -> None:
         if 0 <= self.cursor < len(self.blocks) and self._width:
-            self._render_block(self.cursor, self.blocks[self.cursor], self._width)
+            self._render_now([self.cursor])
+
+    def _render_now(self, indexes) -> None:
+        """Render these blocks at once (the cursor's); their neighbours keep their place."""
+        anchor = self._anchor()
+        changed = False
+        for i in indexes:
+            if 0 <= i < len(self.blocks):
+                changed |= self._render_block(i, self.blocks[i], self._width)
+        if changed:
+            self._reflow(anchor)
+        else:
             self.refresh()
 
     # --------------------------------------------------------------- cursor
@@ -568,10 +727,7 @@ class Timeline(ScrollView, can_focus=True):
         index = max(0, min(index, len(self.blocks) - 1))
         old, self.cursor = self.cursor, index
         if self._width:
-            for i in {old, index}:
-                if 0 <= i < len(self.blocks):
-                    self._render_block(i, self.blocks[i], self._width)
-            self.refresh()
+            self._render_now({old, index})
         if scroll and self._starts:
             self._scroll_to_block(index)
 
@@ -596,9 +752,6 @@ class Timeline(ScrollView, can_focus=True):
             self.post_message(self.LoadOlder(self, self.first_id))
 
     # -------------------------------------------------------------- actions
-
-    def _viewport(self) -> int:
-        return self.scrollable_content_region.height or self.size.height
 
     def action_cursor_down(self) -> None:
         if 0 <= self.cursor < len(self.blocks) and self._starts:
@@ -662,8 +815,11 @@ class Timeline(ScrollView, can_focus=True):
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
         self._at_end = new_value >= self.max_scroll_y
-        # Scrolled to the very top by the agent (not by the first layout).
-        if new_value <= 0 < old_value:
+        # Scrolled to the very top by the agent (not by the first layout), with every
+        # loaded entry drawn: the older ones are wanted.
+        # (A layout that shrinks the content clamps the position to 0 with nothing to scroll.)
+        if new_value <= 0 < old_value and not self._pending_scheduled and not self._laying_out \
+                and self.max_scroll_y > 0:
             self.request_older()
 
     def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
