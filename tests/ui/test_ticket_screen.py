@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import os
@@ -452,3 +453,24 @@ async def test_a_closed_ticket_screen_leaves_nothing_behind(desk):
         app.push_screen(TicketScreen(hd, ann, t.id))
         await opened(pilot)
         assert gc.isenabled()
+
+
+async def test_a_slow_database_shows_loading_then_the_ticket(desk, monkeypatch):
+    hd, ann = desk.hd, desk.ann
+    t = await new_ticket(desk)
+    from tui_helpdesk.services.composer import ComposerService
+
+    real = ComposerService.first_view
+
+    async def slow(self, *args, **kwargs):
+        await asyncio.sleep(ticket_module.FIRST_WAIT + 1.0)
+        return await real(self, *args, **kwargs)
+
+    monkeypatch.setattr(ComposerService, "first_view", slow)
+    app = TicketHarness(hd, ann, t.id)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, TicketScreen), what="the screen")
+        await pilot.pause(ticket_module.FIRST_WAIT + 0.05)
+        assert f"#{t.id} loading…" in screen_text(app) and gc.isenabled()  # not held while waiting
+        screen = await opened(pilot)
+        assert "Refund for order 42" in screen_text(app) and screen.timeline.entries
