@@ -36,6 +36,13 @@ if TYPE_CHECKING:
     from ..bootstrap import Helpdesk
     from .conversations import ConversationsView
 
+# A view switch holds the screen's frames until the new rows are in the table,
+# so the rail, the status bar and the rows change in one frame. A painted
+# in-between frame (only the rail's highlight moved) costs a render and, as
+# Textual's frame timer re-aligns after a long idle, pushes the frame with the
+# rows a whole timer period or two later. A slow view paints after this long.
+HOLD_LIMIT = 0.1
+
 SORT_CYCLE = (SortKey.UPDATED, SortKey.CREATED, SortKey.ID, SortKey.STATUS, SortKey.REQUESTER,
               SortKey.ASSIGNEE, SortKey.SUBJECT)
 
@@ -62,6 +69,9 @@ class InboxScreen(Screen):
         self.sort_override: dict[str, Sort] = {}
         self.columns_override: dict[str, tuple[str, ...]] = {}
         self.loaded = False  # first page of the first view shown
+        self._held = None  # the app's batch_update() while a view switch holds frames
+        self._hold_timer = None
+        self._hold_token = 0
         # Without a chatbot the Conversations view (and the HTTP client) is never loaded.
         self.chatbot = chatbot_configured(hd.settings)
 
@@ -165,16 +175,50 @@ class InboxScreen(Screen):
 
     def select_view(self, key: str) -> None:
         """Switch to the view *key* (from the rail, the palette, or ``[``/``]``)."""
+        if key != self.view_key:
+            self._hold_frames()
         self.rail.select_key(key)
         if key != self.view_key:
             self.view_key = key
             self.load_view()
 
+    def _hold_frames(self) -> None:
+        """Paint nothing until the view being loaded is in the table (at most HOLD_LIMIT).
+
+        A newer switch takes over the hold (the older load no longer ends it);
+        the time limit counts from the first.
+        """
+        self._hold_token += 1
+        if self._held is not None or not self.is_current:
+            return
+        self._held = self.app.batch_update()
+        self._held.__enter__()
+        self._hold_timer = self.set_timer(HOLD_LIMIT, self._release_frames, name="view-hold")
+
+    def _release_frames(self, token: int | None = None) -> None:
+        """End the hold: by the load that holds it (*token*), or by the time limit / unmount (None)."""
+        if self._held is None or (token is not None and token != self._hold_token):
+            return
+        held, self._held = self._held, None
+        if self._hold_timer is not None:
+            self._hold_timer.stop()
+            self._hold_timer = None
+        held.__exit__(None, None, None)
+        self.check_idle()
+
+    def on_unmount(self) -> None:
+        self._release_frames()
+
     @work(exclusive=True, group="view", exit_on_error=False)
     async def load_view(self, keep_cursor: bool = False) -> None:
-        await self._show(keep_cursor=keep_cursor)
+        token = self._hold_token
+        try:
+            await self._show(keep_cursor=keep_cursor, shown=lambda: self._release_frames(token))
+        finally:
+            self._release_frames(token)
 
-    async def _show(self, keep_cursor: bool) -> None:
+    async def _show(self, keep_cursor: bool, shown: Callable[[], None] | None = None) -> None:
+        """Load the current view into the table; *shown* runs once its rows are in."""
         item = self.current_item()
         self.status.view = item.name if item else self.view_key
         table = self.table
@@ -221,6 +265,8 @@ class InboxScreen(Screen):
                     keep_cursor=keep_cursor, sort=(spec.sort.key, spec.sort.descending))
         if count is None:
             self._update_position()
+            if shown is not None:
+                shown()  # the rows now; the count of a text search follows
             try:
                 table.total = await self.hd.views.count(spec, self.me)
             except HelpdeskError:
@@ -233,6 +279,7 @@ class InboxScreen(Screen):
     def _rail_moved(self, event: OptionList.OptionHighlighted) -> None:
         key = event.option.id
         if key and key != self.view_key and self.loaded:
+            self._hold_frames()
             self.view_key = key
             self.load_view()
 

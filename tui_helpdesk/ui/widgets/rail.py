@@ -1,8 +1,13 @@
-"""The left rail: system views, then saved views, each with a live count."""
+"""The left rail: system views, then saved views, each with a live count.
+
+Moving the highlight repaints the two options it leaves and reaches, not the
+whole rail: a view switch's frame then costs the new rows, not the rail again.
+"""
 
 from __future__ import annotations
 
 from rich.text import Text
+from textual.reactive import reactive
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
@@ -18,6 +23,8 @@ class ViewRail(OptionList):
 
     BINDINGS = keymap.bindings(keymap.RAIL_KEYS)
 
+    highlighted: reactive[int | None] = reactive(None, repaint=False)
+
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.items: list[RailItem] = []
@@ -31,6 +38,19 @@ class ViewRail(OptionList):
         name.append(" " * pad)
         name.append(count, style="bold" if item.key in ("inbox", "mentions") and item.count else "dim")
         return name
+
+    def _watch_highlighted(self, old: int | None, new: int | None) -> None:
+        self._refresh_option(old)
+        self._refresh_option(new)
+
+    def _refresh_option(self, index: int | None) -> None:
+        if index is None or not self.is_mounted:
+            return
+        try:
+            y, height = self._index_to_line[index], self._heights[index]
+        except KeyError:  # not laid out yet: the first full paint shows it
+            return
+        self.refresh_lines(y, height)
 
     def set_items(self, items: list[RailItem], current: str | None = None) -> None:
         """Show *items*; counts update in place when the list of views is the same."""

@@ -5,6 +5,10 @@ shows a window anchored at the top (first pages, more appended as the cursor
 nears the end) or at the bottom (``G``: the last page, fetched in reverse,
 earlier pages prepended as the cursor nears the top). Keyset cursors from the
 store make each page cost the same wherever it is.
+
+Rendered rows are cached by what they show (the row itself, its mark, its
+ages, the column layout), not by position or view: switching views, or back,
+reuses every row already drawn, and a row that changed is a new key.
 """
 
 from __future__ import annotations
@@ -24,10 +28,11 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from ...adapters.store.repository import Page
-from ...domain.model import TicketRow
+from ...domain.model import Status, TicketRow
 from ...domain.query import SortKey
+from ...domain.text import one_line
 from .. import keymap
-from ..text import humanise, line, status_text
+from ..text import humanise, status_text
 
 Fetch = Callable[[tuple | None, bool, int], Awaitable[Page]]
 
@@ -39,6 +44,8 @@ MAX_RELOAD = 1000
 # The most rows the table holds: past it, rows far from the cursor are dropped
 # (for sorts with a keyset; the cursor fetches them again when it comes back).
 MAX_WINDOW = 1000
+# Rendered rows (and their strips) kept across windows and views; past it the cache starts over.
+ROW_CACHE = 4000
 KEYSET_SORTS = {SortKey.UPDATED: "updated_at", SortKey.CREATED: "created_at", SortKey.ID: "id",
                 SortKey.SUBJECT: "subject"}
 
@@ -67,6 +74,25 @@ def visible_columns(wanted: tuple[str, ...], width: int) -> tuple[str, ...]:
         if name in cols:
             cols.remove(name)
     return tuple(cols)
+
+
+def _line(value: str | None, limit: int, style: str = "") -> Text:
+    """``text.line``, without its character scan when there is nothing to remove.
+
+    A printable string (``str.isprintable``: no C0/C1 control, escape, tab, line
+    break, bidi or other format character) is what ``domain.text.clean``
+    returns unchanged, so only the whitespace folding and the limit of
+    ``one_line`` apply; anything else goes through ``one_line`` itself.
+    """
+    if value is None:
+        value = ""
+    if value.isprintable():
+        out = " ".join(value.split())
+        if len(out) > limit:
+            out = out[: max(0, limit - 1)] + "…"
+    else:
+        out = one_line(value, limit)
+    return Text(out, style=style, no_wrap=True, end="")
 
 
 @dataclass
@@ -164,10 +190,15 @@ class TicketTable(ScrollView, can_focus=True):
         self._loading_more = False
         self._details_width = 40
         self._widths: list[int] = []
-        self._row_cache: dict[int, list[Segment]] = {}
-        self._strip_cache: dict[tuple[int, str, int], Strip] = {}
+        self._layout_key: tuple = ()
+        # (row, marked, created age, updated age, layout) -> segments; (that, kind, width) -> strip.
+        self._row_cache: dict[tuple, list[Segment]] = {}
+        self._strip_cache: dict[tuple, Strip] = {}
+        self._status_cells: dict[Status, Text] = {}
+        self._status_theme: dict[str, str] | None = None
         self._styles: dict[str, Style] = {}
-        self._header: list[Segment] | None = None
+        self._header: Strip | None = None
+        self._header_key: tuple = ()
 
     # ------------------------------------------------------------- contents
 
@@ -217,8 +248,6 @@ class TicketTable(ScrollView, can_focus=True):
         if tid is None:
             return
         self.selected.symmetric_difference_update({tid})
-        self._row_cache.pop(tid, None)
-        self._strip_cache = {k: v for k, v in self._strip_cache.items() if k[0] != tid}
         self.refresh_line(self.cursor_row + 1)
         self.post_message(self.WindowChanged(self))
 
@@ -231,8 +260,6 @@ class TicketTable(ScrollView, can_focus=True):
         self._refresh_marks()
 
     def _refresh_marks(self) -> None:
-        self._row_cache.clear()
-        self._strip_cache.clear()
         self.refresh()
         self.post_message(self.WindowChanged(self))
 
@@ -243,6 +270,7 @@ class TicketTable(ScrollView, can_focus=True):
         """Re-render every row (the clock moved, or the theme changed)."""
         self._row_cache.clear()
         self._strip_cache.clear()
+        self._status_cells.clear()
         self._header = None
         self.refresh()
 
@@ -250,32 +278,43 @@ class TicketTable(ScrollView, can_focus=True):
         """The cells of row *index* as Text (what the row shows)."""
         return self._cells(self.window.rows[index])
 
-    def _cells(self, row: TicketRow) -> list[Text]:
+    def _status_cell(self, status: Status) -> Text:
+        """The status cell, built once per status and theme (callers copy before changing it)."""
         theme = self.app.theme_variables if self.is_attached else None
+        if theme is not self._status_theme:
+            self._status_cells.clear()
+            self._status_theme = theme
+        cell = self._status_cells.get(status)
+        if cell is None:
+            cell = self._status_cells[status] = status_text(status, theme, short=True)
+        return cell
+
+    def _cells(self, row: TicketRow) -> list[Text]:
         out: list[Text] = []
         now = self.now()
         for col in self.shown:
             if col == "mark":
                 out.append(self._mark(row.id))
             elif col == "status":
-                out.append(status_text(row.status, theme, short=True))
+                out.append(self._status_cell(row.status))
             elif col == "id":
                 out.append(Text(f"#{row.id}", justify="right", end=""))
             elif col == "requester":
-                out.append(line(row.requester, FIXED_WIDTHS["requester"]))
+                out.append(_line(row.requester, FIXED_WIDTHS["requester"]))
             elif col == "details":
                 width = self._details_width
-                cell = line(row.subject, width, style="bold")
+                cell = _line(row.subject, width, style="bold")
                 cell.truncate(width, overflow="ellipsis")
                 room = width - cell.cell_len - 3
                 if room > 4 and row.preview:
                     cell.append(" — ", style="dim")
-                    preview = line(row.preview, room, style="dim")
+                    preview = _line(row.preview, room, style="dim")
                     preview.truncate(room, overflow="ellipsis")
                     cell.append_text(preview)
                 out.append(cell)
             elif col == "assignee":
-                out.append(line(row.assignee, FIXED_WIDTHS["assignee"]) if row.assignee else Text("—", style="dim", end=""))
+                out.append(_line(row.assignee, FIXED_WIDTHS["assignee"]) if row.assignee
+                           else Text("—", style="dim", end=""))
             elif col == "created":
                 out.append(Text(humanise(row.created_at, now), end=""))
             elif col == "updated":
@@ -294,12 +333,10 @@ class TicketTable(ScrollView, can_focus=True):
         fixed = sum(FIXED_WIDTHS[c] + 2 for c in self.shown if c != "details")
         self._details_width = max(MIN_DETAILS, width - fixed - 4)
         self._widths = [self._details_width if c == "details" else FIXED_WIDTHS[c] for c in self.shown]
+        self._layout_key = (self.shown, self._details_width)
 
     def _rebuild(self, cursor_id: int | None = None, cursor_row: int | None = None, top: bool = False) -> None:
         self._layout()
-        self._row_cache.clear()
-        self._strip_cache.clear()
-        self._header = None
         rows = self.window.rows
         self.virtual_size = Size(self.size.width or 1, len(rows) + 1)
         target = 0
@@ -315,14 +352,13 @@ class TicketTable(ScrollView, can_focus=True):
         self.post_message(self.WindowChanged(self))
 
     def on_resize(self) -> None:
-        before = (self.shown, self._details_width)
+        before = self._layout_key
         self._layout()
         self.virtual_size = Size(self.size.width or 1, len(self.window.rows) + 1)
-        self._header = None
-        if (self.shown, self._details_width) != before:
+        if self._layout_key != before:
+            # Rows drawn for the old layout are not shown again soon.
             self._row_cache.clear()
             self._strip_cache.clear()
-            self._header = None
             self.refresh()
 
     def on_mount(self) -> None:
@@ -361,13 +397,21 @@ class TicketTable(ScrollView, can_focus=True):
             self._styles[name] = style
         return style
 
+    def _row_key(self, row: TicketRow) -> tuple:
+        """What a rendered row depends on besides the theme and the widget's styles."""
+        now = self.now()
+        return (row, row.id in self.selected, humanise(row.created_at, now), humanise(row.updated_at, now),
+                self._layout_key)
+
     def render_line(self, y: int) -> Strip:
         width = self.size.width
         if y == 0:
-            if self._header is None:
+            key = (self._layout_key, self.sort_key, self.sort_descending, width)
+            if self._header is None or key != self._header_key:
                 header = self._row_text([self._column_label(c) for c in self.shown])
                 style = self._style("header")
                 self._header = Strip(self._segments(header)).apply_style(style).extend_cell_length(width, style)
+                self._header_key = key
             return self._header.crop(0, width)
         index = self.scroll_offset.y + y - 1
         rows = self.window.rows
@@ -380,18 +424,19 @@ class TicketTable(ScrollView, can_focus=True):
             kind = "hover"
         else:
             kind = "base"
-        key = (row.id, kind, width)
+        row_key = self._row_key(row)
+        key = (row_key, kind, width)
         strip = self._strip_cache.get(key)
         if strip is None:
-            segments = self._row_cache.get(row.id)
+            segments = self._row_cache.get(row_key)
             if segments is None:
                 segments = self._segments(self._row_text(self._cells(row)))
-                if len(self._row_cache) > 2 * MAX_WINDOW:
+                if len(self._row_cache) >= ROW_CACHE:
                     self._row_cache.clear()
-                self._row_cache[row.id] = segments
+                self._row_cache[row_key] = segments
             style = self._style(kind)
             strip = Strip(segments).apply_style(style).extend_cell_length(width, style).crop(0, width)
-            if len(self._strip_cache) > 4000:
+            if len(self._strip_cache) >= ROW_CACHE:
                 self._strip_cache.clear()
             self._strip_cache[key] = strip
         return strip
