@@ -8,6 +8,7 @@ and agent, and a fixed clock, so screens are deterministic.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -37,20 +38,6 @@ POLL_SECONDS = 0.4
 MAX_BACKOFF = 10.0
 # Kinds of change that can put a ticket into someone's Inbox.
 INBOX_KINDS = {"created", "assign", "follow_up", "message"}
-
-
-async def _finish_on_cancel(coro):
-    """Await *coro*; if cancelled (the app is quitting), let the query finish first.
-
-    Cancelling a database call half-way leaves its connection's thread to
-    answer a loop that may be gone by then; a poll takes milliseconds.
-    """
-    task = asyncio.ensure_future(coro)
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        await asyncio.wait([task], timeout=2)
-        raise
 
 
 def utcnow() -> datetime:
@@ -104,8 +91,13 @@ class HelpdeskApp(App[int]):
             # The Inbox's first page is fetched while the rail is counted and the screen composed.
             first_page = asyncio.ensure_future(
                 self.hd.views.page(SYSTEM_VIEW_KEYS["inbox"].spec, self.me, limit=PAGE_SIZE))
-            self.seq = await self.hd.feed.latest()
-            rail = await self.hd.views.rail(self.me)
+            try:
+                self.seq = await self.hd.feed.latest()
+                rail = await self.hd.views.rail(self.me)
+            except BaseException:
+                first_page.cancel()
+                await asyncio.wait([first_page])
+                raise
             self._mentions = next((i.count for i in rail if i.key == "mentions"), None)
         except HelpdeskError as exc:
             self.exit(1, return_code=1, message=plain(f"helpdesk: error: {exc}"))
@@ -150,8 +142,26 @@ class HelpdeskApp(App[int]):
                                  + ", ".join(sorted(self.available_themes)), end=""), severity="warning")
 
     async def on_unmount(self) -> None:
+        await self._settle_workers()
         if self._owns_hd and self.hd is not None:
             await self.hd.close()
+
+    async def _settle_workers(self, timeout: float = 3.0) -> None:
+        """Cancel every worker and let it finish before the database closes.
+
+        A query cancelled after its connection's thread has stopped waits for an
+        answer that never comes, and the process would hang on its way out.
+        """
+        for worker in list(self.workers):
+            if not worker.is_cancelled:  # a second cancel would cut short its clean-up
+                worker.cancel()
+
+        async def settle(worker) -> None:
+            with contextlib.suppress(Exception):
+                await worker.wait()
+
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*(settle(w) for w in list(self.workers))), timeout)
 
     # -------------------------------------------------------- the live feed
 
@@ -163,7 +173,7 @@ class HelpdeskApp(App[int]):
         while True:
             await asyncio.sleep(delay)
             try:
-                changes, seq = await _finish_on_cancel(self.hd.feed.since(self.seq))
+                changes, seq = await self.hd.feed.since(self.seq)
             except Exception as exc:  # noqa: BLE001 - a lost database must not kill the app
                 delay = min(MAX_BACKOFF, delay * 2)
                 self._set_sync(f"offline ({type(exc).__name__}); retrying", False)

@@ -8,6 +8,8 @@ on PostgreSQL the ticket row is locked with ``FOR UPDATE``.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -38,6 +40,7 @@ from ...domain.model import (
 from ...domain.query import Field, ViewSpec
 from ...domain.views import SavedView, Visibility
 from . import engine as engine_mod
+from .steady import SteadyConnection, connect, finish, transaction
 from .tables import (
     AgentRow,
     ChangeRow,
@@ -105,6 +108,10 @@ class Presence:
     seen_at: datetime
 
 
+# How long closing waits for transactions that are still ending.
+CLOSE_GRACE_SECONDS = 5.0
+
+
 class Store:
     """Owns the engine. Open with :meth:`open`; close with :meth:`close`."""
 
@@ -112,6 +119,7 @@ class Store:
         self.engine = engine
         self.clock = clock
         self.dialect = engine.dialect.name
+        self._active = 0  # transactions open right now
 
     @classmethod
     async def open(
@@ -124,10 +132,10 @@ class Store:
         engine = engine_mod.make_engine(url)
         store = cls(engine, clock)
         try:
-            async with engine.connect() as conn:
+            async with connect(engine) as conn:
                 conn = await conn.execution_options(**{engine_mod.WRITE_OPTION: True})
-                async with conn.begin():
-                    store.prepared = await conn.run_sync(lambda c: engine_mod.prepare(c, upgrade=upgrade))
+                async with transaction(conn.begin()):
+                    store.prepared = await finish(conn.run_sync(lambda c: engine_mod.prepare(c, upgrade=upgrade)))
         except (DBAPIError, OSError) as exc:
             # Not a database, server down, wrong password: one line, no traceback.
             await engine.dispose()
@@ -140,26 +148,40 @@ class Store:
         return store
 
     async def close(self) -> None:
+        # Transactions still ending (a cancelled caller rolling back) finish first:
+        # disposing of the engine under them would leave their connections closing forever.
+        deadline = time.monotonic() + CLOSE_GRACE_SECONDS
+        while self._active and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
         await self.engine.dispose()
 
     @asynccontextmanager
+    async def _connect(self) -> AsyncIterator[AsyncConnection]:
+        self._active += 1
+        try:
+            async with connect(self.engine) as conn:
+                yield conn
+        finally:
+            self._active -= 1
+
+    @asynccontextmanager
     async def read(self) -> AsyncIterator["Tx"]:
-        async with self.engine.connect() as conn:
-            async with conn.begin():
-                yield Tx(conn, self)
+        async with self._connect() as conn:
+            async with transaction(conn.begin()):
+                yield Tx(SteadyConnection(conn), self)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator["Tx"]:
-        async with self.engine.connect() as conn:
+        async with self._connect() as conn:
             conn = await conn.execution_options(**{engine_mod.WRITE_OPTION: True})
-            async with conn.begin():
-                yield Tx(conn, self)
+            async with transaction(conn.begin()):
+                yield Tx(SteadyConnection(conn), self)
 
 
 class Tx:
     """One transaction. Every method is a small, named query."""
 
-    def __init__(self, conn: AsyncConnection, store: Store):
+    def __init__(self, conn: "AsyncConnection | SteadyConnection", store: Store):
         self.conn = conn
         self.store = store
         self.dialect = store.dialect
