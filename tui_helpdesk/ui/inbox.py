@@ -17,6 +17,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import OptionList
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from ..domain import querylang
 from ..domain.errors import HelpdeskError, QueryError
@@ -72,6 +73,7 @@ class InboxScreen(Screen):
         self._held = None  # the app's batch_update() while a view switch holds frames
         self._hold_timer = None
         self._hold_token = 0
+        self._view_loader: Worker | None = None  # the load_view worker running, if any
         # Without a chatbot the Conversations view (and the HTTP client) is never loaded.
         self.chatbot = chatbot_configured(hd.settings)
 
@@ -176,11 +178,21 @@ class InboxScreen(Screen):
     def select_view(self, key: str) -> None:
         """Switch to the view *key* (from the rail, the palette, or ``[``/``]``)."""
         if key != self.view_key:
-            self._hold_frames()
+            self._switch(key)
         self.rail.select_key(key)
-        if key != self.view_key:
-            self.view_key = key
-            self.load_view()
+
+    def _switch(self, key: str) -> None:
+        """Load view *key* now, or, when a view is loading, right after it.
+
+        Held-down j/k in the rail or ``]`` then runs one query at a time, each
+        for the newest view wanted, instead of a query per view passed.
+        """
+        self._hold_frames()
+        self.view_key = key
+        loader = self._view_loader
+        if loader is not None and loader.state is WorkerState.RUNNING and not loader.is_cancelled:
+            return
+        self.load_view()
 
     def _hold_frames(self) -> None:
         """Paint nothing until the view being loaded is in the table (at most HOLD_LIMIT).
@@ -211,14 +223,28 @@ class InboxScreen(Screen):
 
     @work(exclusive=True, group="view", exit_on_error=False)
     async def load_view(self, keep_cursor: bool = False) -> None:
-        token = self._hold_token
+        worker = self._view_loader = get_current_worker()
         try:
-            await self._show(keep_cursor=keep_cursor, shown=lambda: self._release_frames(token))
+            while True:
+                key, token = self.view_key, self._hold_token
+                try:
+                    await self._show(keep_cursor=keep_cursor, shown=lambda t=token: self._release_frames(t))
+                finally:
+                    self._release_frames(token)
+                if self.view_key == key:
+                    break
+                keep_cursor = False  # another view was chosen meanwhile: load it too
         finally:
-            self._release_frames(token)
+            if self._view_loader is worker:
+                self._view_loader = None
 
     async def _show(self, keep_cursor: bool, shown: Callable[[], None] | None = None) -> None:
-        """Load the current view into the table; *shown* runs once its rows are in."""
+        """Load the current view into the table; *shown* runs once its rows are in.
+
+        When another view is chosen while this one's rows are read, they are
+        dropped (the caller loads that view next).
+        """
+        key = self.view_key
         item = self.current_item()
         self.status.view = item.name if item else self.view_key
         table = self.table
@@ -261,6 +287,8 @@ class InboxScreen(Screen):
         except HelpdeskError as exc:
             self.notify(plain(exc), severity="error", title="View")
             return
+        if self.view_key != key:
+            return
         table.reset(self._fetch(spec), page, total=count, columns=spec.columns or DEFAULT_COLUMNS,
                     keep_cursor=keep_cursor, sort=(spec.sort.key, spec.sort.descending))
         if count is None:
@@ -279,9 +307,7 @@ class InboxScreen(Screen):
     def _rail_moved(self, event: OptionList.OptionHighlighted) -> None:
         key = event.option.id
         if key and key != self.view_key and self.loaded:
-            self._hold_frames()
-            self.view_key = key
-            self.load_view()
+            self._switch(key)
 
     @on(OptionList.OptionSelected, "#rail")
     def _rail_chosen(self, event: OptionList.OptionSelected) -> None:
