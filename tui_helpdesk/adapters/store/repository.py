@@ -9,6 +9,7 @@ on PostgreSQL the ticket row is locked with ``FOR UPDATE``.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -37,7 +38,7 @@ from ...domain.model import (
     TicketType,
     TimelineEntry,
 )
-from ...domain.query import Field, ViewSpec
+from ...domain.query import Condition, Field, Op, ViewSpec
 from ...domain.views import SavedView, Visibility
 from . import engine as engine_mod
 from .steady import SteadyConnection, connect, finish, transaction
@@ -56,7 +57,7 @@ from .tables import (
     TicketTagRow,
     TimeOffRow,
 )
-from .viewsql import A, E, M, R, T, TAG, Context, fts_query, order_and_keyset, sort_columns, where_clause
+from .viewsql import COMMON_MATCHES, A, E, M, R, T, TAG, Context, fts_query, order_and_keyset, sort_columns, where_clause
 
 DESK = DeskRow.__table__
 AGENT = AgentRow.__table__
@@ -465,8 +466,18 @@ class Tx:
 
     # ------------------------------------------------------------------ views
 
-    def context(self, me_id: int | None) -> Context:
-        return Context(me_id=me_id, now=self.now(), dialect=self.dialect)
+    async def context(self, spec: ViewSpec, me_id: int | None) -> Context:
+        common: set[str] = set()
+        if self.dialect == "sqlite":
+            for c in spec.conditions:
+                if c.field is Field.TEXT and await self._matches_at_least(c.values[0], COMMON_MATCHES):
+                    common.add(c.values[0])
+        return Context(me_id=me_id, now=self.now(), dialect=self.dialect, common_text=frozenset(common))
+
+    async def _matches_at_least(self, words: str, n: int) -> bool:
+        """Do at least *n* entries match? Reads at most *n* postings."""
+        stmt = text("SELECT count(*) FROM (SELECT 1 FROM ticket_fts WHERE ticket_fts MATCH :q LIMIT :n)")
+        return (await self.conn.execute(stmt, {"q": fts_query(words), "n": n})).scalar_one() >= n
 
     async def count(self, spec: ViewSpec, me_id: int | None) -> int:
         if me_id is not None and [c.field for c in spec.conditions] == [Field.MENTIONS_ME]:
@@ -475,7 +486,7 @@ class Tx:
             # the whole ticket table (~60 ms at 100k tickets).
             stmt = select(func.count(func.distinct(M.ticket_id))).where(M.agent_id == me_id)
             return (await self.conn.execute(stmt)).scalar_one()
-        stmt = select(func.count()).select_from(TICKET).where(where_clause(spec, self.context(me_id)))
+        stmt = select(func.count()).select_from(TICKET).where(where_clause(spec, await self.context(spec, me_id)))
         return (await self.conn.execute(stmt)).scalar_one()
 
     async def page(
@@ -483,7 +494,7 @@ class Tx:
         offset: int = 0, reverse: bool = False,
     ) -> Page:
         """One page of a view. Keyset (``after``) where the sort allows, else ``offset``."""
-        stmt = _line_select().where(where_clause(spec, self.context(me_id)))
+        stmt = _line_select().where(where_clause(spec, await self.context(spec, me_id)))
         stmt = order_and_keyset(stmt, spec, after, reverse)
         _, keyset = sort_columns(spec)
         if not keyset or after is None:
@@ -503,46 +514,47 @@ class Tx:
         return Page(lines, next_after)
 
     async def search(self, text_query: str, *, limit: int = 50) -> list[SearchHit]:
-        """Tickets whose messages, notes or subject match, newest match first (no ranking)."""
-        hits: dict[int, SearchHit] = {}
+        """Tickets whose messages, notes or subject match, most recently active first (no ranking).
+
+        Each hit shows its ticket's newest matching entry.
+        """
+        spec = ViewSpec(conditions=(Condition(Field.TEXT, Op.MATCH, (text_query,)),))
+        ctx = await self.context(spec, None)
+        newest = [(r.id, r.subject, r.status) for r in await self.conn.execute(
+            select(T.id, T.subject, T.status).where(where_clause(spec, ctx))
+            .order_by(T.updated_at.desc(), T.id.desc()).limit(limit)
+        )]
+        if not newest:
+            return []
         if self.dialect == "sqlite":
-            # Newest matching entries first straight off the FTS index, then a
-            # bounded look-up of their tickets: no bm25 ranking on this path.
-            batch = max(limit * 4, 200)
-            last_rowid = None
-            while len(hits) < limit:
-                where = "entry_fts MATCH :q" + (" AND rowid < :last" if last_rowid else "")
-                params = {"q": fts_query(text_query), "n": batch}
-                if last_rowid:
-                    params["last"] = last_rowid
-                ids = [r[0] for r in await self.conn.execute(
-                    text(f"SELECT rowid FROM entry_fts WHERE {where} ORDER BY rowid DESC LIMIT :n"), params)]
-                if not ids:
-                    break
-                last_rowid = ids[-1]
-                await self._collect_hits(ids, hits, limit)
-                if len(ids) < batch:
-                    break
+            # The newest matching entry of each ticket: the highest key in the ticket's
+            # range of the index gives its position; the position gives the entry.
+            shift = engine_mod.FTS_SHIFT
+            entry_ids = [r[0] for r in await self.conn.execute(text(
+                "WITH hit AS MATERIALIZED ("
+                " SELECT t.value AS ticket_id, (SELECT max(rowid) FROM ticket_fts WHERE ticket_fts MATCH :q"
+                f"  AND rowid BETWEEN t.value << {shift} AND ((t.value + 1) << {shift}) - 1) & {(1 << shift) - 1} AS n"
+                " FROM json_each(:ids) AS t)"
+                " SELECT (SELECT x.id FROM (SELECT e.id, row_number() OVER (ORDER BY e.id) AS rn"
+                "  FROM entry e WHERE e.ticket_id = hit.ticket_id) AS x WHERE x.rn = hit.n)"
+                " FROM hit WHERE hit.n > 0"
+            ), {"q": fts_query(text_query), "ids": json.dumps([t for t, _, _ in newest])})]
         else:
             vector = func.to_tsvector("simple", E.body + " " + func.coalesce(E.search_extra, ""))
-            stmt = (
-                select(E.id).where(
+            entry_ids = [r[0] for r in await self.conn.execute(
+                select(func.max(E.id)).where(
+                    E.ticket_id.in_([t for t, _, _ in newest]),
                     (E.kind != "event") | E.search_extra.is_not(None),
                     vector.op("@@")(func.plainto_tsquery("simple", text_query)),
-                ).order_by(E.id.desc()).limit(max(limit * 4, 200))
-            )
-            ids = [r[0] for r in await self.conn.execute(stmt)]
-            await self._collect_hits(ids, hits, limit)
-        return list(hits.values())[:limit]
-
-    async def _collect_hits(self, entry_ids: list[int], hits: dict[int, SearchHit], limit: int) -> None:
-        rows = await self.conn.execute(
-            select(E.id, E.ticket_id, E.body, E.created_at, T.subject, T.status)
-            .join(TICKET, T.id == E.ticket_id).where(E.id.in_(entry_ids)).order_by(E.id.desc())
-        )
-        for r in rows:
-            if r.ticket_id not in hits and len(hits) < limit:
-                hits[r.ticket_id] = SearchHit(r.ticket_id, r.subject, Status(r.status), r.body[:200], r.created_at)
+                ).group_by(E.ticket_id)
+            )]
+        entries = {r.ticket_id: r for r in await self.conn.execute(
+            select(E.ticket_id, E.body, E.created_at).where(E.id.in_([i for i in entry_ids if i]))
+        )}
+        return [
+            SearchHit(ticket_id, subject, Status(status), entries[ticket_id].body[:200], entries[ticket_id].created_at)
+            for ticket_id, subject, status in newest if ticket_id in entries
+        ]
 
     # ------------------------------------------------------------ saved views
 

@@ -1,0 +1,118 @@
+"""Full-text search: the search command, the text filter of views, and the index's upgrade."""
+
+from __future__ import annotations
+
+import importlib
+import sqlite3
+
+import pytest
+
+from tui_helpdesk.adapters.store import repository
+from tui_helpdesk.bootstrap import bootstrap
+from tui_helpdesk.domain import querylang
+from tui_helpdesk.domain.errors import HelpdeskError
+from tui_helpdesk.domain.model import Status
+from tui_helpdesk.settings import load
+
+migration = importlib.import_module("tui_helpdesk.adapters.store.migrations.versions.0002_ticket_search_index")
+
+
+async def _ticket(hd, subject, body, email="carol@example.com"):
+    return await hd.tickets.create(subject=subject, body=body, requester_email=email, requester_name="Carol")
+
+
+async def test_each_hit_shows_its_tickets_newest_matching_entry(hd, team, clock):
+    me, alice = team["me"], team["alice"]
+    ticket = await _ticket(hd, "Billing", "I want a refund for order 42")
+    clock.advance(minutes=1)
+    await hd.tickets.assign(ticket.id, alice.login, actor=me)  # an event between the entries
+    clock.advance(minutes=1)
+    await hd.tickets.reply(ticket.id, "The refund is on its way", actor=me)
+    clock.advance(minutes=1)
+    await hd.tickets.note(ticket.id, "unrelated words", actor=me)
+    other = await _ticket(hd, "Shipping", "Where is my parcel?", email="dan@example.com")
+
+    hits = await hd.tickets.search("refund")
+    assert [h.ticket_id for h in hits] == [ticket.id]
+    assert hits[0].snippet == "The refund is on its way"
+    assert [h.ticket_id for h in await hd.tickets.search("parcel")] == [other.id]
+    assert [h.ticket_id for h in await hd.tickets.search("Billing")] == [ticket.id]  # the subject
+    # Query syntax is words, never operators.
+    assert await hd.tickets.search('refund" OR NEAR(') == []
+
+
+async def test_search_orders_by_latest_activity(hd, me, clock):
+    first = await _ticket(hd, "Printer", "the zeppelin printer jams")
+    clock.advance(hours=1)
+    second = await _ticket(hd, "Other", "another zeppelin issue", email="x@example.com")
+    assert [h.ticket_id for h in await hd.tickets.search("zeppelin")] == [second.id, first.id]
+    clock.advance(hours=1)
+    await hd.tickets.add_customer_message(first.id, "still jammed")  # the first one is active again
+    assert [h.ticket_id for h in await hd.tickets.search("zeppelin")] == [first.id, second.id]
+
+
+async def _filtered(hd, me, query):
+    _, spec = await hd.views.resolve("all", me)
+    spec = spec.and_(querylang.parse(query))
+    page = await hd.views.page(spec, me, limit=500)
+    return [r.id for r in page.rows], await hd.views.count(spec, me)
+
+
+async def test_common_and_rare_words_give_the_same_view(sqlite_url, clock, monkeypatch):
+    """The store walks the view's order for common words and starts from the matches for
+    rare ones: both plans must find exactly the same tickets in the same order."""
+    hd = await bootstrap(load(database_url=sqlite_url), clock=clock)
+    try:
+        me = await hd.agents.identify()
+        made = []
+        for n in range(60):
+            words = ["quokka"] if n % 3 == 0 else ["wombat"]
+            made.append(await _ticket(hd, f"Ticket {n}", " ".join(words) + f" number {n}", email=f"c{n}@example.com"))
+            clock.advance(minutes=1)
+        await hd.tickets.set_status(made[0].id, Status.CLOSED, actor=me)
+        for query in ("quokka", "wombat", "number", "quokka number", "status:new quokka"):
+            monkeypatch.setattr(repository, "COMMON_MATCHES", 10**9)  # every word rare
+            rare = await _filtered(hd, me, query)
+            monkeypatch.setattr(repository, "COMMON_MATCHES", 1)  # every word common
+            common = await _filtered(hd, me, query)
+            assert rare == common, query
+            assert rare[1] == len(rare[0]) > 0
+    finally:
+        await hd.close()
+
+
+async def test_upgrade_moves_the_old_index_to_the_ticket_keyed_one(sqlite_url, clock, tmp_path):
+    hd = await bootstrap(load(database_url=sqlite_url), clock=clock)
+    me = await hd.agents.identify()
+    old = await _ticket(hd, "Old", "a refund from before the upgrade")
+    await hd.tickets.reply(old.id, "noted", actor=me)
+    await hd.close()
+
+    # Put the file back to revision 0001: the entry-keyed index.
+    path = tmp_path / "helpdesk.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(
+            "DROP TRIGGER ticket_fts_insert; DROP TABLE ticket_fts;"
+            f"{migration.OLD_TABLE}; {migration.OLD_TRIGGER};"
+            "INSERT INTO entry_fts(entry_fts) VALUES ('rebuild');"
+            "UPDATE alembic_version SET version_num = '0001';"
+        )
+    with pytest.raises(HelpdeskError, match="helpdesk db upgrade"):
+        await bootstrap(load(database_url=sqlite_url), clock=clock)
+
+    store = await repository.Store.open(sqlite_url, upgrade=True)
+    assert store.prepared == "upgraded"
+    await store.close()
+    with sqlite3.connect(path) as db:
+        names = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+        assert "entry_fts" not in names and "ticket_fts" in names
+
+    hd = await bootstrap(load(database_url=sqlite_url), clock=clock)
+    try:
+        assert [h.ticket_id for h in await hd.tickets.search("refund")] == [old.id]
+        # New entries continue the ticket's positions: the snippet is the right entry.
+        await hd.tickets.reply(old.id, "your refund was sent today", actor=me)
+        hits = await hd.tickets.search("refund")
+        assert [(h.ticket_id, h.snippet) for h in hits] == [(old.id, "your refund was sent today")]
+    finally:
+        await hd.close()
