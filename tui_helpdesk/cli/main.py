@@ -170,7 +170,7 @@ def run() -> None:
     """Console-script entry: run the command, then leave without interpreter teardown.
 
     By the time :func:`main` returns, the database is closed and the terminal
-    restored; finalising the thousand-odd modules SQLAlchemy, SQLModel and
+    restored; finalising the thousand-odd modules SQLAlchemy and
     Textual load would only add ~0.4 s to every command.
     """
     code = main()

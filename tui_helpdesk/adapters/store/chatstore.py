@@ -16,14 +16,12 @@ from sqlalchemy import and_, case, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .repository import Tx
-from .tables import RequesterRow
-from .tables_chat import ChatConversationRow, ChatCursorRow, ChatLinkRow, ChatOutboxRow
+from .tables import REQUESTER as REQ
+from .tables_chat import CHAT_CONVERSATION as CONV
+from .tables_chat import CHAT_CURSOR as CURSOR
+from .tables_chat import CHAT_LINK as LINK
+from .tables_chat import CHAT_OUTBOX as OUTBOX
 
-REQ = RequesterRow.__table__
-CONV = ChatConversationRow.__table__
-LINK = ChatLinkRow.__table__
-CURSOR = ChatCursorRow.__table__
-OUTBOX = ChatOutboxRow.__table__
 C = CONV.c
 O = OUTBOX.c
 

@@ -18,21 +18,12 @@ from sqlalchemy import bindparam, delete, func, insert, select, text, tuple_, up
 from sqlalchemy.exc import IntegrityError
 
 from .repository import _PG_FEED_LOCK, CHANGE, ENTRY, REQ, TICKET, Tx
-from .tables_mail import (
-    MailKeyRow,
-    MailMessageRow,
-    MailParticipantRow,
-    MailSetAsideRow,
-    MailSyncStateRow,
-    OutboxRow,
-)
-
-MM = MailMessageRow.__table__
-PART = MailParticipantRow.__table__
-OUTBOX = OutboxRow.__table__
-ASIDE = MailSetAsideRow.__table__
-SYNC = MailSyncStateRow.__table__
-KEY = MailKeyRow.__table__
+from .tables_mail import MAIL_KEY as KEY
+from .tables_mail import MAIL_MESSAGE as MM
+from .tables_mail import MAIL_OUTBOX as OUTBOX
+from .tables_mail import MAIL_PARTICIPANT as PART
+from .tables_mail import MAIL_SET_ASIDE as ASIDE
+from .tables_mail import MAIL_SYNC_STATE as SYNC
 
 # Large IN lists are split so neither SQLite's variable limit nor PostgreSQL's
 # 32k parameters is ever reached.

@@ -42,36 +42,11 @@ from ...domain.query import Condition, Field, Op, ViewSpec
 from ...domain.views import SavedView, Visibility
 from . import engine as engine_mod
 from .steady import SteadyConnection, connect, finish, transaction
-from .tables import (
-    AgentRow,
-    ChangeRow,
-    DeskRow,
-    DraftRow,
-    EntryRow,
-    LeaseRow,
-    MentionRow,
-    PresenceRow,
-    RequesterRow,
-    SavedViewRow,
-    TicketRow,
-    TicketTagRow,
-    TimeOffRow,
-)
+from .tables import AGENT, CHANGE, DESK, DRAFT, ENTRY, LEASE, MENTION, PRESENCE, TICKET, TIME_OFF
+from .tables import REQUESTER as REQ
+from .tables import SAVED_VIEW as VIEW
+from .tables import TICKET_TAG as TAGS
 from .viewsql import COMMON_MATCHES, A, E, M, R, T, TAG, Context, fts_query, order_and_keyset, sort_columns, where_clause
-
-DESK = DeskRow.__table__
-AGENT = AgentRow.__table__
-REQ = RequesterRow.__table__
-TICKET = TicketRow.__table__
-TAGS = TicketTagRow.__table__
-ENTRY = EntryRow.__table__
-MENTION = MentionRow.__table__
-VIEW = SavedViewRow.__table__
-CHANGE = ChangeRow.__table__
-DRAFT = DraftRow.__table__
-PRESENCE = PresenceRow.__table__
-LEASE = LeaseRow.__table__
-TIME_OFF = TimeOffRow.__table__
 
 # Serialises change-feed inserts on PostgreSQL so sequence order is commit order.
 _PG_FEED_LOCK = 7_310_001

@@ -1,194 +1,199 @@
-"""Database tables (SQLModel). Rows stay in the store; services see domain objects.
+"""Database tables (SQLAlchemy Core). Rows stay in the store; services see domain objects.
 
 Times are stored as naive UTC. ``ticket.closed`` mirrors the status group so the
 busiest views (All, Unassigned, Inbox, Solved) are one index range each.
+
+Plain ``Table`` definitions: the store writes SQL, never ORM objects, and
+declaring the tables this way keeps ~0.1 s of model building off every start.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Optional
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
-from sqlalchemy import JSON, Column, Date, DateTime, Index, Text, UniqueConstraint
-from sqlmodel import Field, SQLModel
+metadata = MetaData()
 
-metadata = SQLModel.metadata
+DESK = Table(
+    "desk", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("slug", String(64), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("enabled", Boolean, nullable=False, default=True),
+    Column("reopen_days", Integer, nullable=False, default=7),
+    Column("settings", JSON, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
 
+AGENT = Table(
+    "agent", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("login", String(64), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("email", String(320), nullable=False, default=""),
+    Column("role", String(16), nullable=False, default="agent"),
+    Column("availability", String(16), nullable=False, default="available"),
+    Column("max_open", Integer, nullable=False, default=0),
+    Column("shift", String(100)),
+    Column("last_assigned_at", DateTime),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", DateTime, nullable=False),
+)
 
-class DeskRow(SQLModel, table=True):
-    __tablename__ = "desk"
-    id: Optional[int] = Field(default=None, primary_key=True)
-    slug: str = Field(max_length=64, unique=True)
-    name: str = Field(max_length=200)
-    enabled: bool = True
-    reopen_days: int = 7
-    settings: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    created_at: datetime = Field(sa_type=DateTime, nullable=False)
+REQUESTER = Table(
+    "requester", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(300), nullable=False, default=""),
+    Column("email", String(320)),
+    Column("chatbot_user_id", String(200)),
+    Column("language", String(16)),
+    Column("created_at", DateTime, nullable=False),
+    Index("ix_requester_email", "email"),
+    Index("ix_requester_chatbot", "chatbot_user_id"),
+)
 
+TICKET = Table(
+    "ticket", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("desk_id", Integer, ForeignKey("desk.id"), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("subject", Text, nullable=False, default=""),
+    Column("summary", Text),
+    Column("status", String(16), nullable=False),
+    Column("closed", Boolean, nullable=False, default=False),
+    Column("closed_at", DateTime),
+    Column("assignee_id", Integer, ForeignKey("agent.id")),
+    Column("requester_id", Integer, ForeignKey("requester.id"), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("last_message_at", DateTime, nullable=False),
+    Column("last_message_by", String(16), nullable=False, default="customer"),
+    Column("preview", String(300), nullable=False, default=""),
+    Column("conversation_id", String(200)),
+    Column("ai_replies_allowed", Boolean, nullable=False, default=False),
+    Column("language", String(16)),
+    Column("follow_up_of", Integer, ForeignKey("ticket.id")),
+    Column("version", Integer, nullable=False, default=1),
+    Column("updated_by", String(200)),
+    Index("ix_ticket_closed_updated", "closed", "updated_at", "id"),
+    Index("ix_ticket_assignee_closed_updated", "assignee_id", "closed", "updated_at", "id"),
+    Index("ix_ticket_updated", "updated_at", "id"),
+    Index("ix_ticket_created", "created_at", "id"),
+    Index("ix_ticket_requester", "requester_id", "created_at"),
+    Index("ix_ticket_status", "status", "updated_at"),
+    Index("ix_ticket_conversation", "conversation_id"),
+)
 
-class AgentRow(SQLModel, table=True):
-    __tablename__ = "agent"
-    id: Optional[int] = Field(default=None, primary_key=True)
-    login: str = Field(max_length=64, unique=True)
-    name: str = Field(max_length=200)
-    email: str = Field(default="", max_length=320)
-    role: str = Field(default="agent", max_length=16)
-    availability: str = Field(default="available", max_length=16)
-    max_open: int = 0
-    shift: Optional[str] = Field(default=None, max_length=100)
-    last_assigned_at: Optional[datetime] = Field(default=None, sa_type=DateTime, nullable=True)
-    active: bool = True
-    created_at: datetime = Field(sa_type=DateTime, nullable=False)
+TICKET_TAG = Table(
+    "ticket_tag", metadata,
+    Column("ticket_id", Integer, ForeignKey("ticket.id"), primary_key=True),
+    Column("tag", String(64), primary_key=True),
+    Index("ix_ticket_tag_tag", "tag", "ticket_id"),
+)
 
-
-class RequesterRow(SQLModel, table=True):
-    __tablename__ = "requester"
-    __table_args__ = (Index("ix_requester_email", "email"), Index("ix_requester_chatbot", "chatbot_user_id"))
-    id: Optional[int] = Field(default=None, primary_key=True)
-    name: str = Field(default="", max_length=300)
-    email: Optional[str] = Field(default=None, max_length=320)
-    chatbot_user_id: Optional[str] = Field(default=None, max_length=200)
-    language: Optional[str] = Field(default=None, max_length=16)
-    created_at: datetime = Field(sa_type=DateTime, nullable=False)
-
-
-class TicketRow(SQLModel, table=True):
-    __tablename__ = "ticket"
-    __table_args__ = (
-        Index("ix_ticket_closed_updated", "closed", "updated_at", "id"),
-        Index("ix_ticket_assignee_closed_updated", "assignee_id", "closed", "updated_at", "id"),
-        Index("ix_ticket_updated", "updated_at", "id"),
-        Index("ix_ticket_created", "created_at", "id"),
-        Index("ix_ticket_requester", "requester_id", "created_at"),
-        Index("ix_ticket_status", "status", "updated_at"),
-        Index("ix_ticket_conversation", "conversation_id"),
-    )
-    id: Optional[int] = Field(default=None, primary_key=True)
-    desk_id: int = Field(foreign_key="desk.id")
-    type: str = Field(max_length=16)
-    channel: str = Field(max_length=32)
-    subject: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
-    summary: Optional[str] = Field(default=None, sa_column=Column(Text))
-    status: str = Field(max_length=16)
-    closed: bool = False
-    closed_at: Optional[datetime] = Field(default=None, sa_type=DateTime, nullable=True)
-    assignee_id: Optional[int] = Field(default=None, foreign_key="agent.id")
-    requester_id: int = Field(foreign_key="requester.id")
-    created_at: datetime = Field(sa_type=DateTime, nullable=False)
-    updated_at: datetime = Field(sa_type=DateTime, nullable=False)
-    last_message_at: datetime = Field(sa_type=DateTime, nullable=False)
-    last_message_by: str = Field(default="customer", max_length=16)
-    preview: str = Field(default="", max_length=300)
-    conversation_id: Optional[str] = Field(default=None, max_length=200)
-    ai_replies_allowed: bool = False
-    language: Optional[str] = Field(default=None, max_length=16)
-    follow_up_of: Optional[int] = Field(default=None, foreign_key="ticket.id")
-    version: int = 1
-    updated_by: Optional[str] = Field(default=None, max_length=200)
-
-
-class TicketTagRow(SQLModel, table=True):
-    __tablename__ = "ticket_tag"
-    __table_args__ = (Index("ix_ticket_tag_tag", "tag", "ticket_id"),)
-    ticket_id: int = Field(foreign_key="ticket.id", primary_key=True)
-    tag: str = Field(max_length=64, primary_key=True)
-
-
-class EntryRow(SQLModel, table=True):
-    """A timeline entry. Append-only: never updated, never deleted."""
-
-    __tablename__ = "entry"
-    __table_args__ = (Index("ix_entry_ticket", "ticket_id", "id"),)
-    id: Optional[int] = Field(default=None, primary_key=True)
-    ticket_id: int = Field(foreign_key="ticket.id")
-    kind: str = Field(max_length=16)
-    body: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+# A timeline entry. Append-only: never updated, never deleted (the search index
+# relies on it, see engine.SQLITE_FTS).
+ENTRY = Table(
+    "entry", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("ticket_id", Integer, ForeignKey("ticket.id"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("body", Text, nullable=False, default=""),
     # Text indexed for search besides the body (the subject, on a ticket's first entry).
-    search_extra: Optional[str] = Field(default=None, sa_column=Column(Text))
-    author_agent_id: Optional[int] = Field(default=None, foreign_key="agent.id")
-    author_requester_id: Optional[int] = Field(default=None, foreign_key="requester.id")
-    author_name: str = Field(default="", max_length=300)
-    meta: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    created_at: datetime = Field(sa_type=DateTime, nullable=False)
+    Column("search_extra", Text),
+    Column("author_agent_id", Integer, ForeignKey("agent.id")),
+    Column("author_requester_id", Integer, ForeignKey("requester.id")),
+    Column("author_name", String(300), nullable=False, default=""),
+    Column("meta", JSON, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Index("ix_entry_ticket", "ticket_id", "id"),
+)
 
+MENTION = Table(
+    "mention", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("entry_id", Integer, ForeignKey("entry.id"), nullable=False),
+    Column("ticket_id", Integer, ForeignKey("ticket.id"), nullable=False),
+    Column("agent_id", Integer, ForeignKey("agent.id"), nullable=False),
+    Column("read_at", DateTime),
+    Index("ix_mention_agent_unread", "agent_id", "read_at"),
+    Index("ix_mention_agent_ticket", "agent_id", "ticket_id"),
+)
 
-class MentionRow(SQLModel, table=True):
-    __tablename__ = "mention"
-    __table_args__ = (
-        Index("ix_mention_agent_unread", "agent_id", "read_at"),
-        Index("ix_mention_agent_ticket", "agent_id", "ticket_id"),
-    )
-    id: Optional[int] = Field(default=None, primary_key=True)
-    entry_id: int = Field(foreign_key="entry.id")
-    ticket_id: int = Field(foreign_key="ticket.id")
-    agent_id: int = Field(foreign_key="agent.id")
-    read_at: Optional[datetime] = Field(default=None, sa_type=DateTime, nullable=True)
+SAVED_VIEW = Table(
+    "saved_view", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("visibility", String(16), nullable=False),
+    Column("owner_id", Integer, ForeignKey("agent.id")),
+    Column("desk_id", Integer, ForeignKey("desk.id")),
+    Column("spec", JSON, nullable=False),
+    Column("position", Integer, nullable=False, default=0),
+    Column("created_at", DateTime, nullable=False),
+    UniqueConstraint("owner_id", "desk_id", "name", name="uq_saved_view_name"),
+)
 
+# The change feed: one row per write, in commit order ("what changed since N").
+CHANGE = Table(
+    "change", metadata,
+    Column("seq", Integer, primary_key=True),
+    Column("ticket_id", Integer),
+    Column("kind", String(32), nullable=False),
+    Column("agent_id", Integer),
+    Column("at", DateTime, nullable=False),
+)
 
-class SavedViewRow(SQLModel, table=True):
-    __tablename__ = "saved_view"
-    __table_args__ = (UniqueConstraint("owner_id", "desk_id", "name", name="uq_saved_view_name"),)
-    id: Optional[int] = Field(default=None, primary_key=True)
-    name: str = Field(max_length=100)
-    visibility: str = Field(max_length=16)
-    owner_id: Optional[int] = Field(default=None, foreign_key="agent.id")
-    desk_id: Optional[int] = Field(default=None, foreign_key="desk.id")
-    spec: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    position: int = 0
-    created_at: datetime = Field(sa_type=DateTime, nullable=False)
-
-
-class ChangeRow(SQLModel, table=True):
-    """The change feed: one row per write, in commit order ("what changed since N")."""
-
-    __tablename__ = "change"
-    seq: Optional[int] = Field(default=None, primary_key=True)
-    ticket_id: Optional[int] = None
-    kind: str = Field(max_length=32)
-    agent_id: Optional[int] = None
-    at: datetime = Field(sa_type=DateTime, nullable=False)
-
-
-class DraftRow(SQLModel, table=True):
-    """An agent's unsent composer text, kept across closing the ticket and quitting."""
-
-    __tablename__ = "draft"
-    agent_id: int = Field(foreign_key="agent.id", primary_key=True)
-    ticket_id: int = Field(foreign_key="ticket.id", primary_key=True)
-    mode: str = Field(default="reply", max_length=16)
-    body: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+# An agent's unsent composer text, kept across closing the ticket and quitting.
+DRAFT = Table(
+    "draft", metadata,
+    Column("agent_id", Integer, ForeignKey("agent.id"), primary_key=True),
+    Column("ticket_id", Integer, ForeignKey("ticket.id"), primary_key=True),
+    Column("mode", String(16), nullable=False, default="reply"),
+    Column("body", Text, nullable=False, default=""),
     # The ticket's last entry id when the draft began: the collision check compares to it.
-    base_entry_id: int = 0
-    updated_at: datetime = Field(sa_type=DateTime, nullable=False)
+    Column("base_entry_id", Integer, nullable=False, default=0),
+    Column("updated_at", DateTime, nullable=False),
+)
 
+# Who is viewing or typing on a ticket; rows expire by ``seen_at``.
+PRESENCE = Table(
+    "presence", metadata,
+    Column("agent_id", Integer, ForeignKey("agent.id"), primary_key=True),
+    Column("ticket_id", Integer, primary_key=True),
+    Column("typing", Boolean, nullable=False, default=False),
+    Column("seen_at", DateTime, nullable=False),
+)
 
-class PresenceRow(SQLModel, table=True):
-    """Who is viewing or typing on a ticket; rows expire by ``seen_at``."""
+# A named lease so only one process runs a job (a mailbox sync, a poller).
+LEASE = Table(
+    "lease", metadata,
+    Column("name", String(200), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+)
 
-    __tablename__ = "presence"
-    agent_id: int = Field(foreign_key="agent.id", primary_key=True)
-    ticket_id: int = Field(primary_key=True)
-    typing: bool = False
-    seen_at: datetime = Field(sa_type=DateTime, nullable=False)
-
-
-class LeaseRow(SQLModel, table=True):
-    """A named lease so only one process runs a job (a mailbox sync, a poller)."""
-
-    __tablename__ = "lease"
-    name: str = Field(primary_key=True, max_length=200)
-    holder: str = Field(max_length=200)
-    expires_at: datetime = Field(sa_type=DateTime, nullable=False)
-
-
-class TimeOffRow(SQLModel, table=True):
-    """A date range (inclusive) when an agent gets no automatic assignments."""
-
-    __tablename__ = "time_off"
-    id: Optional[int] = Field(default=None, primary_key=True)
-    agent_id: int = Field(foreign_key="agent.id", index=True)
-    start: date = Field(sa_type=Date, nullable=False)
-    end: date = Field(sa_type=Date, nullable=False)
+# A date range (inclusive) when an agent gets no automatic assignments.
+TIME_OFF = Table(
+    "time_off", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("agent_id", Integer, ForeignKey("agent.id"), nullable=False, index=True),
+    Column("start", Date, nullable=False),
+    Column("end", Date, nullable=False),
+)
 
 
 def load_channel_tables() -> None:

@@ -18,95 +18,89 @@ Times are naive UTC, like the rest of the store.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Optional
+from sqlalchemy import JSON, Boolean, Column, DateTime, ForeignKey, Index, Integer, String, Table, Text, UniqueConstraint
 
-from sqlalchemy import JSON, Column, DateTime, Index, Text, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from .tables import metadata
 
-
-class ChatConversationRow(SQLModel, table=True):
-    __tablename__ = "chat_conversation"
-    __table_args__ = (
-        Index("ix_chat_conversation_state", "desk_id", "state", "handled"),
-        Index("ix_chat_conversation_updated", "desk_id", "updated_at"),
-        Index("ix_chat_conversation_ticket", "ticket_id"),
-    )
-    desk_id: int = Field(foreign_key="desk.id", primary_key=True)
-    conversation_id: str = Field(primary_key=True, max_length=200)
-    state: str = Field(max_length=16)
-    channel: str = Field(default="", max_length=40)
-    user_id: str = Field(default="", max_length=200)
-    user_name: str = Field(default="", max_length=200)
-    user_email: Optional[str] = Field(default=None, max_length=320)
-    language: str = Field(default="", max_length=35)
-    ai_paused: bool = False
-    escalation_reason: Optional[str] = Field(default=None, sa_column=Column(Text))
-    created_at: datetime = Field(sa_type=DateTime, nullable=False)  # on the platform
-    updated_at: datetime = Field(sa_type=DateTime, nullable=False)  # on the platform
-    last_role: Optional[str] = Field(default=None, max_length=16)
-    last_text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
-    last_at: Optional[datetime] = Field(default=None, sa_type=DateTime, nullable=True)
+CHAT_CONVERSATION = Table(
+    "chat_conversation", metadata,
+    Column("desk_id", Integer, ForeignKey("desk.id"), primary_key=True),
+    Column("conversation_id", String(200), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("channel", String(40), nullable=False, default=""),
+    Column("user_id", String(200), nullable=False, default=""),
+    Column("user_name", String(200), nullable=False, default=""),
+    Column("user_email", String(320)),
+    Column("language", String(35), nullable=False, default=""),
+    Column("ai_paused", Boolean, nullable=False, default=False),
+    Column("escalation_reason", Text),
+    Column("created_at", DateTime, nullable=False),  # on the platform
+    Column("updated_at", DateTime, nullable=False),  # on the platform
+    Column("last_role", String(16)),
+    Column("last_text", Text, nullable=False, default=""),
+    Column("last_at", DateTime),
     # The newest messages, oldest first: [{"id", "role", "text", "at", "author"}].
-    transcript: list = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    Column("transcript", JSON, nullable=False),
     # The ticket handling the conversation (the latest one), and whether a person has it now.
-    ticket_id: Optional[int] = Field(default=None, foreign_key="ticket.id")
-    handled: bool = False
-    episode: int = 0  # hand-offs so far; the next escalation links episode + 1
+    Column("ticket_id", Integer, ForeignKey("ticket.id")),
+    Column("handled", Boolean, nullable=False, default=False),
+    Column("episode", Integer, nullable=False, default=0),  # hand-offs so far; the next links episode + 1
     # Watermark of what was copied onto the ticket.
-    synced_message_id: Optional[str] = Field(default=None, max_length=200)
-    synced_updated_at: Optional[datetime] = Field(default=None, sa_type=DateTime, nullable=True)
-    synced_entry_id: int = 0
+    Column("synced_message_id", String(200)),
+    Column("synced_updated_at", DateTime),
+    Column("synced_entry_id", Integer, nullable=False, default=0),
     # Work on this conversation that failed, retried with backoff.
-    attempts: int = 0
-    next_attempt_at: Optional[datetime] = Field(default=None, sa_type=DateTime, nullable=True)
-    last_error: Optional[str] = Field(default=None, sa_column=Column(Text))
-    seen_at: datetime = Field(sa_type=DateTime, nullable=False)  # last reported by the platform
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime),
+    Column("last_error", Text),
+    Column("seen_at", DateTime, nullable=False),  # last reported by the platform
+    Index("ix_chat_conversation_state", "desk_id", "state", "handled"),
+    Index("ix_chat_conversation_updated", "desk_id", "updated_at"),
+    Index("ix_chat_conversation_ticket", "ticket_id"),
+)
 
+CHAT_LINK = Table(
+    "chat_link", metadata,
+    Column("desk_id", Integer, ForeignKey("desk.id"), primary_key=True),
+    Column("conversation_id", String(200), primary_key=True),
+    Column("episode", Integer, primary_key=True),
+    Column("ticket_id", Integer, ForeignKey("ticket.id"), nullable=False),
+    Column("how", String(16), nullable=False),  # "escalation" | "takeover"
+    Column("created_at", DateTime, nullable=False),
+    Index("ix_chat_link_ticket", "ticket_id"),
+)
 
-class ChatLinkRow(SQLModel, table=True):
-    __tablename__ = "chat_link"
-    __table_args__ = (Index("ix_chat_link_ticket", "ticket_id"),)
-    desk_id: int = Field(foreign_key="desk.id", primary_key=True)
-    conversation_id: str = Field(primary_key=True, max_length=200)
-    episode: int = Field(primary_key=True)
-    ticket_id: int = Field(foreign_key="ticket.id")
-    how: str = Field(max_length=16)  # "escalation" | "takeover"
-    created_at: datetime = Field(sa_type=DateTime, nullable=False)
+CHAT_CURSOR = Table(
+    "chat_cursor", metadata,
+    Column("desk_id", Integer, ForeignKey("desk.id"), primary_key=True),
+    Column("cursor", Text),
+    Column("updated_at", DateTime),
+    Column("last_ok_at", DateTime),
+    Column("last_error", Text),
+    Column("last_error_at", DateTime),
+    Column("retry_at", DateTime),
+)
 
-
-class ChatCursorRow(SQLModel, table=True):
-    __tablename__ = "chat_cursor"
-    desk_id: int = Field(foreign_key="desk.id", primary_key=True)
-    cursor: Optional[str] = Field(default=None, sa_column=Column(Text))
-    updated_at: Optional[datetime] = Field(default=None, sa_type=DateTime, nullable=True)
-    last_ok_at: Optional[datetime] = Field(default=None, sa_type=DateTime, nullable=True)
-    last_error: Optional[str] = Field(default=None, sa_column=Column(Text))
-    last_error_at: Optional[datetime] = Field(default=None, sa_type=DateTime, nullable=True)
-    retry_at: Optional[datetime] = Field(default=None, sa_type=DateTime, nullable=True)
-
-
-class ChatOutboxRow(SQLModel, table=True):
-    __tablename__ = "chat_outbox"
-    __table_args__ = (
-        UniqueConstraint("entry_id", "part", name="uq_chat_outbox_entry"),
-        UniqueConstraint("idempotency_key", name="uq_chat_outbox_key"),
-        Index("ix_chat_outbox_due", "desk_id", "status", "next_attempt_at"),
-    )
-    id: Optional[int] = Field(default=None, primary_key=True)
-    desk_id: int = Field(foreign_key="desk.id")
-    ticket_id: int = Field(foreign_key="ticket.id")
-    entry_id: int = Field(foreign_key="entry.id")
-    part: int = 1  # a reply longer than the platform takes is sent in parts
-    conversation_id: str = Field(max_length=200)
-    text: str = Field(sa_column=Column(Text, nullable=False))
-    agent_name: str = Field(max_length=200)
-    idempotency_key: str = Field(max_length=200)
-    status: str = Field(default="pending", max_length=16)  # pending | sent | failed
-    attempts: int = 0
-    next_attempt_at: datetime = Field(sa_type=DateTime, nullable=False)
-    last_error: Optional[str] = Field(default=None, sa_column=Column(Text))
-    reported: bool = False  # a "not delivered yet" event is on the ticket
-    message_id: Optional[str] = Field(default=None, max_length=200)
-    created_at: datetime = Field(sa_type=DateTime, nullable=False)
-    sent_at: Optional[datetime] = Field(default=None, sa_type=DateTime, nullable=True)
+CHAT_OUTBOX = Table(
+    "chat_outbox", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("desk_id", Integer, ForeignKey("desk.id"), nullable=False),
+    Column("ticket_id", Integer, ForeignKey("ticket.id"), nullable=False),
+    Column("entry_id", Integer, ForeignKey("entry.id"), nullable=False),
+    Column("part", Integer, nullable=False, default=1),  # a reply longer than the platform takes goes in parts
+    Column("conversation_id", String(200), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("agent_name", String(200), nullable=False),
+    Column("idempotency_key", String(200), nullable=False),
+    Column("status", String(16), nullable=False, default="pending"),  # pending | sent | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime, nullable=False),
+    Column("last_error", Text),
+    Column("reported", Boolean, nullable=False, default=False),  # a "not delivered yet" event is on the ticket
+    Column("message_id", String(200)),
+    Column("created_at", DateTime, nullable=False),
+    Column("sent_at", DateTime),
+    UniqueConstraint("entry_id", "part", name="uq_chat_outbox_entry"),
+    UniqueConstraint("idempotency_key", name="uq_chat_outbox_key"),
+    Index("ix_chat_outbox_due", "desk_id", "status", "next_attempt_at"),
+)

@@ -16,14 +16,14 @@ from sqlalchemy.sql import ColumnElement, Select
 from ...domain.model import CLOSED_STATUSES, TicketType
 from ...domain.query import ME, NOBODY, Condition, Field, Op, SortKey, ViewSpec
 from .engine import FTS_SHIFT
-from .tables import AgentRow, EntryRow, MentionRow, RequesterRow, TicketRow, TicketTagRow
+from .tables import AGENT, ENTRY, MENTION, REQUESTER, TICKET, TICKET_TAG
 
-T = TicketRow.__table__.c
-R = RequesterRow.__table__.c
-A = AgentRow.__table__.c
-E = EntryRow.__table__.c
-M = MentionRow.__table__.c
-TAG = TicketTagRow.__table__.c
+T = TICKET.c
+R = REQUESTER.c
+A = AGENT.c
+E = ENTRY.c
+M = MENTION.c
+TAG = TICKET_TAG.c
 
 _CLOSED_VALUES = {s.value for s in CLOSED_STATUSES}
 
