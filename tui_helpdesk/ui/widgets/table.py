@@ -191,8 +191,8 @@ class TicketTable(ScrollView, can_focus=True):
         self._details_width = 40
         self._widths: list[int] = []
         self._layout_key: tuple = ()
-        # (row, marked, created age, updated age, layout) -> segments; (that, kind, width) -> strip.
-        self._row_cache: dict[tuple, list[Segment]] = {}
+        # (row, marked, created age, updated age, layout) -> (segments, cell length); (that, kind, width) -> strip.
+        self._row_cache: dict[tuple, tuple[list[Segment], int]] = {}
         self._strip_cache: dict[tuple, Strip] = {}
         self._status_cells: dict[Status, Text] = {}
         self._status_theme: dict[str, str] | None = None
@@ -397,6 +397,16 @@ class TicketTable(ScrollView, can_focus=True):
             self._styles[name] = style
         return style
 
+    @staticmethod
+    def _fit(segments: list[Segment], length: int, style: Style, width: int) -> Strip:
+        """The row styled and padded (or cropped) to *width*, as one Strip instead of a chain of them."""
+        styled = list(Segment.apply_style(segments, style))
+        if length < width:
+            styled.append(Segment(" " * (width - length), style))
+            return Strip(styled, width)
+        strip = Strip(styled, length)
+        return strip if length == width else strip.crop(0, width)
+
     def _row_key(self, row: TicketRow) -> tuple:
         """What a rendered row depends on besides the theme and the widget's styles."""
         now = self.now()
@@ -428,14 +438,14 @@ class TicketTable(ScrollView, can_focus=True):
         key = (row_key, kind, width)
         strip = self._strip_cache.get(key)
         if strip is None:
-            segments = self._row_cache.get(row_key)
-            if segments is None:
+            cached = self._row_cache.get(row_key)
+            if cached is None:
                 segments = self._segments(self._row_text(self._cells(row)))
+                cached = (segments, Segment.get_line_length(segments))
                 if len(self._row_cache) >= ROW_CACHE:
                     self._row_cache.clear()
-                self._row_cache[row_key] = segments
-            style = self._style(kind)
-            strip = Strip(segments).apply_style(style).extend_cell_length(width, style).crop(0, width)
+                self._row_cache[row_key] = cached
+            strip = self._fit(*cached, self._style(kind), width)
             if len(self._strip_cache) >= ROW_CACHE:
                 self._strip_cache.clear()
             self._strip_cache[key] = strip
