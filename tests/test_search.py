@@ -51,32 +51,49 @@ async def test_search_orders_by_latest_activity(hd, me, clock):
     assert [h.ticket_id for h in await hd.tickets.search("zeppelin")] == [first.id, second.id]
 
 
-async def _filtered(hd, me, query):
+async def _walk(hd, me, query, limit=7):
+    """Every ticket of All filtered by *query*, page by page, and the count."""
     _, spec = await hd.views.resolve("all", me)
     spec = spec.and_(querylang.parse(query))
-    page = await hd.views.page(spec, me, limit=500)
-    return [r.id for r in page.rows], await hd.views.count(spec, me)
+    ids, after = [], None
+    while True:
+        page = await hd.views.page(spec, me, limit=limit, after=after)
+        ids += [r.id for r in page.rows]
+        if page.next_after is None:
+            break
+        after = page.next_after
+    last = [r.id for r in (await hd.views.page(spec, me, limit=limit, reverse=True)).rows]
+    return ids, last, await hd.views.count(spec, me)
 
 
-async def test_common_and_rare_words_give_the_same_view(sqlite_url, clock, monkeypatch):
-    """The store walks the view's order for common words and starts from the matches for
-    rare ones: both plans must find exactly the same tickets in the same order."""
+# How the store may answer a text filter: from the set of matches (a rare word);
+# walking the view and testing each ticket, the walk bounded or not; and the
+# bounded walk falling back to the set when it finds too few.
+PLANS = {"rare": (10**9, 2000), "walk": (1, 2000), "bounded walk": (1, 10), "fallback": (1, 1)}
+
+
+async def test_every_plan_finds_the_same_tickets_in_the_same_order(sqlite_url, clock, monkeypatch):
     hd = await bootstrap(load(database_url=sqlite_url), clock=clock)
     try:
         me = await hd.agents.identify()
         made = []
         for n in range(60):
-            words = ["quokka"] if n % 3 == 0 else ["wombat"]
-            made.append(await _ticket(hd, f"Ticket {n}", " ".join(words) + f" number {n}", email=f"c{n}@example.com"))
+            word = "quokka" if n % 3 == 0 else "wombat"
+            made.append(await _ticket(hd, f"Ticket {n}", f"{word} number {n}", email=f"c{n}@example.com"))
             clock.advance(minutes=1)
         await hd.tickets.set_status(made[0].id, Status.CLOSED, actor=me)
-        for query in ("quokka", "wombat", "number", "quokka number", "status:new quokka"):
-            monkeypatch.setattr(repository, "COMMON_MATCHES", 10**9)  # every word rare
-            rare = await _filtered(hd, me, query)
-            monkeypatch.setattr(repository, "COMMON_MATCHES", 1)  # every word common
-            common = await _filtered(hd, me, query)
-            assert rare == common, query
-            assert rare[1] == len(rare[0]) > 0
+        await hd.tickets.add_customer_message(made[5].id, "a wombat again")  # out of creation order
+        for query in ("quokka", "wombat", "number", "quokka number", "status:new quokka", "nothing"):
+            results = {}
+            for plan, (common, window) in PLANS.items():
+                monkeypatch.setattr(repository, "COMMON_MATCHES", common)
+                monkeypatch.setattr(repository, "PROBE_WINDOW", window)
+                results[plan] = await _walk(hd, me, query)
+            assert len(set(map(repr, results.values()))) == 1, (query, results)
+            ids, last, count = results["rare"]
+            assert count == len(ids) == len(set(ids))
+            assert last == list(reversed(ids))[:7]
+        assert [h.ticket_id for h in await hd.tickets.search("wombat", limit=3)] == [made[5].id, made[59].id, made[58].id]
     finally:
         await hd.close()
 

@@ -13,10 +13,10 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import delete, func, insert, select, text, tuple_, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -46,7 +46,7 @@ from .tables import AGENT, CHANGE, DESK, DRAFT, ENTRY, LEASE, MENTION, PRESENCE,
 from .tables import REQUESTER as REQ
 from .tables import SAVED_VIEW as VIEW
 from .tables import TICKET_TAG as TAGS
-from .viewsql import COMMON_MATCHES, A, E, M, R, T, TAG, Context, fts_query, order_and_keyset, sort_columns, where_clause
+from .viewsql import COMMON_MATCHES, PROBE_WINDOW, A, E, M, R, T, TAG, Context, fts_query, order_and_keyset, sort_columns, where_clause
 
 # Serialises change-feed inserts on PostgreSQL so sequence order is commit order.
 _PG_FEED_LOCK = 7_310_001
@@ -469,17 +469,20 @@ class Tx:
         offset: int = 0, reverse: bool = False,
     ) -> Page:
         """One page of a view. Keyset (``after``) where the sort allows, else ``offset``."""
-        stmt = _line_select().where(where_clause(spec, await self.context(spec, me_id)))
-        stmt = order_and_keyset(stmt, spec, after, reverse)
-        _, keyset = sort_columns(spec)
-        if not keyset or after is None:
-            stmt = stmt.offset(offset) if offset else stmt
-        rows = (await self.conn.execute(stmt.limit(limit + 1))).all()
+        ctx = await self.context(spec, me_id)
+        col, keyset = sort_columns(spec)
+        rows = None
+        if ctx.common_text and keyset:
+            rows = await self._probed_page(spec, ctx, limit=limit, after=after, reverse=reverse)
+        if rows is None:
+            stmt = order_and_keyset(_line_select().where(where_clause(spec, ctx)), spec, after, reverse)
+            if not keyset or after is None:
+                stmt = stmt.offset(offset) if offset else stmt
+            rows = (await self.conn.execute(stmt.limit(limit + 1))).all()
         more = len(rows) > limit
         lines = [_line(r) for r in rows[:limit]]
         next_after = None
         if more and lines:
-            col, keyset = sort_columns(spec)
             last = rows[limit - 1]
             if keyset:
                 value = getattr(last, col.key) if col is not T.id else last.id
@@ -488,17 +491,40 @@ class Tx:
                 next_after = ("offset", (offset or 0) + limit)
         return Page(lines, next_after)
 
+    async def _probed_page(self, spec: ViewSpec, ctx: Context, *, limit: int, after: tuple | None,
+                           reverse: bool) -> list | None:
+        """A page of a view filtered by a common word, testing the view's next tickets one by one.
+
+        Most tickets match a common word, so walking the view in order and asking
+        the index about each ticket fills a page after a few hundred look-ups,
+        where collecting every match first costs tens of milliseconds. The walk
+        is bounded to the next PROBE_WINDOW tickets of the view; ``None`` when
+        they do not fill the page (the word is rare in this view after all).
+        """
+        col, _ = sort_columns(spec)
+        plain = ViewSpec(conditions=tuple(c for c in spec.conditions if c.field is not Field.TEXT), sort=spec.sort)
+        window_end = (await self.conn.execute(
+            order_and_keyset(select(col.label("key"), T.id).where(where_clause(plain, ctx)), spec, after, reverse)
+            .offset(PROBE_WINDOW - 1).limit(1)
+        )).first()
+        stmt = _line_select().where(where_clause(spec, replace(ctx, text_probe=True)))
+        if window_end is not None:
+            descending = spec.sort.descending != reverse
+            end = tuple_(col, T.id) if col is not T.id else T.id
+            bound = tuple_(window_end.key, window_end.id) if col is not T.id else window_end.id
+            stmt = stmt.where(end >= bound if descending else end <= bound)
+        rows = (await self.conn.execute(order_and_keyset(stmt, spec, after, reverse).limit(limit + 1))).all()
+        if len(rows) > limit or window_end is None:
+            return rows
+        return None
+
     async def search(self, text_query: str, *, limit: int = 50) -> list[SearchHit]:
         """Tickets whose messages, notes or subject match, most recently active first (no ranking).
 
         Each hit shows its ticket's newest matching entry.
         """
         spec = ViewSpec(conditions=(Condition(Field.TEXT, Op.MATCH, (text_query,)),))
-        ctx = await self.context(spec, None)
-        newest = [(r.id, r.subject, r.status) for r in await self.conn.execute(
-            select(T.id, T.subject, T.status).where(where_clause(spec, ctx))
-            .order_by(T.updated_at.desc(), T.id.desc()).limit(limit)
-        )]
+        newest = [(r.id, r.subject, r.status) for r in (await self.page(spec, None, limit=limit)).rows]
         if not newest:
             return []
         if self.dialect == "sqlite":
@@ -527,7 +553,7 @@ class Tx:
             select(E.ticket_id, E.body, E.created_at).where(E.id.in_([i for i in entry_ids if i]))
         )}
         return [
-            SearchHit(ticket_id, subject, Status(status), entries[ticket_id].body[:200], entries[ticket_id].created_at)
+            SearchHit(ticket_id, subject, status, entries[ticket_id].body[:200], entries[ticket_id].created_at)
             for ticket_id, subject, status in newest if ticket_id in entries
         ]
 

@@ -36,6 +36,9 @@ class Context:
     # Text filters whose words match so many entries that the view's own order
     # should drive the query (see text_match).
     common_text: frozenset[str] = frozenset()
+    # Test each ticket against the index instead of building the set of matches:
+    # only for a scan the caller has bounded (see Tx.page).
+    text_probe: bool = False
 
 
 def fts_query(text: str) -> str:
@@ -52,6 +55,9 @@ def fts_query(text: str) -> str:
 # A word in at least this many entries is "common": cheaper to walk the view in
 # its own order and test each ticket than to start from every match.
 COMMON_MATCHES = 10_000
+# How many of a view's next tickets a page of a common word tests one by one
+# before collecting the matches instead (see Tx.page).
+PROBE_WINDOW = 2_000
 
 
 def fts_ticket_ids(text: str):
@@ -69,6 +75,17 @@ def fts_ticket_ids(text: str):
 def text_match(text: str, ctx: Context) -> ColumnElement[bool]:
     """Tickets with an entry (message, reply, note) or subject matching *text*."""
     if ctx.dialect == "sqlite":
+        if ctx.text_probe and text in ctx.common_text:
+            from sqlalchemy import text as sql_text
+
+            # The ticket's entries are the index keys [id << shift, (id + 1) << shift).
+            return exists(
+                select(1).select_from(sql_text("ticket_fts")).where(
+                    sql_text("ticket_fts MATCH :fts").bindparams(fts=fts_query(text)),
+                    sql_text(f"ticket_fts.rowid BETWEEN ticket.id << {FTS_SHIFT}"
+                             f" AND ((ticket.id + 1) << {FTS_SHIFT}) - 1"),
+                )
+            )
         ids = fts_ticket_ids(text)
         if text in ctx.common_text:
             # "+ 0" keeps SQLite off the primary key: it walks the view's index in
