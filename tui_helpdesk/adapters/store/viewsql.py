@@ -10,7 +10,21 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
-from sqlalchemy import and_, exists, false, func, not_, or_, select, true, tuple_
+from sqlalchemy import (
+    and_,
+    bindparam,
+    column,
+    exists,
+    false,
+    func,
+    literal_column,
+    not_,
+    or_,
+    select,
+    table,
+    true,
+    tuple_,
+)
 from sqlalchemy.sql import ColumnElement, Select
 
 from ...domain.model import CLOSED_STATUSES, TicketType
@@ -60,32 +74,28 @@ COMMON_MATCHES = 10_000
 PROBE_WINDOW = 2_000
 
 
-def fts_ticket_ids(text: str):
-    """Ids of the tickets with an entry matching *text*, off the SQLite index alone."""
-    from sqlalchemy import literal_column, text as sql_text
+# The SQLite index (see engine.SQLITE_FTS): a key is ticket id << FTS_SHIFT + position.
+FTS = table("ticket_fts", column("rowid"))
+_SHIFT = literal_column(str(FTS_SHIFT))  # inline: a constant, not a parameter
 
-    return (
-        select(literal_column(f"rowid >> {FTS_SHIFT}"))
-        .select_from(sql_text("ticket_fts"))
-        .where(sql_text("ticket_fts MATCH :fts").bindparams(fts=fts_query(text)))
-        .distinct()
-    )
+
+def _fts_match(text: str) -> ColumnElement[bool]:
+    # Each condition gets its own anonymous parameter: a view can hold several words.
+    return literal_column("ticket_fts").op("MATCH")(bindparam(None, fts_query(text)))
+
+
+def fts_ticket_ids(text: str) -> Select:
+    """Ids of the tickets with an entry matching *text*, off the SQLite index alone."""
+    return select(FTS.c.rowid.op(">>")(_SHIFT)).where(_fts_match(text)).distinct()
 
 
 def text_match(text: str, ctx: Context) -> ColumnElement[bool]:
     """Tickets with an entry (message, reply, note) or subject matching *text*."""
     if ctx.dialect == "sqlite":
         if ctx.text_probe and text in ctx.common_text:
-            from sqlalchemy import text as sql_text
-
-            # The ticket's entries are the index keys [id << shift, (id + 1) << shift).
-            return exists(
-                select(1).select_from(sql_text("ticket_fts")).where(
-                    sql_text("ticket_fts MATCH :fts").bindparams(fts=fts_query(text)),
-                    sql_text(f"ticket_fts.rowid BETWEEN ticket.id << {FTS_SHIFT}"
-                             f" AND ((ticket.id + 1) << {FTS_SHIFT}) - 1"),
-                )
-            )
+            # This ticket's entries are the keys [id << shift, (id + 1) << shift).
+            first = T.id.op("<<")(_SHIFT)
+            return exists().where(_fts_match(text), FTS.c.rowid.between(first, (T.id + 1).op("<<")(_SHIFT) - 1))
         ids = fts_ticket_ids(text)
         if text in ctx.common_text:
             # "+ 0" keeps SQLite off the primary key: it walks the view's index in
