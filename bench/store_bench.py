@@ -345,7 +345,8 @@ def time_cli(path: Path, runs: int) -> tuple[float, float]:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--tickets", type=int, default=100_000)
-    p.add_argument("--messages", type=int, default=10, help="timeline entries per ticket, about (default 10)")
+    p.add_argument("--messages", type=int, default=12,
+                   help="entries per ticket, about (default 12: ~1M messages, replies and notes for 100k tickets)")
     p.add_argument("--runs", type=int, default=15, help="timed runs per figure; the median is shown")
     p.add_argument("--cache-dir", default=str(HERE / ".cache"))
     p.add_argument("--fresh", action="store_true", help="seed again even if a cached seed exists")
