@@ -194,6 +194,9 @@ class TicketTable(ScrollView, can_focus=True):
         # (row, marked, created age, updated age, layout) -> (segments, cell length); (that, kind, width) -> strip.
         self._row_cache: dict[tuple, tuple[list[Segment], int]] = {}
         self._strip_cache: dict[tuple, Strip] = {}
+        # row id -> (row, its key) for the rows of this window, so a repaint does not work the
+        # key out again; forgotten when the window is rebuilt, marks change or the clock is re-read.
+        self._keys: dict[int, tuple[TicketRow, tuple]] = {}
         self._status_cells: dict[Status, Text] = {}
         self._status_theme: dict[str, str] | None = None
         self._styles: dict[str, Style] = {}
@@ -248,6 +251,7 @@ class TicketTable(ScrollView, can_focus=True):
         if tid is None:
             return
         self.selected.symmetric_difference_update({tid})
+        self._keys.pop(tid, None)
         self.refresh_line(self.cursor_row + 1)
         self.post_message(self.WindowChanged(self))
 
@@ -260,6 +264,7 @@ class TicketTable(ScrollView, can_focus=True):
         self._refresh_marks()
 
     def _refresh_marks(self) -> None:
+        self._keys.clear()
         self.refresh()
         self.post_message(self.WindowChanged(self))
 
@@ -271,6 +276,7 @@ class TicketTable(ScrollView, can_focus=True):
         self._row_cache.clear()
         self._strip_cache.clear()
         self._status_cells.clear()
+        self._keys.clear()
         self._header = None
         self.refresh()
 
@@ -334,6 +340,7 @@ class TicketTable(ScrollView, can_focus=True):
         self._details_width = max(MIN_DETAILS, width - fixed - 4)
         self._widths = [self._details_width if c == "details" else FIXED_WIDTHS[c] for c in self.shown]
         self._layout_key = (self.shown, self._details_width)
+        self._keys.clear()
 
     def _rebuild(self, cursor_id: int | None = None, cursor_row: int | None = None, top: bool = False) -> None:
         self._layout()
@@ -407,6 +414,16 @@ class TicketTable(ScrollView, can_focus=True):
         strip = Strip(styled, length)
         return strip if length == width else strip.crop(0, width)
 
+    def _key_for(self, row: TicketRow) -> tuple:
+        memo = self._keys.get(row.id)
+        if memo is not None and memo[0] is row:
+            return memo[1]
+        key = self._row_key(row)
+        if len(self._keys) >= ROW_CACHE:
+            self._keys.clear()
+        self._keys[row.id] = (row, key)
+        return key
+
     def _row_key(self, row: TicketRow) -> tuple:
         """What a rendered row depends on besides the theme and the widget's styles."""
         now = self.now()
@@ -434,7 +451,7 @@ class TicketTable(ScrollView, can_focus=True):
             kind = "hover"
         else:
             kind = "base"
-        row_key = self._row_key(row)
+        row_key = self._key_for(row)
         key = (row_key, kind, width)
         strip = self._strip_cache.get(key)
         if strip is None:
