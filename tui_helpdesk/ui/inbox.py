@@ -25,7 +25,7 @@ from ..domain.model import Agent, Status
 from ..domain.query import DEFAULT_COLUMNS, Field, Sort, SortKey, ViewSpec
 from ..services.views import RailItem
 from ..bootstrap import chatbot_configured
-from . import keymap
+from . import heap, keymap
 from .filters import ColumnsDialog, FilterBar, FilterBuilder, SaveViewDialog, ViewForm
 from .pickers import UNASSIGN, AgentPicker, ConfirmDialog, StatusPicker, TagDialog
 from .text import line, plain
@@ -174,6 +174,7 @@ class InboxScreen(Screen):
         self.rail.set_items(items, current=self.view_key)
         await self._show(keep_cursor=False)
         self.loaded = True
+        self.call_after_refresh(heap.settle)  # the first frame is out: the start-up heap can settle
 
     def select_view(self, key: str) -> None:
         """Switch to the view *key* (from the rail, the palette, or ``[``/``]``)."""
@@ -408,6 +409,7 @@ class InboxScreen(Screen):
                 return
         self.filter_query = query
         self.filter_spec = spec if query else None
+        self._hold_frames()  # the bar, the status and the rows change in one frame
         bar = self.query_one(FilterBar)
         bar.display = bool(query)
         if query:

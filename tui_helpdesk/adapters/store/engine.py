@@ -98,7 +98,10 @@ def check_file_modes(path: Path, *, creating: bool) -> None:
 def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+        # LIFO: the connection used last is used next, its page cache warm; with
+        # the default FIFO every read went to the coldest of the pool's connections.
+        engine = create_async_engine(url, echo=echo, pool_use_lifo=True,
+                                     connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
         _configure_sqlite(engine)
     else:
         engine = create_async_engine(url, echo=echo, pool_size=5, max_overflow=5, pool_pre_ping=False)
