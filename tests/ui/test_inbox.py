@@ -60,6 +60,11 @@ async def test_filter_bar_applies_and_points_at_errors(desk, make_app):
         await settle(pilot, lambda: app.inbox.filter_query == "status:new")
         rows = app.inbox.table.window.rows
         assert rows and {r.status for r in rows} == {Status.NEW}
+        # The results came first; then the editing hint folded away, the keys now the table's.
+        bar = app.inbox.query_one("#filter-bar")
+        await settle(pilot, lambda: not bar.has_class("-editing"))
+        assert not hint.display or not hint.region.height
+        assert app.focused is app.inbox.table
         assert app.inbox.table.total == await hd.views.count(
             (await hd.views.resolve("all", ana))[1].and_(querylang.parse("status:new")), ana)
         await pilot.press("backspace")  # clears the filter

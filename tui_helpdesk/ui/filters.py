@@ -102,11 +102,25 @@ class FilterBar(Vertical):
         self.screen.set_focus(self.input)
         self._check(query)
 
+    # Enter was pressed: the hint stays until the results are on screen (see fold).
+    holding_hint = False
+
     def on_descendant_focus(self) -> None:
         self.add_class("-editing")
 
     def on_descendant_blur(self) -> None:
-        self.remove_class("-editing")
+        if not self.holding_hint:
+            self.remove_class("-editing")
+
+    def fold(self) -> None:
+        """Hide the editing hint after an applied filter's results are shown.
+
+        Folding it changes the layout, which repaints the whole screen; done
+        after the results' frame, it no longer delays them.
+        """
+        self.holding_hint = False
+        if not self.input.has_focus:
+            self.remove_class("-editing")
 
     def action_cancel(self) -> None:
         self.post_message(self.Cancelled(self))
@@ -124,26 +138,30 @@ class FilterBar(Vertical):
                 inp.cursor_position = len(inp.value)
 
     def _check(self, query: str) -> ViewSpec | None:
-        hint = self.query_one("#filter-hint", Static)
         try:
             spec = querylang.parse(query)
         except QueryError as exc:
-            hint.update(error_text(exc))
-            hint.add_class("-error")
+            self._hint(error_text(exc), error=True)
             return None
         except UsageError as exc:
-            hint.update(plain(exc))
-            hint.add_class("-error")
+            self._hint(plain(exc), error=True)
             return None
-        hint.remove_class("-error")
         last = query.rsplit(" ", 1)[-1] if query and not query.endswith(" ") else ""
         options = querylang.completions(last) if last else []
         if options:
-            hint.update(Text("  ".join(options[:8]), style="dim", end=""))
+            self._hint(Text("  ".join(options[:8]), style="dim", end=""))
         else:
-            hint.update(Text("Enter applies · Tab completes · Esc closes · fields: " + " ".join(querylang.FIELD_NAMES),
-                             style="dim", end=""))
+            self._hint(Text("Enter applies · Tab completes · Esc closes · fields: " + " ".join(querylang.FIELD_NAMES),
+                            style="dim", end=""))
         return spec
+
+    def _hint(self, text: Text, *, error: bool = False) -> None:
+        # Only a change is drawn: updating the hint lays the whole screen out again.
+        hint = self.query_one("#filter-hint", Static)
+        if (text, error) != getattr(self, "_hinted", None):
+            self._hinted = (text, error)
+            hint.update(text)
+            hint.set_class(error, "-error")
 
     @on(Input.Changed, "#filter-input")
     def _changed(self, event: Input.Changed) -> None:
@@ -155,6 +173,7 @@ class FilterBar(Vertical):
         event.stop()
         spec = self._check(event.value)
         if spec is not None or not event.value.strip():
+            self.holding_hint = True
             self.post_message(self.Applied(self, event.value.strip(), spec if event.value.strip() else None))
 
 

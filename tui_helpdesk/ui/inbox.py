@@ -73,6 +73,7 @@ class InboxScreen(Screen):
         self._held = None  # the app's batch_update() while a view switch holds frames
         self._hold_timer = None
         self._hold_token = 0
+        self._after_hold: list[Callable[[], None]] = []  # run after the first frame once the hold ends
         self._view_loader: Worker | None = None  # the load_view worker running, if any
         # Without a chatbot the Conversations view (and the HTTP client) is never loaded.
         self.chatbot = chatbot_configured(hd.settings)
@@ -218,6 +219,9 @@ class InboxScreen(Screen):
             self._hold_timer = None
         held.__exit__(None, None, None)
         self.check_idle()
+        for then in self._after_hold:
+            self.call_after_refresh(then)
+        self._after_hold.clear()
 
     def on_unmount(self) -> None:
         self._release_frames()
@@ -390,6 +394,10 @@ class InboxScreen(Screen):
     def _filter_applied(self, event: FilterBar.Applied) -> None:
         self.set_filter(event.query, event.spec)
         self.table.focus()
+        if self._held is not None:
+            self._after_hold.append(event.bar.fold)  # the results first, then the bar folds
+        else:
+            event.bar.fold()
 
     @on(FilterBar.Cancelled)
     def _filter_cancelled(self, event: FilterBar.Cancelled) -> None:

@@ -102,4 +102,6 @@ class KeyBar(Static):
             display = self.app.get_key_display(binding.__class__(key, binding.action))
             out.append(f" {display} ", style="bold reverse")
             out.append(f" {binding.description}  ")
-        self.update(out)
+        if out != getattr(self, "_shown", None):
+            self._shown = out
+            self.update(out, layout=False)  # one line, always: its size never changes
