@@ -41,14 +41,33 @@ async def test_each_hit_shows_its_tickets_newest_matching_entry(hd, team, clock)
     assert await hd.tickets.search('refund" OR NEAR(') == []
 
 
-async def test_search_orders_by_latest_activity(hd, me, clock):
+async def test_search_lists_the_newest_tickets_first(hd, me, clock):
     first = await _ticket(hd, "Printer", "the zeppelin printer jams")
     clock.advance(hours=1)
     second = await _ticket(hd, "Other", "another zeppelin issue", email="x@example.com")
     assert [h.ticket_id for h in await hd.tickets.search("zeppelin")] == [second.id, first.id]
     clock.advance(hours=1)
-    await hd.tickets.add_customer_message(first.id, "still jammed")  # the first one is active again
-    assert [h.ticket_id for h in await hd.tickets.search("zeppelin")] == [first.id, second.id]
+    await hd.tickets.add_customer_message(first.id, "still jammed, the zeppelin again")
+    hits = await hd.tickets.search("zeppelin")
+    assert [h.ticket_id for h in hits] == [second.id, first.id]
+    assert hits[1].snippet == "still jammed, the zeppelin again"  # its newest match
+    assert [h.ticket_id for h in await hd.tickets.search("zeppelin", limit=1)] == [second.id]
+
+
+async def test_search_steps_past_a_ticket_with_many_matches(sqlite_url, clock):
+    """More matching entries in one ticket than a batch of index keys: the next batch
+    starts below that ticket, so the older ticket is still found."""
+    hd = await bootstrap(load(database_url=sqlite_url), clock=clock)
+    try:
+        me = await hd.agents.identify()
+        older = await _ticket(hd, "Older", "one zebra here", email="o@example.com")
+        busy = await _ticket(hd, "Busy", "zebra 0")
+        for n in range(1, 230):
+            await hd.tickets.note(busy.id, f"zebra {n}", actor=me)
+        hits = await hd.tickets.search("zebra", limit=2)
+        assert [(h.ticket_id, h.snippet) for h in hits] == [(busy.id, "zebra 229"), (older.id, "one zebra here")]
+    finally:
+        await hd.close()
 
 
 async def _walk(hd, me, query, limit=7):
@@ -98,7 +117,7 @@ async def test_every_plan_finds_the_same_tickets_in_the_same_order(sqlite_url, c
             assert last == list(reversed(ids))[:7]
             if query == both:
                 assert ids == [made[5].id]
-        assert [h.ticket_id for h in await hd.tickets.search("wombat", limit=3)] == [made[5].id, made[59].id, made[58].id]
+        assert [h.ticket_id for h in await hd.tickets.search("wombat", limit=3)] == [made[59].id, made[58].id, made[56].id]
     finally:
         await hd.close()
 

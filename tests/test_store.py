@@ -190,7 +190,7 @@ async def test_query_filters(hd, team, clock):
     assert {r.id for r in (await hd.views.page(spec.and_(querylang.parse("mentions:me")), alice)).rows} == {old.id}
 
 
-async def test_search_most_recently_active_first(hd, me, clock):
+async def test_search_newest_first(hd, me, clock):
     first = await _ticket(hd, subject="Printer jam", body="the zeppelin printer jams")
     clock.advance(hours=1)
     second = await _ticket(hd, subject="Other", body="another zeppelin issue", email="x@example.com")

@@ -38,7 +38,7 @@ from ...domain.model import (
     TicketType,
     TimelineEntry,
 )
-from ...domain.query import Condition, Field, Op, ViewSpec
+from ...domain.query import Field, ViewSpec
 from ...domain.views import SavedView, Visibility
 from . import engine as engine_mod
 from .steady import SteadyConnection, connect, finish, transaction
@@ -519,43 +519,55 @@ class Tx:
         return None
 
     async def search(self, text_query: str, *, limit: int = 50) -> list[SearchHit]:
-        """Tickets whose messages, notes or subject match, most recently active first (no ranking).
+        """Tickets whose messages, notes or subject match, newest ticket first (no ranking).
 
         Each hit shows its ticket's newest matching entry.
         """
-        spec = ViewSpec(conditions=(Condition(Field.TEXT, Op.MATCH, (text_query,)),))
-        newest = [(r.id, r.subject, r.status) for r in (await self.page(spec, None, limit=limit)).rows]
-        if not newest:
-            return []
         if self.dialect == "sqlite":
-            # The newest matching entry of each ticket: the highest key in the ticket's
-            # range of the index gives its position; the position gives the entry.
-            shift = engine_mod.FTS_SHIFT
+            found = await self._search_index(fts_query(text_query), limit)
             entry_ids = [r[0] for r in await self.conn.execute(text(
-                "WITH hit AS MATERIALIZED ("
-                " SELECT t.value AS ticket_id, (SELECT max(rowid) FROM ticket_fts WHERE ticket_fts MATCH :q"
-                f"  AND rowid BETWEEN t.value << {shift} AND ((t.value + 1) << {shift}) - 1) & {(1 << shift) - 1} AS n"
-                " FROM json_each(:ids) AS t)"
-                " SELECT (SELECT x.id FROM (SELECT e.id, row_number() OVER (ORDER BY e.id) AS rn"
-                "  FROM entry e WHERE e.ticket_id = hit.ticket_id) AS x WHERE x.rn = hit.n)"
-                " FROM hit WHERE hit.n > 0"
-            ), {"q": fts_query(text_query), "ids": json.dumps([t for t, _, _ in newest])})]
+                "SELECT (SELECT x.id FROM (SELECT e.id, row_number() OVER (ORDER BY e.id) AS n"
+                "  FROM entry e WHERE e.ticket_id = json_extract(hit.value, '$[0]')) AS x"
+                " WHERE x.n = json_extract(hit.value, '$[1]')) FROM json_each(:hits) AS hit"
+            ), {"hits": json.dumps(found)})]
         else:
             vector = func.to_tsvector("simple", E.body + " " + func.coalesce(E.search_extra, ""))
             entry_ids = [r[0] for r in await self.conn.execute(
                 select(func.max(E.id)).where(
-                    E.ticket_id.in_([t for t, _, _ in newest]),
                     (E.kind != "event") | E.search_extra.is_not(None),
                     vector.op("@@")(func.plainto_tsquery("simple", text_query)),
-                ).group_by(E.ticket_id)
+                ).group_by(E.ticket_id).order_by(E.ticket_id.desc()).limit(limit)
             )]
-        entries = {r.ticket_id: r for r in await self.conn.execute(
-            select(E.ticket_id, E.body, E.created_at).where(E.id.in_([i for i in entry_ids if i]))
-        )}
-        return [
-            SearchHit(ticket_id, subject, status, entries[ticket_id].body[:200], entries[ticket_id].created_at)
-            for ticket_id, subject, status in newest if ticket_id in entries
-        ]
+        rows = await self.conn.execute(
+            select(E.ticket_id, E.body, E.created_at, T.subject, T.status)
+            .join(TICKET, T.id == E.ticket_id).where(E.id.in_([i for i in entry_ids if i]))
+            .order_by(E.ticket_id.desc())
+        )
+        return [SearchHit(r.ticket_id, r.subject, Status(r.status), r.body[:200], r.created_at) for r in rows]
+
+    async def _search_index(self, query: str, limit: int) -> list[tuple[int, int]]:
+        """(ticket, position of its newest matching entry), newest ticket first, off the index.
+
+        Keys descend by ticket, then by position: the first key met of a ticket is its
+        newest match, and the next batch starts below the tickets already found.
+        """
+        shift = engine_mod.FTS_SHIFT
+        found: dict[int, int] = {}
+        below = None
+        batch = max(limit * 4, 200)
+        while len(found) < limit:
+            keys = [r[0] for r in await self.conn.execute(text(
+                "SELECT rowid FROM ticket_fts WHERE ticket_fts MATCH :q"
+                + (" AND rowid < :below" if below is not None else "") + " ORDER BY rowid DESC LIMIT :n"
+            ), {"q": query, "n": batch, "below": below})]
+            for key in keys:
+                found.setdefault(key >> shift, key & ((1 << shift) - 1))
+                if len(found) == limit:
+                    break
+            if len(keys) < batch:
+                break
+            below = (keys[-1] >> shift) << shift  # the rest of that ticket's keys are not needed
+        return list(found.items())
 
     # ------------------------------------------------------------ saved views
 
