@@ -319,6 +319,75 @@ def _flags(imap: DovecotServer, mailbox: str) -> dict[int, tuple]:
         return {uid: data[b"FLAGS"] for uid, data in client.fetch(uids, ["FLAGS"]).items()} if uids else {}
 
 
+@pytest.fixture
+def quick_retries(monkeypatch):
+    import tui_helpdesk.services.mail as mail_service
+
+    monkeypatch.setattr(mail_service, "REFUSED_RETRY_DELAYS", (0.01, 0.01))
+
+
+async def _keys(desk: Desk, folder: str) -> dict[int, str]:
+    async with desk.hd.store.read() as tx:
+        rows = await tx.conn.execute(select(ms.MM.c.uid, ms.MM.c.kind).where(ms.MM.c.mailbox == folder))
+        return {uid: kind for uid, kind in rows}
+
+
+async def test_a_message_the_server_cannot_read_is_set_aside_not_skipped(imap, folder, sqlite_url, make_desk,
+                                                                          quick_retries):
+    """Dovecot leaves a message it cannot read out of a FETCH answer without an error: it is
+    asked for again, then set aside with the reason - never skipped in silence."""
+    desk = await make_desk(sqlite_url, imap=imap, mailbox=folder)
+    for i in range(4):
+        imap.append("support", folder, customer_mail(message_id=f"<r{i}@example.com>",
+                                                     subject="Unreadable" if i == 1 else f"Fine {i}"))
+    maildir = Path(imap.dir) / "mail" / "support" / "Maildir" / f".{folder}"
+    [victim] = [p for p in maildir.glob("*/*") if b"Subject: Unreadable" in p.read_bytes()]
+    victim.unlink()
+    victim.mkdir()  # what the server finds where the message was: it cannot read it
+    [report] = await desk.hd.mail.sync_once()
+    assert report.error is None
+    keys = await _keys(desk, folder)
+    assert sorted(keys) == [1, 2, 3, 4]  # every message accounted for
+    assert await desk.count(TICKET) == 3 and keys[2] == "set_aside"
+    [aside] = [a for a in (await desk.hd.mail.status())["set_aside"] if a.uid == 2]
+    assert "could not be fetched" in aside.reason or aside.size == 0
+    [again] = await desk.hd.mail.sync_once()
+    assert again.fetched == 0 and await desk.count(TICKET) == 3
+
+
+@pytest.mark.parametrize("refusals", [1, 99])
+async def test_a_message_the_server_refuses_is_retried_then_set_aside(imap, folder, sqlite_url, make_desk,
+                                                                       quick_retries, monkeypatch, refusals):
+    from tui_helpdesk.adapters.mail import imap as imap_adapter
+
+    desk = await make_desk(sqlite_url, imap=imap, mailbox=folder)
+    for i in range(6):
+        imap.append("support", folder, customer_mail(message_id=f"<f{i}@example.com>", subject=f"Mail {i}"))
+    fetch = imap_adapter.ImapConnection.fetch
+    refused = []
+
+    def refusing_fetch(self, uids):  # the server answers NO whenever UID 4 is asked for
+        if 4 in uids and len(refused) < refusals:
+            refused.append(list(uids))
+            raise imap_adapter.ImapError("fetch: NO [SERVERBUG] Internal error occurred")
+        return fetch(self, uids)
+
+    monkeypatch.setattr(imap_adapter.ImapConnection, "fetch", refusing_fetch)
+    [report] = await desk.hd.mail.sync_once()
+    assert report.error is None
+    keys = await _keys(desk, folder)
+    assert sorted(keys) == [1, 2, 3, 4, 5, 6]
+    if refusals == 1:  # refused once: asked again, and stored like the others
+        assert await desk.count(TICKET) == 6 and report.set_aside == 0
+    else:
+        assert await desk.count(TICKET) == 5 and keys[4] == "set_aside"
+        [aside] = (await desk.hd.mail.status())["set_aside"]
+        assert aside.uid == 4 and "refused" in aside.reason and "SERVERBUG" in aside.reason
+        assert [4] in refused  # the batch was halved down to the one message
+    flags = _flags(imap, folder)
+    assert all(b"\\Seen" in flags[uid] for uid in (1, 2, 3, 5, 6))
+
+
 async def test_sync_ingests_then_flags_and_is_idempotent(imap, folder, db_url, make_desk):
     desk = await make_desk(db_url, imap=imap, mailbox=folder)
     for raw in varied_messages(40, seed=7):

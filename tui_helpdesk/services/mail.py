@@ -53,6 +53,7 @@ from ..adapters.mail import loops, msgid
 from ..adapters.mail.attachments import AttachmentStore
 from ..adapters.mail.compose import build_reply, render_signature
 from ..adapters.mail.imap import (
+    ConnectionLost,
     Fetched,
     ImapError,
     ImapWorker,
@@ -596,6 +597,33 @@ class MailService:
             await ms.save_sync_state(tx, address.address, mailbox, uidvalidity=uidvalidity, last_uid=item.uid,
                                      last_sync_at=plan.now, add_messages=1)
 
+    async def set_aside_unreadable(self, address: MailAddress, mailbox: str, uidvalidity: int, uid: int,
+                                   reason: str, lease: tuple[str, str, timedelta] | None = None) -> None:
+        """Record that message *uid* could not be fetched, so the sync can go past it.
+
+        Nothing of it is known but its UID; it stays on the server untouched
+        (never flagged or moved), listed with the reason by ``helpdesk sync --status``.
+        """
+        async with self.store.write() as tx:
+            if lease is not None and not await tx.acquire_lease(*lease):
+                raise LeaseLost(f"{address.address} {mailbox}: another process took over the sync")
+            if await ms.existing_uids(tx, address.address, mailbox, uidvalidity, [uid]):
+                return
+            now = tx.now()
+            await ms.insert_keys(tx, [{
+                "account": address.address, "mailbox": mailbox, "uidvalidity": uidvalidity, "uid": uid,
+                "message_id": None, "from_addr": "", "raw_sha256": "", "kind": "set_aside", "ticket_id": None,
+                "entry_id": None, "refs": [], "marked": True, "received_at": now,
+            }])
+            await ms.insert_set_aside(tx, [{
+                "account": address.address, "mailbox": mailbox, "uidvalidity": uidvalidity, "uid": uid,
+                "message_id": None, "from_addr": "", "subject": "",
+                "reason": one_line(f"could not be fetched: {reason}", 500), "raw_sha256": "", "size": 0,
+                "ticket_id": None, "created_at": now,
+            }])
+            await ms.save_sync_state(tx, address.address, mailbox, uidvalidity=uidvalidity, last_uid=uid,
+                                     last_sync_at=now, add_messages=1)
+
     async def _ingest_batch(self, address: MailAddress, mailbox: str, uidvalidity: int, items: list[Incoming],
                             lease: tuple[str, str, timedelta] | None, rematch: bool) -> BatchResult:
         result = BatchResult()
@@ -1118,6 +1146,12 @@ def _preview(body: str) -> str:
 # --------------------------------------------------------------------- syncer
 
 
+# How often one message the server refuses to return is asked for, and the
+# pauses between, before it is set aside (a refusal can pass: a busy server, a lock).
+REFUSED_RETRY_DELAYS = (0.5, 2.0)
+_NOT_RETURNED = "not in the server's answer (expunged meanwhile, or unreadable on the server)"
+
+
 class MailboxSyncer:
     """Keeps one mailbox of one address in the database (see the module docstring)."""
 
@@ -1328,37 +1362,104 @@ class MailboxSyncer:
             except Exception:  # noqa: BLE001 - no processes here: parse on the IMAP thread
                 pool.workers = 1
         next_task = asyncio.ensure_future(self._fetch(worker, batches[0], total)) if batches else None
-        for index, batch in enumerate(batches):
-            items = await next_task
-            next_task = None
-            if index + 1 < len(batches):
-                next_task = asyncio.ensure_future(self._fetch(worker, batches[index + 1], total))
-            _crash_point("after_fetch", service._crashes)
-            if items:
-                result = await service.ingest(self.address, self.mailbox, status.uidvalidity, items,
-                                              lease=self.lease, rematch=rematch)
-                report.add(result)
-                _crash_point("after_commit", service._crashes)
-                await self._mark(worker, [i.uid for i in items], status.uidvalidity)
-            report.fetched += len(items)
-            done += len(batch)
-            elapsed = max(time.monotonic() - started, 1e-6)
-            self._emit(progress, "syncing", done=done, total=total, rate=done / elapsed)
+        try:
+            for index, batch in enumerate(batches):
+                items, refused = await next_task
+                next_task = None
+                if index + 1 < len(batches):
+                    next_task = asyncio.ensure_future(self._fetch(worker, batches[index + 1], total))
+                _crash_point("after_fetch", service._crashes)
+                # In UID order: the messages below a refused one, then that one, and so on.
+                for uid in sorted(refused):
+                    await self._store(worker, [i for i in items if i.uid < uid], status.uidvalidity, rematch, report)
+                    items = [i for i in items if i.uid > uid]
+                    await self._refused(uid, refused[uid], status.uidvalidity, report)
+                await self._store(worker, items, status.uidvalidity, rematch, report)
+                done += len(batch)
+                elapsed = max(time.monotonic() - started, 1e-6)
+                self._emit(progress, "syncing", done=done, total=total, rate=done / elapsed)
+        finally:
+            if next_task is not None:  # a pass cut short: the prefetch is not wanted any more
+                next_task.cancel()
         elapsed = max(time.monotonic() - started, 1e-6)
         self._emit(progress, "done", done=total, total=total, rate=total / elapsed if total else 0.0)
 
-    async def _fetch(self, worker: ImapWorker, uids: list[int], backlog: int) -> list[Incoming]:
+    async def _store(self, worker: ImapWorker, items: list[Incoming], uidvalidity: int, rematch: bool,
+                     report: SyncReport) -> None:
+        if not items:
+            return
+        result = await self.service.ingest(self.address, self.mailbox, uidvalidity, items,
+                                           lease=self.lease, rematch=rematch)
+        report.add(result)
+        _crash_point("after_commit", self.service._crashes)
+        await self._mark(worker, [i.uid for i in items], uidvalidity)
+        report.fetched += len(items)
+
+    async def _refused(self, uid: int, reason: str, uidvalidity: int, report: SyncReport) -> None:
+        """Set aside message *uid*, which could not be fetched: it no longer holds up the mailbox."""
+        log.warning("%s %s: UID %s set aside, it could not be fetched: %s",
+                    self.address.address, self.mailbox, uid, reason)
+        await self.service.set_aside_unreadable(self.address, self.mailbox, uidvalidity, uid, reason, self.lease)
+        report.add(BatchResult(set_aside=1))
+
+    async def _fetch(self, worker: ImapWorker, uids: list[int], backlog: int) -> tuple[list[Incoming], dict[int, str]]:
+        """The batch parsed, and the UIDs the server refused to return (with its reason)."""
+        fetched, refused = await self._fetch_raw(worker, uids)
         pool = self.service.parse_pool
-        if pool.enabled and backlog >= pool.MIN_BACKLOG and len(uids) >= pool.MIN_BATCH:
-            fetched = await worker.fetch(uids)
+        if pool.enabled and backlog >= pool.MIN_BACKLOG and len(fetched) >= pool.MIN_BATCH:
             try:
-                return await pool.prepare(fetched)
+                return await pool.prepare(fetched), refused
             except Exception as exc:  # noqa: BLE001 - BrokenProcessPool, a worker that could not start
                 log.warning("parsing in worker processes failed (%s); parsing here instead", exc)
                 pool.close()
                 pool.workers = 1
-                return await worker.call(prepare, fetched)
-        return await worker.call(lambda: prepare(worker.conn.fetch(uids)))
+        return await worker.call(prepare, fetched), refused
+
+    async def _fetch_raw(self, worker: ImapWorker, uids: list[int]) -> tuple[list[Fetched], dict[int, str]]:
+        """Fetch *uids*, and the ones that could not be fetched, with why.
+
+        A batch the server refuses is halved until the refused message is found.
+        A message refused, or left out of the server's answer, is asked for again
+        a few times before it is reported, so that one message the server cannot
+        read is set aside instead of holding up the mailbox, or being skipped
+        without a word.
+        """
+        try:
+            fetched = await worker.fetch(uids)
+            why = _NOT_RETURNED
+        except ConnectionLost:
+            raise  # the connection, not a message: reconnect
+        except ImapError as exc:
+            if len(uids) > 1:
+                half = len(uids) // 2
+                first, refused_first = await self._fetch_raw(worker, uids[:half])
+                second, refused_second = await self._fetch_raw(worker, uids[half:])
+                return first + second, refused_first | refused_second
+            fetched, why = [], f"refused: {exc}"
+        got = {f.uid for f in fetched}
+        refused: dict[int, str] = {}
+        for uid in (u for u in uids if u not in got):
+            item, reason = await self._fetch_again(worker, uid, why)
+            if item is None:
+                refused[uid] = reason
+            else:
+                fetched.append(item)
+        return sorted(fetched, key=lambda f: f.uid), refused
+
+    async def _fetch_again(self, worker: ImapWorker, uid: int, why: str) -> tuple[Fetched | None, str]:
+        for delay in REFUSED_RETRY_DELAYS:
+            await asyncio.sleep(delay)
+            try:
+                got = await worker.fetch([uid])
+            except ConnectionLost:
+                raise
+            except ImapError as exc:
+                why = f"refused: {exc}"
+                continue
+            if got:
+                return got[0], why
+            why = _NOT_RETURNED
+        return None, why
 
     async def _mark(self, worker: ImapWorker, uids: list[int], uidvalidity: int) -> None:
         await worker.mark(uids, self.folder)
