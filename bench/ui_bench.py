@@ -75,20 +75,29 @@ def ensure_db(path: Path, tickets: int, per_ticket: int) -> None:
 
 
 def child_cold(path: Path) -> None:
-    """Run in a fresh process: open the app headless, report when the inbox frame is composed."""
+    """Run in a fresh process: open the app headless, report when the inbox frame goes out.
+
+    The moment is the first composed frame handed to the (headless) terminal
+    driver that shows the inbox with its rail counts and the first page's rows.
+    """
     from tui_helpdesk.ui.app import HelpdeskApp
 
-    async def pilot_ready(pilot) -> None:
-        app = pilot.app
-        while not (app.inbox is not None and app.inbox.loaded):
-            await asyncio.sleep(0.002)
-        app.screen._compositor.render_update(full=True)
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"READY {time.time():.6f} {rss:.1f}", flush=True)
-        app.exit(0)
-
     app = HelpdeskApp(_settings(path), act_as=AS, watch=False)
-    app.run(headless=True, auto_pilot=pilot_ready, size=(160, 50))
+    display = app._display
+
+    def first_inbox_frame(screen, renderable):
+        result = display(screen, renderable)
+        inbox = app.inbox
+        if (renderable is not None and inbox is not None and screen is inbox and inbox.table.row_count
+                and all(item.count is not None for item in inbox.rail.items if item.spec is not None)):
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            print(f"READY {time.time():.6f} {rss:.1f}", flush=True)
+            app._display = display
+            app.exit(0)
+        return result
+
+    app._display = first_inbox_frame
+    app.run(headless=True, size=(160, 50))
 
 
 def measure_cold(path: Path, runs: int) -> tuple[float, float, float]:

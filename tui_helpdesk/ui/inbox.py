@@ -75,6 +75,7 @@ class InboxScreen(Screen):
         self._hold_token = 0
         self._after_hold: list[Callable[[], None]] = []  # run after the first frame once the hold ends
         self._view_loader: Worker | None = None  # the load_view worker running, if any
+        self._left = False  # another screen was on top since the last refresh
         # Without a chatbot the Conversations view (and the HTTP client) is never loaded.
         self.chatbot = chatbot_configured(hd.settings)
 
@@ -128,6 +129,7 @@ class InboxScreen(Screen):
         self.status.me_login = self.me.login
         self.status.availability = self.me.availability.value
         self.table.focus()
+        self._hold_frames()  # the first frame is the inbox with its rows, not an empty table before them
         self.initial_load()
         # "5m ago" ages: re-render the times once a minute.
         self.set_interval(60, self.table.refresh_rows)
@@ -170,11 +172,15 @@ class InboxScreen(Screen):
 
     @work(exclusive=True, group="view", exit_on_error=False)
     async def initial_load(self) -> None:
-        items = self._first_rail or await self.hd.views.rail(self.me)
-        self._first_rail = None
-        self.rail.set_items(items, current=self.view_key)
-        await self._show(keep_cursor=False)
-        self.loaded = True
+        token = self._hold_token
+        try:
+            items = self._first_rail or await self.hd.views.rail(self.me)
+            self._first_rail = None
+            self.rail.set_items(items, current=self.view_key)
+            await self._show(keep_cursor=False)
+            self.loaded = True
+        finally:
+            self._release_frames(token)
         self.call_after_refresh(heap.settle)  # the first frame is out: the start-up heap can settle
 
     def select_view(self, key: str) -> None:
@@ -370,8 +376,14 @@ class InboxScreen(Screen):
     def action_refresh(self) -> None:
         self.refresh_view()
 
+    def on_screen_suspend(self) -> None:
+        self._left = True
+
     def on_screen_resume(self) -> None:
-        if self.loaded:
+        # Back from a ticket or a dialog: what changed meanwhile. (The first resume,
+        # right after start, would only count the rail a second time.)
+        if self.loaded and self._left:
+            self._left = False
             self.refresh_view()
 
     # ----------------------------------------------------------- the status
