@@ -198,3 +198,49 @@ async def test_highlighting_reads_the_whole_transcript(hd, sim):
         view.table.move_cursor(row=[i.id for i in view.items].index(conv))
         preview = view.query_one("#conv-preview")
         await until(pilot, lambda: "meine Rechnung ist falsch" in str(preview.render()))
+
+
+async def test_with_two_desks_a_desk_column_says_whose_customer_it_is(tmp_path, clock):
+    from dataclasses import replace
+
+    from tests.chat_fixtures import chat_settings, fast_client
+    from tui_helpdesk.bootstrap import bootstrap
+
+    sims = [Simulator(KEY, seed=n, rate_limit=100_000) for n in (3, 4)]
+    for simulator in sims:
+        await simulator.start("127.0.0.1", 0)
+    hd = None
+    try:
+        settings = chat_settings(f"sqlite+aiosqlite:///{tmp_path / 'two.db'}", sims[0].base_url)
+        support = settings.desks[0]
+        sales = replace(support, slug="sales", name="Sales",
+                        chatbot=replace(support.chatbot, base_url=sims[1].base_url))
+        hd = await bootstrap(replace(settings, desks=(support, sales)), clock=clock)
+        hd.conversations.client_factory = fast_client()
+        sims[0].add_conversation("Ann Support", text="my order")
+        sims[1].add_conversation("Bob Sales", text="a quote, please")
+        await hd.conversations.poll_once("support")
+        await hd.conversations.poll_once("sales")
+        me = await hd.agents.identify()
+        app = Harness(hd, me)
+        async with app.run_test(size=(140, 40)) as pilot:
+            view = app.query_one(ConversationsView)
+            await until(pilot, lambda: len(rows(view)) == 2)
+            desk_of = {cells["customer"].plain.split()[0]: cells["desk"].plain for cells in rows(view).values()}
+            assert desk_of == {"Ann": support.name, "Bob": "Sales"}
+    finally:
+        if hd is not None:
+            await hd.close()
+        for simulator in sims:
+            await simulator.stop()
+
+
+async def test_with_one_desk_there_is_no_desk_column(hd, sim):
+    me = await hd.agents.identify()
+    sim.add_conversation("Ann Support", text="my order")
+    await hd.conversations.poll_once()
+    app = Harness(hd, me)
+    async with app.run_test(size=(140, 40)) as pilot:
+        view = app.query_one(ConversationsView)
+        await until(pilot, lambda: len(rows(view)) == 1)
+        assert "desk" not in next(iter(rows(view).values()))

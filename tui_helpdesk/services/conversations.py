@@ -220,6 +220,10 @@ class ConversationService:
                 self._desk_ids[slug] = (await tx.get_desk(slug)).id
         return _Desk(slug, self._desk_ids[slug], settings)
 
+    async def desk_names(self) -> dict[int, str]:
+        """Database id -> name of every desk with a chatbot platform (for a Desk column)."""
+        return {(await self._desk(slug)).id: settings.name or slug for slug, settings in self._settings.items()}
+
     async def desk_for(self, desk_id: int) -> _Desk | None:
         """The configured desk with database id *desk_id*, or None."""
         try:

@@ -63,6 +63,8 @@ CONVERSATION_KEYS: tuple[Key, ...] = (
 
 COLUMNS = (("state", "State", 12), ("ticket", "Ticket", 10), ("channel", "Channel", 10),
            ("customer", "Customer", 22), ("updated", "Updated", 7), ("last", "Last message", None))
+# First, when more than one desk has a chatbot: which desk's customer it is.
+DESK_COLUMN = ("desk", "Desk", 12)
 ROLE_LABEL = {"assistant": "Chatbot", "human_agent": "Teammate", "system": "Platform"}
 NOT_CONFIGURED = ("Conversations appear here when a chatbot platform is configured for the desk "
                   "([desks.chatbot] base_url in config.toml; 'helpdesk bot-sim' runs a simulator).")
@@ -193,12 +195,14 @@ class ConversationsView(Vertical):
         self.refresh_seconds = refresh_seconds
         self.items: list[ConversationInfo] = []
         self._keys: list[str] = []
+        self.columns = (DESK_COLUMN, *COLUMNS) if len(hd.conversations.desk_slugs()) > 1 else COLUMNS
+        self._desk_names: dict[int, str] = {}
         self._fetched: dict[str, float] = {}  # conversation -> when its transcript was last read
 
     def compose(self) -> ComposeResult:
         yield Static("", id="conv-status", markup=False)
         table: DataTable = DataTable(id="conv-table", cursor_type="row", zebra_stripes=True)
-        for key, title, width in COLUMNS:
+        for key, title, width in self.columns:
             table.add_column(title, key=key, width=width)
         yield table
         with VerticalScroll(id="conv-preview-box"):
@@ -235,6 +239,8 @@ class ConversationsView(Vertical):
         try:
             items = await service.lines()
             status = await service.poll_status()
+            if self.columns[0] is DESK_COLUMN and not self._desk_names:
+                self._desk_names = await service.desk_names()
         except HelpdeskError as exc:
             status_widget.update(plain(exc))
             return
@@ -252,9 +258,11 @@ class ConversationsView(Vertical):
         now = self.now()
         rows = [(state_cell(i), ticket_cell(i), line(i.channel, 20), customer_cell(i),
                  Text(humanise(i.updated_at, now), style="dim", end=""), last_cell(i)) for i in items]
+        if self.columns[0] is DESK_COLUMN:
+            rows = [(line(self._desk_names.get(i.desk_id, str(i.desk_id)), 20), *row) for i, row in zip(items, rows)]
         if keys == self._keys:
             for key, row in zip(keys, rows):
-                for (column, _, _), cell in zip(COLUMNS, row):
+                for (column, _, _), cell in zip(self.columns, row):
                     table.update_cell(key, column, cell)
         else:
             table.clear()
