@@ -143,8 +143,8 @@ def _smtp_process(conn) -> None:
 
 
 async def outbox_drain(tmp: Path, replies: int) -> tuple[float, float, int]:
+    from tui_helpdesk.adapters.mail.imap import prepare
     from tui_helpdesk.bootstrap import bootstrap
-    from tui_helpdesk.services.mail import prepare
     from tui_helpdesk.settings import load
 
     from tests.mail_fixtures import fetched

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import update
 
+from tui_helpdesk.adapters.mail.imap import prepare
 from tui_helpdesk.adapters.mail.msgid import parse_message_id
 from tui_helpdesk.adapters.store import mailstore as ms
 from tui_helpdesk.bootstrap import bootstrap
 from tui_helpdesk.domain.model import EntryKind
-from tui_helpdesk.services.mail import prepare
 from tui_helpdesk.settings import load
 
 from .mail_fixtures import SUPPORT, customer_mail, fetched, write_config

@@ -19,12 +19,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from tui_helpdesk.adapters.mail.imap import prepare
 from tui_helpdesk.adapters.mail.msgid import parse_message_id
 from tui_helpdesk.adapters.store import mailstore as ms
 from tui_helpdesk.adapters.store.repository import ENTRY, TICKET
 from tui_helpdesk.bootstrap import bootstrap
 from tui_helpdesk.domain.model import EntryKind, Status, TicketType
-from tui_helpdesk.services.mail import CRASH_ENV, prepare
+from tui_helpdesk.services.mail_sync import CRASH_ENV
 from tui_helpdesk.settings import load
 
 from .mail_fixtures import (
@@ -321,9 +322,9 @@ def _flags(imap: DovecotServer, mailbox: str) -> dict[int, tuple]:
 
 @pytest.fixture
 def quick_retries(monkeypatch):
-    import tui_helpdesk.services.mail as mail_service
+    import tui_helpdesk.services.mail_sync as mail_sync
 
-    monkeypatch.setattr(mail_service, "REFUSED_RETRY_DELAYS", (0.01, 0.01))
+    monkeypatch.setattr(mail_sync, "REFUSED_RETRY_DELAYS", (0.01, 0.01))
 
 
 async def _keys(desk: Desk, folder: str) -> dict[int, str]:

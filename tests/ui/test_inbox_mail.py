@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from tui_helpdesk.services.mail import SyncProgress
+from tui_helpdesk.services.mail_sync import SyncProgress
 from tui_helpdesk.settings import EmailSettings
 from tui_helpdesk.ui.widgets.statusbar import mail_state
 

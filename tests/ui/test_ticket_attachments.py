@@ -18,9 +18,9 @@ from textual.widgets import Input
 
 from tests.mail_fixtures import customer_mail, fetched, write_config
 from tests.servers import SmtpServer, require
+from tui_helpdesk.adapters.mail.imap import prepare
 from tui_helpdesk.bootstrap import bootstrap
 from tui_helpdesk.domain.model import EntryKind
-from tui_helpdesk.services.mail import prepare
 from tui_helpdesk.settings import load
 from tui_helpdesk.ui import ticket as ticket_module
 from tui_helpdesk.ui.widgets.attachments import (AttachmentPicker, SavePathDialog, attachments_of, safe_filename,

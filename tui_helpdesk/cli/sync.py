@@ -23,7 +23,7 @@ import time
 from ..bootstrap import bootstrap
 from ..domain.errors import HelpdeskError
 from ..domain.text import one_line
-from ..services.mail import SyncProgress
+from ..services.mail_sync import SyncProgress
 
 
 class _Printer:

@@ -70,7 +70,7 @@ class OutboxReport:
 
 
 def _holder_alive(holder: str) -> bool:
-    from .mail import _holder_alive as alive
+    from .mail_sync import _holder_alive as alive
 
     return alive(holder)
 

@@ -13,7 +13,7 @@ from ...domain.text import one_line
 from ..text import line
 
 if TYPE_CHECKING:
-    from ...services.mail import SyncProgress
+    from ...services.mail_sync import SyncProgress
 
 AVAILABILITY_STYLE = {"available": "bold green", "away": "yellow", "busy": "red", "paused": "dim"}
 MAIL_FAILING = ("error", "reconnecting")
