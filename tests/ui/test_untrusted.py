@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ui_support import PAYLOADS, settle, screen_text
 
-from tui_helpdesk.domain.text import one_line
+from tui_helpdesk.domain.text import clean, one_line
 
 BAD = ("\x1b", "\x07", "\x9b", "\u202e", "\r")
 
@@ -82,3 +82,21 @@ async def test_cells_are_cleaned(desk, make_app):
             cells = [c.plain for c in app.inbox.table.cells(index)]
             assert any(c.startswith(one_line(f"N{ids.index(tid)} {payload}")[:10]) for c in cells)
             assert rows[tid].subject.startswith(f"S{ids.index(tid)}")
+
+
+async def test_every_notification_is_plain_text_whoever_sends_it(desk, make_app):
+    """Widgets' notify() parses markup by default; the app turns that off for all of them,
+    so an f-string that quotes an error or a name can never become markup or an action."""
+    hd, ana, _ = desk
+    app = make_app(hd, ana)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        for payload in PAYLOADS:
+            app.inbox.table.notify(f"Something went wrong: {payload}")  # a widget's notify, markup on by default
+        await pilot.pause()
+        shown = list(app._notifications)
+        assert len(shown) == len(PAYLOADS)
+        for note, payload in zip(shown, PAYLOADS):
+            assert note.markup is False
+            assert note.message == clean(f"Something went wrong: {payload}")
+            assert not any(ch in note.message for ch in BAD)
