@@ -86,6 +86,8 @@ class Presence:
 
 # How long closing waits for transactions that are still ending.
 CLOSE_GRACE_SECONDS = 5.0
+# How long "is this word common?" is remembered (it only chooses a query plan).
+COMMON_WORDS_TTL = 60.0
 
 
 class Store:
@@ -96,6 +98,8 @@ class Store:
         self.clock = clock
         self.dialect = engine.dialect.name
         self._active = 0  # transactions open right now
+        # (words, threshold) -> (matched at least that many entries?, when checked); see Tx._matches_at_least
+        self.common_words: dict[tuple[str, int], tuple[bool, float]] = {}
 
     @classmethod
     async def open(
@@ -450,9 +454,21 @@ class Tx:
         return Context(me_id=me_id, now=self.now(), dialect=self.dialect, common_text=frozenset(common))
 
     async def _matches_at_least(self, words: str, n: int) -> bool:
-        """Do at least *n* entries match? Reads at most *n* postings."""
+        """Do at least *n* entries match? Reads at most *n* postings.
+
+        The answer only steers the query plan and changes slowly, so it is kept
+        a minute: a view's count, its first page and the pages scrolled to ask once.
+        """
+        key, now = (fts_query(words), n), time.monotonic()
+        known = self.store.common_words.get(key)
+        if known is not None and now - known[1] < COMMON_WORDS_TTL:
+            return known[0]
         stmt = text("SELECT count(*) FROM (SELECT 1 FROM ticket_fts WHERE ticket_fts MATCH :q LIMIT :n)")
-        return (await self.conn.execute(stmt, {"q": fts_query(words), "n": n})).scalar_one() >= n
+        common = (await self.conn.execute(stmt, {"q": key[0], "n": n})).scalar_one() >= n
+        if len(self.store.common_words) >= 256:
+            self.store.common_words.clear()
+        self.store.common_words[key] = (common, now)
+        return common
 
     async def count(self, spec: ViewSpec, me_id: int | None) -> int:
         if me_id is not None and [c.field for c in spec.conditions] == [Field.MENTIONS_ME]:

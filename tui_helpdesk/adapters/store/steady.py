@@ -87,9 +87,6 @@ class SteadyConnection:
     async def execute(self, *args: Any, **kwargs: Any) -> Any:
         return await finish(self._conn.execute(*args, **kwargs))
 
-    async def scalar(self, *args: Any, **kwargs: Any) -> Any:
-        return await finish(self._conn.scalar(*args, **kwargs))
-
     async def run_sync(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         return await finish(self._conn.run_sync(fn, *args, **kwargs))
 
