@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tui_helpdesk.adapters.mail.compose import build_reply, render_signature
-from tui_helpdesk.adapters.mail.loops import AUTO_REPLY, classify
-from tui_helpdesk.adapters.mail.msgid import make_message_id, reply_subject, verify_message_id
-from tui_helpdesk.adapters.mail.parse import parse_message
+from tui_helpdesk.domain.mail.compose import build_reply, render_signature
+from tui_helpdesk.domain.mail.loops import AUTO_REPLY, classify
+from tui_helpdesk.domain.mail.message import parse_message
+from tui_helpdesk.domain.mail.msgid import make_message_id, reply_subject, verify_message_id
 
 SECRET = b"compose-test-secret-0123456789ab"
 WHEN = datetime(2024, 1, 2, 10, 15, tzinfo=timezone.utc)

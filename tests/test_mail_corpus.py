@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tui_helpdesk.adapters.mail.loops import BOUNCE, classify
-from tui_helpdesk.adapters.mail.parse import ParsedMessage, parse_message
+from tui_helpdesk.domain.mail.loops import BOUNCE, classify
+from tui_helpdesk.domain.mail.message import ParsedMessage, parse_message
 
 NOT_MESSAGES = {"README.md", "LICENSE", "LICENSE.txt", "NOTICE"}
 BIDI = set("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tui_helpdesk.adapters.mail.compose import build_reply
-from tui_helpdesk.adapters.mail.loops import (
+from tui_helpdesk.domain.mail.compose import build_reply
+from tui_helpdesk.domain.mail.loops import (
     AUTO_REPLY,
     BOUNCE,
     HUMAN,
@@ -20,8 +20,8 @@ from tui_helpdesk.adapters.mail.loops import (
     ReplyRateLimiter,
     classify,
 )
-from tui_helpdesk.adapters.mail.msgid import make_message_id, parse_message_id
-from tui_helpdesk.adapters.mail.parse import parse_message
+from tui_helpdesk.domain.mail.message import parse_message
+from tui_helpdesk.domain.mail.msgid import make_message_id, parse_message_id
 
 SECRET = b"loop-test-secret-0123456789abcdef"
 

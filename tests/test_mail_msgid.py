@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tui_helpdesk.adapters.mail.msgid import (
+from tui_helpdesk.domain.mail.msgid import (
     MessageIdInfo,
     find_subject_tag,
     make_message_id,

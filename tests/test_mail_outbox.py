@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import update
 
 from tui_helpdesk.adapters.mail.imap import prepare
-from tui_helpdesk.adapters.mail.msgid import parse_message_id
+from tui_helpdesk.domain.mail.msgid import parse_message_id
 from tui_helpdesk.adapters.store import mailstore as ms
 from tui_helpdesk.bootstrap import bootstrap
 from tui_helpdesk.domain.model import EntryKind

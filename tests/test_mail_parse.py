@@ -12,13 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tui_helpdesk.adapters.mail.parse import (
-    Attachment,
-    ParsedMessage,
-    decode_header_value,
-    parse_message,
-    split_quoted,
-)
+from tui_helpdesk.domain.mail.headers import decode_header_value
+from tui_helpdesk.domain.mail.message import Attachment, ParsedMessage, parse_message
+from tui_helpdesk.domain.mail.quotes import split_quoted
 
 ESCAPE_PAYLOADS = [
     "\x1b]52;c;Y3VybCBldmlsfHNo\x1b\\",

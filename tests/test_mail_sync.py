@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tui_helpdesk.adapters.mail.imap import prepare
-from tui_helpdesk.adapters.mail.msgid import parse_message_id
+from tui_helpdesk.domain.mail.msgid import parse_message_id
 from tui_helpdesk.adapters.store import mailstore as ms
 from tui_helpdesk.adapters.store.repository import ENTRY, TICKET
 from tui_helpdesk.bootstrap import bootstrap

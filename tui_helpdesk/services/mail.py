@@ -16,9 +16,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timezone
 
-from ..adapters.mail import msgid
+from ..domain.mail import msgid
 from ..adapters.mail.attachments import AttachmentStore
-from ..adapters.mail.compose import build_reply, render_signature
+from ..domain.mail.compose import build_reply, render_signature
 from ..adapters.store import mailstore as ms
 from ..adapters.store.repository import Store, Tx
 from ..domain.errors import HelpdeskError

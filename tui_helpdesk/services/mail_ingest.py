@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from ..adapters.mail import loops, msgid
+from ..domain.mail import loops, msgid
 from ..adapters.mail.attachments import AttachmentStore
-from ..adapters.mail.compose import build_reply, render_signature
+from ..domain.mail.compose import build_reply, render_signature
 from ..adapters.mail.imap import Incoming
-from ..adapters.mail.parse import ParsedMessage
+from ..domain.mail.message import ParsedMessage
 from ..adapters.store import mailstore as ms
 from ..adapters.store.repository import Store, Tx
 from ..domain import lifecycle

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta, timezone
 
-from ..adapters.mail.loops import ReplyRateLimiter
+from ..domain.mail.loops import ReplyRateLimiter
 from ..adapters.mail.smtp import FAILED, RETRY, SENT, UNKNOWN, RecipientResult, SmtpError, SmtpSender
 from ..adapters.store import mailstore as ms
 from ..adapters.store.repository import Store, Tx, _naive

@@ -1,6 +1,6 @@
-"""Email for the help desk: parsing inbound mail, recognising machine mail,
-signed Message-IDs and composing replies.
+"""Email I/O for the help desk: the IMAP connection and fetch worker, the SMTP
+sender, and the file store for attachments.
 
-The modules here are pure (no database, no network), so the IMAP sync and the
-SMTP outbox can share them and tests can run them without servers.
+The pure mail rules these use (parsing, loop detection, signed Message-IDs,
+composing replies) live in :mod:`tui_helpdesk.domain.mail`.
 """

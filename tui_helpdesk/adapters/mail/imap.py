@@ -37,8 +37,8 @@ from typing import Any, TypeVar
 
 from ...domain.errors import HelpdeskError
 from ...settings import MailAccount
-from .loops import Classification, classify
-from .parse import ParsedMessage, parse_message
+from ...domain.mail.loops import Classification, classify
+from ...domain.mail.message import ParsedMessage, parse_message
 
 __all__ = [
     "ConnectionLost",

@@ -20,12 +20,9 @@ from email.message import Message
 from email.parser import BytesParser
 import email.policy
 
-from tui_helpdesk.adapters.mail.parse import (
-    ParsedMessage,
-    decode_bytes,
-    decode_header_value,
-    parse_message,
-)
+from tui_helpdesk.domain.mail.charset import decode_bytes
+from tui_helpdesk.domain.mail.headers import decode_header_value
+from tui_helpdesk.domain.mail.message import ParsedMessage, parse_message
 from tui_helpdesk.domain.text import one_line
 
 __all__ = [
