@@ -13,7 +13,7 @@ from tui_helpdesk.bootstrap import Helpdesk, bootstrap
 from tui_helpdesk.domain.model import Agent
 from tui_helpdesk.domain.text import one_line
 from tui_helpdesk.settings import load
-from tui_helpdesk.ui.ticket import TicketScreen
+from tui_helpdesk.ui.ticket.screen import TicketScreen
 
 START = datetime(2026, 3, 2, 9, 0, 0)
 
