@@ -3,11 +3,12 @@
 :class:`TicketLoading` is mixed into :class:`~tui_helpdesk.ui.ticket.screen.TicketScreen`.
 Opening a ticket is fast because the first reads start while the widgets
 mount and the first frame waits a moment for them (with the garbage collector
-held off); the team, older entries and delivery states come after it. Later,
-a short timer follows the change feed (a change to this ticket is fetched
-and shown), keeps the agent's presence (viewing / typing) current, redraws the
-"3m ago" labels every minute, and reads the delivery states again while a
-reply is on its way.
+held off); the team, older entries and delivery states come after it. Later
+changes arrive as the app's :class:`~tui_helpdesk.ui.feed.FeedChanged`
+messages: a change to this ticket is fetched and shown. A short timer also
+keeps the agent's presence (viewing / typing) current, redraws the "3m ago"
+labels every minute, and reads the delivery states again while a reply is on
+its way.
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ from ...domain.errors import HelpdeskError, NotFound
 from ...domain.model import EntryKind, TicketType
 from ...domain.text import one_line
 from ...services.composer import HEARTBEAT_SECONDS, FirstView
+from ..feed import FeedChanged
 from ..widgets.timeline import Timeline
 
 PAGE = 60  # entries shown once a ticket is open; older ones come a page at a time
 FIRST_PAGE = 25  # ...of which the first frame needs only the newest (a tall terminal shows fewer)
 FIRST_WAIT = 0.25  # how long the screen waits for its first reads before showing "loading…"
 GC_HOLD_MAX = 1.0  # the garbage collector waits for the first frame at most this long
-POLL_SECONDS = 0.5
+TICK_SECONDS = 0.5  # the screen's one timer: presence, minute labels, delivery, retries
 PRESENCE_SECONDS = 2.5  # how often to read who else is here
 DELIVERY_POLL_SECONDS = 3.0  # while a reply is on its way, how often to read how far it got
 
@@ -166,19 +168,33 @@ class TicketLoading:
         if self._pending_mode:
             mode, self._pending_mode = self._pending_mode, None
             self.composer.open(mode if not had_draft else None)
+        self._follow()  # changes heard while loading
 
     # ------------------------------------------------------------------ live
+
+    def on_feed_changed(self, message: FeedChanged) -> None:
+        """The app read the change feed: a change to this ticket the screen does not show yet is fetched."""
+        if any(c.ticket_id == self.ticket_id and c.kind != "mentions_read" and c.seq > self._seq
+               for c in message.changes):
+            self._stale = True
+            self._follow()
 
     def _tick(self) -> None:
         if time.monotonic() >= self._next_minute:
             self._next_minute = time.monotonic() + 60
             self._minute()
-        if self.loaded and not self._polling and time.monotonic() >= self._next_poll:
-            self._polling = True
-            self._poll()
+        self._follow()
         if self.loaded and self._next_delivery and time.monotonic() >= self._next_delivery:
             self._next_delivery = 0.0
             self._load_channel()
+
+    def _follow(self) -> None:
+        """Start a live update if one is due: a change to show, or presence to read and tell."""
+        now = time.monotonic()
+        if self.loaded and not self._polling and now >= self._next_live \
+                and (self._stale or now >= self._next_presence):
+            self._polling = True
+            self._live()
 
     def _minute(self) -> None:
         if self.loaded:
@@ -195,11 +211,15 @@ class TicketLoading:
         return False
 
     @work(group="ticket-poll", exit_on_error=False)
-    async def _poll(self) -> None:
+    async def _live(self) -> None:
         try:
-            changes, self._seq = await self.hd.feed.since(self._seq)
-            if any(c.ticket_id == self.ticket_id and c.kind != "mentions_read" for c in changes):
-                await self._refresh_live()
+            if self._stale:
+                self._stale = False
+                try:
+                    await self._refresh_live()
+                except BaseException:
+                    self._stale = True  # fetched again at the next try
+                    raise
             now = time.monotonic()
             if now >= self._next_presence:
                 self._next_presence = now + PRESENCE_SECONDS
@@ -211,13 +231,13 @@ class TicketLoading:
                         self._next_heartbeat = now + HEARTBEAT_SECONDS
                 others = await self.composer_service.others_here(self.me, self.ticket_id)
                 self._show_presence(others)
-            if self._poll_failures:
-                self._poll_failures = 0
+            if self._live_failures:
+                self._live_failures = 0
                 self._show_presence(self._others)
         except Exception as exc:  # noqa: BLE001 - keep following; say so and back off
-            self._poll_failures += 1
-            delay = min(30.0, POLL_SECONDS * 2 ** self._poll_failures)
-            self._next_poll = time.monotonic() + delay
+            self._live_failures += 1
+            delay = min(30.0, TICK_SECONDS * 2 ** self._live_failures)
+            self._next_live = time.monotonic() + delay
             self._show_presence(self._others, f"sync problem ({type(exc).__name__}); retrying in {delay:.0f}s")
         finally:
             self._polling = False
@@ -237,7 +257,7 @@ class TicketLoading:
     async def _refresh_quietly(self) -> None:
         try:
             await self._refresh_live()
-        except Exception:  # noqa: BLE001 - the poll will catch up
+        except Exception:  # noqa: BLE001 - the next change or reload will catch up
             pass
 
     def on_timeline_load_older(self, message: Timeline.LoadOlder) -> None:

@@ -3,7 +3,8 @@
 ``TicketScreen(hd, me, ticket_id)`` is pushed by the inbox (or by itself, to
 open one of the requester's previous tickets); Escape pops it. Every database
 call runs in a worker. The screen hears of other terminals' changes through
-the change feed, so replies appear live, and keeps the agent's presence (viewing / typing) and draft in
+the app's change feed (:class:`~tui_helpdesk.ui.feed.FeedChanged`), so replies
+appear live, and keeps the agent's presence (viewing / typing) and draft in
 the database.
 """
 
@@ -36,7 +37,7 @@ from ..widgets.keybar import KeyBar
 from ..widgets.timeline import Timeline
 from .actions import TicketActions
 from .commands import TicketCommands
-from .loading import POLL_SECONDS, TicketLoading
+from .loading import TICK_SECONDS, TicketLoading
 from .send import TicketSending
 
 NARROW = 96  # below this width the details panel starts hidden
@@ -61,10 +62,11 @@ class TicketScreen(TicketLoading, TicketSending, TicketActions, Screen):
         self._canned_loaded = False
         self._first: asyncio.Future | None = None  # the first reads, started while the screen mounts
         self._agents: list[Agent] = []
-        self._seq = 0
-        self._polling = False
-        self._poll_failures = 0
-        self._next_poll = 0.0
+        self._seq = 0  # the change feed's position the screen shows
+        self._stale = False  # a change to this ticket is not shown yet
+        self._polling = False  # a live update runs (or is held): changes wait for it
+        self._live_failures = 0
+        self._next_live = 0.0  # after a failed live update: not before this
         self._next_minute = time.monotonic() + 60  # "3m ago" labels are redrawn every minute
         self._next_presence = 0.0
         self._next_heartbeat = 0.0
@@ -113,7 +115,7 @@ class TicketScreen(TicketLoading, TicketSending, TicketActions, Screen):
         self.timeline.focus()
         # One short timer: a cancelled timer's handle (and through its context, this screen)
         # stays in the event loop until it would have fired, so no minute-long ones.
-        self.set_interval(POLL_SECONDS, self._tick)
+        self.set_interval(TICK_SECONDS, self._tick)
         await self._show_first_reads()
 
     def on_resize(self) -> None:
