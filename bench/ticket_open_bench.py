@@ -124,7 +124,7 @@ async def build(db: Path, entries: int) -> tuple[int, str]:
 async def db_reads(hd, ticket_id: int, me) -> None:
     """What the screen reads before its first frame (the same call as TicketScreen)."""
     from tui_helpdesk.services.composer import ComposerService
-    from tui_helpdesk.ui.ticket import FIRST_PAGE
+    from tui_helpdesk.ui.ticket.loading import FIRST_PAGE
 
     await ComposerService(hd.store).first_view(me, ticket_id, FIRST_PAGE)
 
@@ -141,7 +141,7 @@ async def run(db: Path, ticket_id: int, login: str, runs: int, warmups: int, pro
 
     from tui_helpdesk.bootstrap import bootstrap
     from tui_helpdesk.settings import Settings
-    from tui_helpdesk.ui.ticket import TicketScreen
+    from tui_helpdesk.ui.ticket.screen import TicketScreen
     from tui_helpdesk.ui.widgets.keybar import KeyBar
 
     hd = await bootstrap(Settings(database_url=f"sqlite+aiosqlite:///{db}"), clock=Clock(START))

@@ -315,7 +315,7 @@ async def test_open_ticket_with_enter(desk, make_app):
         await pilot.press("enter")
         await pilot.pause(0.5)
         try:
-            from tui_helpdesk.ui.ticket import TicketScreen  # noqa: F401
+            from tui_helpdesk.ui.ticket.screen import TicketScreen  # noqa: F401
         except ImportError:
             assert any("ticket screen" in str(n.message) for n in app._notifications)
         else:

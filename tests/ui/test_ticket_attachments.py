@@ -22,7 +22,7 @@ from tui_helpdesk.adapters.mail.imap import prepare
 from tui_helpdesk.bootstrap import bootstrap
 from tui_helpdesk.domain.model import EntryKind
 from tui_helpdesk.settings import load
-from tui_helpdesk.ui import ticket as ticket_module
+from tui_helpdesk.ui.ticket import loading as ticket_module
 from tui_helpdesk.ui.widgets.attachments import (AttachmentPicker, SavePathDialog, attachments_of, safe_filename,
                                                  save_attachment)
 from tui_helpdesk.ui.widgets.ticket_dialogs import ConfirmDialog

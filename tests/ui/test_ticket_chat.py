@@ -117,7 +117,7 @@ async def test_allow_ai_replies_is_only_for_live_chats(hd):
 
 
 async def test_chat_replies_show_how_far_they_got(hd, sim, monkeypatch):
-    from tui_helpdesk.ui import ticket as ticket_module
+    from tui_helpdesk.ui.ticket import loading as ticket_module
 
     monkeypatch.setattr(ticket_module, "DELIVERY_POLL_SECONDS", 0.2)
     me = await hd.agents.identify()

@@ -12,12 +12,15 @@ import pytest
 from textual.app import App
 
 from tui_helpdesk.domain.model import EntryKind, Status
-from tui_helpdesk.ui import ticket as ticket_module
-from tui_helpdesk.ui.ticket import ALL_TICKET_KEYS, PAGE, TicketScreen
+from tui_helpdesk.ui.keys import ALL_TICKET_KEYS
+from tui_helpdesk.ui.ticket import loading as ticket_module
+from tui_helpdesk.ui.ticket.loading import PAGE
+from tui_helpdesk.ui.ticket.screen import TicketScreen
 from tui_helpdesk.ui.widgets.composer import Composer
 from tui_helpdesk.ui.widgets.keybar import KeyBar
 from tui_helpdesk.ui.widgets.ticket_dialogs import AssigneePicker, CannedPicker, CollisionDialog, StatusPicker
-from tui_helpdesk.ui.widgets.timeline import Timeline, split_quoted
+from tui_helpdesk.ui.widgets.entry_text import split_quoted
+from tui_helpdesk.ui.widgets.timeline import Timeline
 
 try:
     from .ticket_fixtures import Clock, TicketHarness, isolate, open_desk, opened, screen_text, wait_until

@@ -14,7 +14,7 @@ import pytest
 from textual.app import App
 
 from tui_helpdesk.domain.model import Status, TicketType
-from tui_helpdesk.ui.ticket import TicketScreen
+from tui_helpdesk.ui.ticket.screen import TicketScreen
 
 try:
     from .ticket_fixtures import START, Clock, isolate, open_desk, wait_until

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from tui_helpdesk.domain.text import clean, one_line
-from tui_helpdesk.ui.ticket import TicketScreen
+from tui_helpdesk.ui.ticket.screen import TicketScreen
 from tui_helpdesk.ui.widgets.attachments import safe_filename
 from tui_helpdesk.ui.widgets.ticket_dialogs import CollisionDialog
 

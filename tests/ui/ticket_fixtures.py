@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from textual import work
 from textual.app import App
 
 from tui_helpdesk.bootstrap import Helpdesk, bootstrap
 from tui_helpdesk.domain.model import Agent
 from tui_helpdesk.domain.text import one_line
 from tui_helpdesk.settings import load
-from tui_helpdesk.ui.ticket import TicketScreen
+from tui_helpdesk.ui.feed import tell_screens
+from tui_helpdesk.ui.ticket.screen import TicketScreen
 
 START = datetime(2026, 3, 2, 9, 0, 0)
+FEED_SECONDS = 0.4  # as often as the help desk app reads the change feed
 
 
 class Clock:
@@ -88,6 +92,17 @@ class TicketHarness(StrictApp):
 
     def on_mount(self) -> None:
         self.push_screen(TicketScreen(self.hd, self.me, self.ticket_id))
+        self.follow_feed()
+
+    @work(group="feed", exit_on_error=False)
+    async def follow_feed(self) -> None:
+        """What the help desk app does for its screens: read the change feed, tell the screens."""
+        seq = await self.hd.feed.latest()
+        while True:
+            await asyncio.sleep(FEED_SECONDS)
+            changes, seq = await self.hd.feed.since(seq)
+            if changes:
+                tell_screens(self, changes, seq)
 
 
 async def wait_until(pilot, predicate, timeout: float = 5.0, what: str = "condition") -> None:

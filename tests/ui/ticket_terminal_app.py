@@ -16,7 +16,7 @@ from textual.app import App
 
 from tui_helpdesk.bootstrap import bootstrap
 from tui_helpdesk.settings import load
-from tui_helpdesk.ui.ticket import TicketScreen
+from tui_helpdesk.ui.ticket.screen import TicketScreen
 
 
 class TerminalHarness(App):

@@ -23,6 +23,7 @@ from ..domain.model import Agent, Availability, Change
 from ..domain.text import clean, one_line
 from ..domain.views import SYSTEM_VIEW_KEYS
 from . import keymap
+from .feed import tell_screens
 from .help import HelpScreen
 from .inbox import InboxScreen
 from .palette import ActionsProvider, TicketsProvider, ViewsProvider
@@ -183,6 +184,7 @@ class HelpdeskApp(App[int]):
                 self._set_sync("live", True)
                 continue
             self.seq = seq
+            tell_screens(self, changes, seq)  # an open ticket follows its changes from here
             self._set_sync(f"live · synced {self.clock().strftime('%H:%M:%S')}", True)
             try:
                 await self.apply_changes(changes)

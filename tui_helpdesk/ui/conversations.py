@@ -371,7 +371,7 @@ class ConversationsView(Vertical):
         self.run_worker(self._push_ticket(ticket_id), group="open", exclusive=True, exit_on_error=False)
 
     async def _push_ticket(self, ticket_id: int) -> None:
-        from .ticket import TicketScreen
+        from .ticket.screen import TicketScreen
 
         await self.app.push_screen(TicketScreen(self.hd, self.me, ticket_id))
 

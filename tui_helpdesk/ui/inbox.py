@@ -598,7 +598,7 @@ class InboxScreen(Screen):
     async def open_ticket(self, ticket_id: int, mode: str | None = None) -> None:
         """Push the ticket screen; *mode* 'reply' or 'note' opens its composer."""
         try:
-            from .ticket import TicketScreen
+            from .ticket.screen import TicketScreen
         except ImportError:
             self.notify(f"Ticket #{ticket_id}: the ticket screen is not available in this build.",
                         severity="warning")

@@ -96,7 +96,7 @@ GROUPS = ("Moving", "Tickets", "Composer", "Filters and views", "General")
 
 
 def ticket_keys() -> tuple[Key, ...]:
-    from .ticket import ALL_TICKET_KEYS  # imported here: ticket.py imports this module
+    from .keys import ALL_TICKET_KEYS  # imported here: keys.py imports this module
 
     return ALL_TICKET_KEYS
 

@@ -19,19 +19,11 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Static, TextArea
 
-from ..keymap import Key, bindings
-from .timeline import safe_line
+from ..keymap import bindings
+from ..keys import COMPOSER_KEYS
+from .entry_text import safe_line
 
 _TYPING_MENTION = re.compile(r"(?<![\w.@])@([A-Za-z0-9_.-]*)$")
-
-COMPOSER_KEYS: tuple[Key, ...] = (
-    Key("ticket.composer.send", "ctrl+s,ctrl+enter", "send", "Send", True, "Composer"),
-    Key("ticket.composer.hide", "escape", "hide", "Hide (draft kept)", True, "Composer"),
-    Key("ticket.composer.mode", "ctrl+g", "toggle_mode", "Reply / note", True, "Composer"),
-    Key("ticket.composer.editor", "ctrl+o", "editor", "Edit in $EDITOR", False, "Composer"),
-    Key("ticket.composer.canned", "ctrl+t", "canned", "Insert a canned reply", False, "Composer"),
-    Key("ticket.composer.mention-next", "ctrl+n", "mention(1)", "Next @mention match", False, "Composer"),
-)
 
 
 class ComposerInput(TextArea):

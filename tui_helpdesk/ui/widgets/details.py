@@ -18,7 +18,7 @@ from textual.widgets.option_list import Option
 
 from ...domain.model import Ticket, TicketRow, TicketType
 from ...domain.text import one_line
-from .timeline import ago, safe_line, safe_text, when
+from .entry_text import ago, safe_line, safe_text, when
 
 TYPE_LABEL = {TicketType.EMAIL: "Email", TicketType.LIVE_CHAT: "Live chat", TicketType.API: "API"}
 

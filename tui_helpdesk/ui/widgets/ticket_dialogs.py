@@ -20,7 +20,7 @@ from textual.widgets.option_list import Option
 
 from ...domain.model import Agent, EntryKind, Status, TimelineEntry
 from ...services.composer import CannedReply
-from .timeline import local, safe_line
+from .entry_text import local, safe_line
 
 _T = TypeVar("_T")
 CSS_FILE = Path(__file__).resolve().parent.parent / "ticket.tcss"

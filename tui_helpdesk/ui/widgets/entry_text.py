@@ -1,0 +1,208 @@
+"""How one timeline entry reads: untrusted text made safe, times, quoted history, delivery.
+
+Untrusted text (bodies, author names, filenames) reaches the terminal only as
+``rich.text.Text`` built from :func:`tui_helpdesk.domain.text.clean` output,
+never as markup, through the helpers at the top of this module (the details
+panel, the composer and the dialogs use them too). :func:`entry_texts` renders
+an entry, with its reply's :class:`~tui_helpdesk.domain.delivery.Delivery`, to
+the ``Text`` parts the :class:`~tui_helpdesk.ui.widgets.timeline.Timeline`
+draws; it knows nothing of widgets.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from rich.text import Text
+
+from ...domain.delivery import Delivery
+from ...domain.mentions import _MENTION as MENTION_RE  # the same rule the service uses
+from ...domain.model import EntryKind, TimelineEntry
+from ...domain.text import clean, one_line
+from .attachments import attachments_of, human_size
+
+# --------------------------------------------------------------- safe text
+
+
+def safe_text(value: object, style: str = "") -> Text:
+    """Untrusted multi-line text as Text: cleaned, never parsed as markup."""
+    return Text(clean(None if value is None else str(value)), style=style, end="")
+
+
+def safe_line(value: object, limit: int | None = None, style: str = "") -> Text:
+    """Untrusted text for one line (a name, a subject, a filename)."""
+    return Text(one_line(None if value is None else str(value), limit), style=style, no_wrap=True, end="")
+
+
+# ------------------------------------------------------------------ times
+
+
+def local(at: datetime) -> datetime:
+    """Stored times are naive UTC; show them in the terminal's time zone."""
+    return (at if at.tzinfo else at.replace(tzinfo=timezone.utc)).astimezone()
+
+
+def ago(at: datetime, now: datetime) -> str:
+    seconds = (now - at).total_seconds()
+    if seconds < 45:
+        return "just now"
+    for size, unit in ((86400 * 365, "y"), (86400 * 30, "mo"), (86400 * 7, "w"), (86400, "d"), (3600, "h"), (60, "m")):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit} ago"
+    return "just now"
+
+
+def when(at: datetime, now: datetime) -> str:
+    """``Mar 02 09:15 · 3h ago`` (the year is added when it is not this year's)."""
+    shown = local(at)
+    fmt = "%b %d %H:%M" if shown.year == local(now).year else "%Y %b %d %H:%M"
+    return f"{shown.strftime(fmt)} · {ago(at, now)}"
+
+
+# --------------------------------------------------------- quoted history
+
+_QUOTE_LINE = re.compile(r"^\s*>")
+_ATTRIBUTION = re.compile(r"^\s*(On\b.{0,200}\bwrote:|Am\b.{0,200}\bschrieb|Le\b.{0,200}\ba écrit)\s*$", re.I)
+_ORIGINAL = re.compile(r"^\s*(-{2,}\s*Original Message\s*-{2,}|_{10,})\s*$", re.I)
+
+
+def split_quoted(body: str) -> tuple[str, str]:
+    """Split *body* into the new text and the quoted history at its end.
+
+    A trailing run of ``>`` lines (with the "On … wrote:" line above it) or an
+    Outlook "Original Message" block is history. When nothing new would be
+    left, nothing is folded.
+    """
+    lines = body.split("\n")
+    cut = None
+    for i, line in enumerate(lines):
+        if i and _ORIGINAL.match(line):
+            cut = i
+            break
+    if cut is None:
+        k = len(lines)
+        while k > 0 and (not lines[k - 1].strip() or _QUOTE_LINE.match(lines[k - 1])):
+            k -= 1
+        if any(_QUOTE_LINE.match(ln) for ln in lines[k:]):
+            above = k
+            while above > 0 and not lines[above - 1].strip():
+                above -= 1
+            if above > 0 and _ATTRIBUTION.match(lines[above - 1]):
+                above -= 1
+            cut = above
+    if cut is None:
+        return body, ""
+    new = "\n".join(lines[:cut]).rstrip()
+    if not new.strip():
+        return body, ""
+    return new, "\n".join(lines[cut:]).strip("\n")
+
+
+# ------------------------------------------------------------------ entries
+
+@dataclass(frozen=True, slots=True)
+class Parts:
+    """An entry's body split once: the new text and the folded history."""
+
+    new: str
+    quoted: str
+
+
+def entry_parts(entry: TimelineEntry) -> Parts:
+    body = clean(entry.body)
+    quoted = entry.meta.get("quoted") if isinstance(entry.meta, dict) else None
+    if isinstance(quoted, str) and quoted.strip():
+        return Parts(body, clean(quoted))
+    if entry.kind is EntryKind.MESSAGE:
+        new, old = split_quoted(body)
+        return Parts(new, old)
+    return Parts(body, "")
+
+
+def delivery_label(delivery: Delivery) -> str:
+    """A reply's delivery as its header shows it."""
+    where = " to the chat" if delivery.channel == "chat" else ""
+    return {
+        "queued": "◷ queued",
+        "sending": "◷ sending",
+        "retrying": "◷ retrying",
+        "sent": f"✓ sent{where}",
+        "failed": f"✗ failed{where}",
+        "unknown": "? delivery unknown",
+        "suppressed": "✗ not sent",
+    }.get(delivery.state, delivery.state)
+
+
+DELIVERY_STYLE = {"queued": "italic", "sending": "italic", "retrying": "bold italic", "sent": "dim",
+                  "failed": "bold reverse", "unknown": "bold reverse", "suppressed": "bold reverse"}
+
+
+@dataclass(frozen=True, slots=True)
+class EntryTexts:
+    """What one entry shows: the main part, then (when it has history) the fold line and the history."""
+
+    main: Text
+    fold: Text | None = None
+    quoted: Text | None = None
+
+    @property
+    def plain(self) -> str:
+        return "\n".join(t.plain for t in (self.main, self.fold, self.quoted) if t is not None)
+
+
+def entry_texts(entry: TimelineEntry, now: datetime, *, expanded: bool = False, parts: Parts | None = None,
+                delivery: Delivery | None = None, hints: dict[str, str] | None = None) -> EntryTexts:
+    """One entry as Text: a header line (with a reply's delivery), the body, attachments and the quote fold."""
+    hints = hints or {}
+    if entry.kind is EntryKind.EVENT:
+        out = Text(no_wrap=True, overflow="ellipsis", end="")
+        out.append(f"• {local(entry.created_at).strftime('%b %d %H:%M')}  ")
+        out.append_text(safe_line(entry.body))
+        return EntryTexts(out)
+    out = Text(end="")
+    if entry.kind is EntryKind.NOTE:
+        out.append(" INTERNAL NOTE ", style="bold reverse")
+        out.append("  ")
+        out.append_text(safe_line(entry.author, 80, style="bold"))
+    else:
+        out.append_text(safe_line(entry.author, 80, style="bold"))
+        out.append("  ")
+        out.append("customer" if entry.kind is EntryKind.MESSAGE else "replied", style="italic")
+    out.append(f"  {when(entry.created_at, now)}", style="dim")
+    if delivery is not None:
+        out.append("  ")
+        label = delivery_label(delivery)
+        out.append(f" {label} " if delivery.problem else label,
+                   style=DELIVERY_STYLE.get(delivery.state, ""))
+        if delivery.reason and (delivery.problem or delivery.state == "retrying"):
+            out.append("\n")
+            out.append_text(safe_line(delivery.reason, 300, style="italic"))
+        if delivery.resendable and hints.get("resend"):
+            out.append(f"  {hints['resend']}: resend", style="dim")
+    parts = parts or entry_parts(entry)
+    body = Text(parts.new, end="")
+    if entry.kind is EntryKind.NOTE:
+        body.highlight_regex(MENTION_RE, "bold underline")
+    out.append("\n")
+    out.append_text(body)
+    for i, item in enumerate(attachments_of(entry)):
+        out.append("\n")
+        out.append("attachment: ", style="dim")
+        out.append_text(safe_line(item.name, 200, style="underline"))
+        if item.size is not None:
+            out.append(f" ({human_size(item.size)})", style="dim")
+        if i == 0 and hints.get("attachments"):
+            out.append(f"  {hints['attachments']}: save / open", style="dim")
+    if not parts.quoted:
+        return EntryTexts(out)
+    lines = parts.quoted.count("\n") + 1
+    if expanded:
+        fold = Text(f"▾ quoted history ({lines} lines) — enter or click to fold", style="dim italic", end="",
+                    no_wrap=True, overflow="ellipsis")
+        return EntryTexts(out, fold, Text(parts.quoted, style="dim", end=""))
+    fold = Text(f"▸ quoted history ({lines} lines) — enter or click to show", style="dim italic", end="",
+                no_wrap=True, overflow="ellipsis")
+    return EntryTexts(out, fold)
+
