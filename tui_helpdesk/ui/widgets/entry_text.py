@@ -18,6 +18,8 @@ from datetime import datetime, timezone
 from rich.text import Text
 
 from ...domain.delivery import Delivery
+# Quoted history is folded by the same rule mail parsing uses: one rule, in the core.
+from ...domain.mail.quotes import split_quoted
 from ...domain.mentions import _MENTION as MENTION_RE  # the same rule the service uses
 from ...domain.model import EntryKind, TimelineEntry
 from ...domain.text import clean, one_line
@@ -59,45 +61,6 @@ def when(at: datetime, now: datetime) -> str:
     shown = local(at)
     fmt = "%b %d %H:%M" if shown.year == local(now).year else "%Y %b %d %H:%M"
     return f"{shown.strftime(fmt)} · {ago(at, now)}"
-
-
-# --------------------------------------------------------- quoted history
-
-_QUOTE_LINE = re.compile(r"^\s*>")
-_ATTRIBUTION = re.compile(r"^\s*(On\b.{0,200}\bwrote:|Am\b.{0,200}\bschrieb|Le\b.{0,200}\ba écrit)\s*$", re.I)
-_ORIGINAL = re.compile(r"^\s*(-{2,}\s*Original Message\s*-{2,}|_{10,})\s*$", re.I)
-
-
-def split_quoted(body: str) -> tuple[str, str]:
-    """Split *body* into the new text and the quoted history at its end.
-
-    A trailing run of ``>`` lines (with the "On … wrote:" line above it) or an
-    Outlook "Original Message" block is history. When nothing new would be
-    left, nothing is folded.
-    """
-    lines = body.split("\n")
-    cut = None
-    for i, line in enumerate(lines):
-        if i and _ORIGINAL.match(line):
-            cut = i
-            break
-    if cut is None:
-        k = len(lines)
-        while k > 0 and (not lines[k - 1].strip() or _QUOTE_LINE.match(lines[k - 1])):
-            k -= 1
-        if any(_QUOTE_LINE.match(ln) for ln in lines[k:]):
-            above = k
-            while above > 0 and not lines[above - 1].strip():
-                above -= 1
-            if above > 0 and _ATTRIBUTION.match(lines[above - 1]):
-                above -= 1
-            cut = above
-    if cut is None:
-        return body, ""
-    new = "\n".join(lines[:cut]).rstrip()
-    if not new.strip():
-        return body, ""
-    return new, "\n".join(lines[cut:]).strip("\n")
 
 
 # ------------------------------------------------------------------ entries
