@@ -24,10 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import random
-import socket
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta, timezone
@@ -40,6 +37,7 @@ from ..domain.errors import UsageError
 from ..domain.model import Agent
 from ..domain.text import one_line
 from ..settings import EmailSettings, Settings
+from .leases import Lease, new_holder
 from .tickets import TicketService
 
 log = logging.getLogger(__name__)
@@ -69,12 +67,6 @@ class OutboxReport:
         return "outbox: " + ", ".join(parts)
 
 
-def _holder_alive(holder: str) -> bool:
-    from .mail_sync import _holder_alive as alive
-
-    return alive(holder)
-
-
 class OutboxService:
     def __init__(
         self, store: Store, tickets: TicketService, settings: Settings, *,
@@ -101,7 +93,7 @@ class OutboxService:
         self._senders: dict[tuple[str, int], SmtpSender] = {}
         self.limiter = ReplyRateLimiter(automatic_per_hour)
         self._limiter_seeded = False
-        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.holder = new_holder()
         self.wake = asyncio.Event()
         self._lock = asyncio.Lock()
 
@@ -180,11 +172,9 @@ class OutboxService:
         self._limiter_seeded = True
 
     async def _drain_account(self, address: str, report: OutboxReport) -> None:
-        lease = (f"mail-outbox:{address}", self.holder, self.lease_ttl)
+        lease = Lease(self.store, f"mail-outbox:{address}", self.lease_ttl, self.holder)
         async with self.store.write() as tx:
-            got = await tx.acquire_lease(*lease)
-            if not got and await ms.steal_dead_lease(tx, lease[0], _holder_alive):
-                got = await tx.acquire_lease(*lease)
+            got = await lease.take_in(tx) is None
             if got:
                 await self._recover(tx, address, report)
         if not got:
@@ -193,7 +183,7 @@ class OutboxService:
         try:
             while True:
                 async with self.store.write() as tx:
-                    if not await tx.acquire_lease(*lease):
+                    if not await lease.renew_in(tx):
                         return
                     claimed = await ms.claim_due(tx, address, self.holder, self.batch)
                 if not claimed:
@@ -204,10 +194,9 @@ class OutboxService:
                 if unreachable:
                     return
         finally:
-            async with self.store.write() as tx:
-                await tx.release_lease(lease[0], lease[1])
+            await lease.release()
 
-    async def _send_all(self, address: str, claimed: list[ms.OutboxItem], lease: tuple):
+    async def _send_all(self, address: str, claimed: list[ms.OutboxItem], lease: Lease):
         """Send *claimed* over up to ``connections`` reused connections at once.
 
         Several connections keep the server busy while each waits for its
@@ -219,17 +208,6 @@ class OutboxService:
         pending = list(claimed)
         unreachable = False
         errors: list[str] = []
-        renewed = [asyncio.get_running_loop().time()]
-
-        async def keep_lease() -> None:
-            # A slow server must not let the lease lapse mid-batch: another
-            # process would take these rows for stranded ones.
-            now = asyncio.get_running_loop().time()
-            if now - renewed[0] > self.lease_ttl.total_seconds() / 4:
-                renewed[0] = now
-                async with self.store.write() as tx:
-                    await tx.acquire_lease(*lease)
-
         async def work(sender: SmtpSender) -> None:
             nonlocal unreachable
             while pending and not unreachable:
@@ -251,7 +229,9 @@ class OutboxService:
                 results[item.id] = outcome
                 if outcome and all(r.state == RETRY and r.code is None for r in outcome.values()):
                     unreachable = True  # the server is unreachable: back off the whole queue
-                await keep_lease()
+                # A slow server must not let the lease lapse mid-batch: another
+                # process would take these rows for stranded ones.
+                await lease.refresh()
 
         count = max(1, min(self.connections, len(claimed)))
         await asyncio.gather(*(work(self.sender(address, i)) for i in range(count)))
