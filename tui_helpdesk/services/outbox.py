@@ -16,6 +16,9 @@ any restart and every retry sends the same Message-ID. This worker:
 - limits *automatic* mail (acknowledgements) per recipient per hour, so two
   auto-responders that do not mark their mail cannot start a storm.
 
+The SMTP client comes from the sender factory the service is given (see
+:mod:`..bootstrap`): services do not build adapters.
+
 ``drain()`` sends everything that is due and returns (tests, ``helpdesk sync
 --once``); ``run()`` keeps going until stopped.
 """
@@ -28,9 +31,10 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta, timezone
+from typing import Protocol
 
 from ..adapters.mail.loops import ReplyRateLimiter
-from ..adapters.mail.smtp import FAILED, RETRY, SENT, UNKNOWN, RecipientResult, SmtpError, SmtpSender
+from ..adapters.mail.smtp import FAILED, RETRY, SENT, UNKNOWN, RecipientResult, SmtpError
 from ..adapters.store import mailstore as ms
 from ..adapters.store.repository import Store, Tx, _naive
 from ..domain.errors import UsageError
@@ -67,13 +71,27 @@ class OutboxReport:
         return "outbox: " + ", ".join(parts)
 
 
+class Sender(Protocol):
+    """One SMTP connection of an account, reused from message to message."""
+
+    def check(self) -> None:
+        """Raise SmtpError for a configuration error (before anything is claimed)."""
+
+    async def send(self, mail_from: str, recipients: list[str], raw: bytes) -> dict[str, RecipientResult]: ...
+
+    async def close(self) -> None: ...
+
+
+# (the account's settings, *, timeout, data_timeout) -> a sender for that account
+SenderFactory = Callable[..., Sender]
+
+
 class OutboxService:
     def __init__(
-        self, store: Store, tickets: TicketService, settings: Settings, *,
+        self, store: Store, tickets: TicketService, settings: Settings, *, sender_factory: SenderFactory,
         retry_base: float = 60.0, retry_max: float = 3600.0, max_attempts: int = 10,
         timeout: float = 30.0, data_timeout: float = 120.0, batch: int = 100, connections: int = 4,
         automatic_per_hour: int = 5, lease_ttl: float = 120.0,
-        sender_factory: Callable[[EmailSettings], SmtpSender] | None = None,
     ):
         self.store = store
         self.tickets = tickets
@@ -89,23 +107,19 @@ class OutboxService:
         self.accounts: dict[str, EmailSettings] = {
             e.address.strip().lower(): e for d in settings.desks for e in d.emails if e.address
         }
-        self._factory = sender_factory or self._sender
-        self._senders: dict[tuple[str, int], SmtpSender] = {}
+        self._factory = sender_factory
+        self._senders: dict[tuple[str, int], Sender] = {}
         self.limiter = ReplyRateLimiter(automatic_per_hour)
         self._limiter_seeded = False
         self.holder = new_holder()
         self.wake = asyncio.Event()
         self._lock = asyncio.Lock()
 
-    def _sender(self, email: EmailSettings) -> SmtpSender:
-        domain = email.address.rpartition("@")[2] or "localhost"
-        return SmtpSender(email.smtp, timeout=self.timeout, data_timeout=self.data_timeout, local_hostname=domain,
-                          label=email.address)
-
-    def sender(self, address: str, index: int = 0) -> SmtpSender:
+    def sender(self, address: str, index: int = 0) -> Sender:
         key = (address, index)
         if key not in self._senders:
-            self._senders[key] = self._factory(self.accounts[address])
+            self._senders[key] = self._factory(self.accounts[address], timeout=self.timeout,
+                                               data_timeout=self.data_timeout)
         return self._senders[key]
 
     async def close(self) -> None:
@@ -208,7 +222,7 @@ class OutboxService:
         pending = list(claimed)
         unreachable = False
         errors: list[str] = []
-        async def work(sender: SmtpSender) -> None:
+        async def work(sender: Sender) -> None:
             nonlocal unreachable
             while pending and not unreachable:
                 item = pending.pop(0)
