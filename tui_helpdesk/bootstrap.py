@@ -83,10 +83,16 @@ class Helpdesk:
     @cached_property
     def outbox(self) -> "OutboxService":
         """The SMTP outbox worker."""
+        from .adapters.mail.smtp import SmtpSender
         from .services.outbox import OutboxService
 
+        def smtp_sender(email, *, timeout: float, data_timeout: float) -> SmtpSender:
+            domain = email.address.rpartition("@")[2] or "localhost"
+            return SmtpSender(email.smtp, timeout=timeout, data_timeout=data_timeout, local_hostname=domain,
+                              label=email.address)
+
         self._built.add("outbox")
-        return OutboxService(self.store, self.tickets, self.settings)
+        return OutboxService(self.store, self.tickets, self.settings, sender_factory=smtp_sender)
 
     async def _queue_reply(self, tx: Tx, ticket: Ticket, entry: TimelineEntry, actor: Agent) -> None:
         """Reply hook: queue the reply on its channel, inside the reply's transaction."""

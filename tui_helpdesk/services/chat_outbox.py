@@ -10,17 +10,18 @@ from the timeline entry, so a retry after a lost answer never posts twice.
 Failures are retried with backoff and shown on the ticket as events: the
 first failure ("not delivered yet, retrying"), the delivery after it, and a
 final failure (the platform refused, the conversation ended, or too many
-attempts) — never silently dropped.
+attempts) — never silently dropped. The retrying and settling is the shared
+outbox mechanism of :mod:`.outbox_engine`; this module is its chat channel.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from ..adapters.chatbot import (
     BadResponse,
+    ChatbotClient,
     ChatbotError,
     NotFound as ChatNotFound,
     RateLimited,
@@ -32,6 +33,20 @@ from ..adapters.store.chatstore import ChatTx, OutboxItem
 from ..adapters.store.repository import Store, Tx
 from ..domain.model import Agent, EntryKind, Ticket, TicketType, TimelineEntry
 from ..domain.text import one_line
+from .outbox_engine import (
+    FAILED,
+    QUEUED,
+    RETRY,
+    SENT,
+    Answer,
+    Attempt,
+    DrainReport,
+    Note,
+    OutboxEngine,
+    Progress,
+    RetryPolicy,
+    Settled,
+)
 from .tickets import SYSTEM
 
 if TYPE_CHECKING:
@@ -70,6 +85,7 @@ class ChatOutbox:
     def __init__(self, store: Store, conversations: "ConversationService"):
         self.store = store
         self.conversations = conversations
+        self.engine = OutboxEngine(store, conversations.tickets)
 
     # -------------------------------------------------------------- queueing
 
@@ -103,81 +119,109 @@ class ChatOutbox:
         if desk is None:
             return 0
         async with self.store.read() as tx:
-            due = await ChatTx(tx).due_replies(desk_id, limit=limit)
+            due = await ChatTx(tx).due_replies(desk_id, limit=1)
         if not due:
-            return 0
+            return 0  # without asking for a client: that can be slow or not configured
         client = await self.conversations.client(desk)
-        delivered = 0
-        for item in due:
-            try:
-                message = await client.post_reply(item.conversation_id, item.text, item.agent_name,
-                                                   item.idempotency_key)
-            except ChatbotError as exc:
-                await self._failed(item, exc)
-                if isinstance(exc, (Unavailable, RateLimited)):
-                    break  # the platform is in trouble: the rest wait too
-                continue
-            await self._sent(item, message.id)
-            delivered += 1
-        return delivered
+        report = DrainReport()
+        # The desk's poller holds the desk's lease: no lease of its own here.
+        await self.engine.drain(_ChatChannel(desk_id, client), report, limit=limit, once=True)
+        return report.sent
 
     async def pending(self, ticket_id: int) -> list[OutboxItem]:
         """The chat replies of a ticket not delivered yet (pending or failed)."""
         async with self.store.read() as tx:
             return [r for r in await ChatTx(tx).replies(ticket_id=ticket_id) if r.status != "sent"]
 
-    async def _sent(self, item: OutboxItem, message_id: str) -> None:
-        async with self.store.write() as tx:
-            chat = ChatTx(tx)
-            current = await chat.reply(item.id)
-            if current is None or current.status == "sent":
-                return
-            await chat.update_reply(item.id, status="sent", message_id=message_id, sent_at=tx.now(),
-                                    attempts=current.attempts + 1, last_error=None)
-            if current.reported:
-                tries = current.attempts + 1
-                await _event(tx, item.ticket_id, f"Reply delivered to the chat after {tries} attempts",
-                             {"event": "chat_delivery", "entry": item.entry_id, "ok": True})
-                await tx.record_change(item.ticket_id, "event", None)
 
-    async def _failed(self, item: OutboxItem, exc: ChatbotError) -> None:
-        reason = one_line(str(exc), 300)
-        async with self.store.write() as tx:
-            chat = ChatTx(tx)
-            current = await chat.reply(item.id)
-            if current is None or current.status != "pending":
-                return
-            attempts = current.attempts + 1
+# ----------------------------------------------------------------- channel
+
+ONE = "chat"  # the one recipient of a chat reply: the conversation
+
+
+class _ChatChannel:
+    """The pending chat replies of one desk, posted with ``post_reply`` (a channel of :mod:`.outbox_engine`)."""
+
+    claims = False  # the desk's lease is enough: rows stay "pending" while they are posted
+    connections = 1
+    policy = RetryPolicy(RETRY_BASE, RETRY_CAP, MAX_ATTEMPTS)
+
+    def __init__(self, desk_id: int, client: ChatbotClient):
+        self.desk_id = desk_id
+        self.client = client
+
+    async def claim(self, tx: Tx, limit: int) -> list[OutboxItem]:
+        return await ChatTx(tx).due_replies(self.desk_id, limit=limit)
+
+    async def stranded(self, tx: Tx) -> list[Settled]:
+        return []
+
+    def progress(self, item: OutboxItem) -> Progress:
+        return Progress(item.attempts, [ONE], reported=item.reported)
+
+    async def send(self, item: OutboxItem, connection: int) -> Attempt:
+        try:
+            message = await self.client.post_reply(item.conversation_id, item.text, item.agent_name,
+                                                   item.idempotency_key)
+        except ChatbotError as exc:
             permanent = isinstance(exc, (Rejected, ChatNotFound)) or not isinstance(exc, TRANSIENT)
-            if permanent or attempts >= MAX_ATTEMPTS:
-                if isinstance(exc, Rejected) and exc.code == "CONVERSATION_ENDED":
-                    why = "the customer's chat has ended"
-                elif isinstance(exc, ChatNotFound):
-                    why = "the chat platform does not know this conversation"
-                elif permanent:
-                    why = f"the chat platform refused it ({reason})"
-                else:
-                    why = f"gave up after {attempts} attempts ({reason})"
-                await chat.update_reply(item.id, status="failed", attempts=attempts, last_error=reason)
-                await _event(tx, item.ticket_id, f"Reply not delivered to the chat: {why}",
-                             {"event": "chat_delivery", "entry": item.entry_id, "ok": False, "final": True,
-                              "error": reason})
-                await tx.record_change(item.ticket_id, "event", None)
-                log.warning("chat reply %s failed: %s", item.idempotency_key, reason)
-                return
-            wait = min(RETRY_CAP, RETRY_BASE * 2 ** (attempts - 1))
-            if isinstance(exc, RateLimited) and exc.retry_after:
-                wait = max(wait, exc.retry_after)
-            values: dict = {"attempts": attempts, "last_error": reason,
-                            "next_attempt_at": tx.now() + timedelta(seconds=wait)}
-            if not current.reported:
-                values["reported"] = True
-                await _event(tx, item.ticket_id, f"Reply not delivered to the chat yet ({reason}); retrying",
-                             {"event": "chat_delivery", "entry": item.entry_id, "ok": False, "final": False,
-                              "error": reason})
-                await tx.record_change(item.ticket_id, "event", None)
-            await chat.update_reply(item.id, **values)
-            log.info("chat reply %s: %s; retry in %.0fs", item.idempotency_key, reason, wait)
+            return Attempt(
+                {ONE: Answer(FAILED if permanent else RETRY, one_line(str(exc), 300))},
+                stop=isinstance(exc, (Unavailable, RateLimited)),  # the platform is in trouble: the rest wait too
+                retry_after=exc.retry_after if isinstance(exc, RateLimited) and exc.retry_after else None,
+                detail=exc,
+            )
+        return Attempt({ONE: Answer(SENT)}, detail=message.id)
+
+    async def current(self, tx: Tx, item: OutboxItem, attempt: Attempt) -> OutboxItem | None:
+        current = await ChatTx(tx).reply(item.id)
+        if current is None or current.status == "sent":
+            return None
+        if attempt.results[ONE].state != SENT and current.status != "pending":
+            return None
+        return current
+
+    async def store(self, tx: Tx, settled: list[Settled]) -> None:
+        chat = ChatTx(tx)
+        for s in settled:
+            item = s.item
+            if s.status == SENT:
+                await chat.update_reply(item.id, status="sent", message_id=s.attempt.detail, sent_at=tx.now(),
+                                        attempts=s.attempts, last_error=None)
+            elif s.status == FAILED:
+                await chat.update_reply(item.id, status="failed", attempts=s.attempts, last_error=s.problem)
+                log.warning("chat reply %s failed: %s", item.idempotency_key, s.problem)
+            elif s.status == QUEUED:
+                values: dict = {"attempts": s.attempts, "last_error": s.problem, "next_attempt_at": s.next_attempt_at}
+                if s.first_failure:
+                    values["reported"] = True
+                await chat.update_reply(item.id, **values)
+                log.info("chat reply %s: %s; retry in %.0fs", item.idempotency_key, s.problem,
+                         (s.next_attempt_at - tx.now()).total_seconds())
+
+    def notes(self, s: Settled) -> list[Note]:
+        item = s.item
+        if s.status == SENT and s.late:
+            return [Note(item.ticket_id, f"Reply delivered to the chat after {s.attempts} attempts",
+                         {"event": "chat_delivery", "entry": item.entry_id, "ok": True})]
+        if s.status == FAILED:
+            exc, reason = s.attempt.detail, s.problem
+            if isinstance(exc, Rejected) and exc.code == "CONVERSATION_ENDED":
+                why = "the customer's chat has ended"
+            elif isinstance(exc, ChatNotFound):
+                why = "the chat platform does not know this conversation"
+            elif not s.gave_up:
+                why = f"the chat platform refused it ({reason})"
+            else:
+                why = f"gave up after {s.attempts} attempts ({reason})"
+            return [Note(item.ticket_id, f"Reply not delivered to the chat: {why}",
+                         {"event": "chat_delivery", "entry": item.entry_id, "ok": False, "final": True,
+                          "error": reason})]
+        if s.status == QUEUED and s.first_failure:
+            return [Note(item.ticket_id, f"Reply not delivered to the chat yet ({s.problem}); retrying",
+                         {"event": "chat_delivery", "entry": item.entry_id, "ok": False, "final": False,
+                          "error": s.problem})]
+        return []
 
 
 async def _event(tx: Tx, ticket_id: int, text: str, meta: dict) -> None:

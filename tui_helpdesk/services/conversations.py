@@ -34,8 +34,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -66,6 +64,7 @@ from ..domain.errors import ConfigError, HelpdeskError, NotFound, UsageError
 from ..domain.model import Agent, Author, EntryKind, Status, Ticket, TicketType
 from ..domain.text import clean, one_line
 from ..settings import DeskSettings, Settings
+from .leases import Lease, new_holder
 from .tickets import PREVIEW_CHARS, SYSTEM, TicketService
 
 if TYPE_CHECKING:
@@ -156,10 +155,6 @@ def _backoff(attempts: int, base: float, cap: float) -> float:
     return min(cap, base * (2 ** max(0, attempts - 1)))
 
 
-def _holder() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
 # ------------------------------------------------------------------ service
 
 ClientFactory = Callable[[DeskSettings, str], ChatbotClient]
@@ -187,7 +182,7 @@ class ConversationService:
         self._desk_ids: dict[str, int] = {}
         self._tasks: dict[str, asyncio.Task] = {}
         self._wake: dict[str, asyncio.Event] = {}
-        self.holder = f"{_holder()}:{id(self):x}"
+        self.holder = new_holder()
 
     # ---------------------------------------------------------------- desks
 
@@ -730,20 +725,16 @@ class ConversationService:
                 await client.aclose()
         self._clients.clear()
 
-    def _lease_name(self, slug: str) -> str:
-        return f"chatbot:{slug}"
+    def _lease(self, d: _Desk) -> Lease:
+        ttl = timedelta(seconds=max(20.0, 5 * d.settings.chatbot.poll_seconds))
+        return Lease(self.store, f"chatbot:{d.slug}", ttl, self.holder)
 
     async def hold_lease(self, desk: str | int | None = None) -> bool:
         """Take or renew this process's lease on a desk's chatbot work."""
-        d = await self._desk(desk)
-        ttl = timedelta(seconds=max(20.0, 5 * d.settings.chatbot.poll_seconds))
-        async with self.store.write() as tx:
-            return await tx.acquire_lease(self._lease_name(d.slug), self.holder, ttl)
+        return await self._lease(await self._desk(desk)).take() is None
 
     async def release_lease(self, desk: str | int | None = None) -> None:
-        d = await self._desk(desk)
-        async with self.store.write() as tx:
-            await tx.release_lease(self._lease_name(d.slug), self.holder)
+        await self._lease(await self._desk(desk)).release()
 
     async def _run(self, slug: str) -> None:
         interval = max(0.2, float(self._settings[slug].chatbot.poll_seconds or 3.0))

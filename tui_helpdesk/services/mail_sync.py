@@ -21,9 +21,7 @@ import logging
 import os
 import random
 import signal
-import socket
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -34,6 +32,7 @@ from ..adapters.store import mailstore as ms
 from ..adapters.store.repository import _naive
 from ..domain.errors import HelpdeskError
 from ..domain.text import one_line
+from .leases import Lease
 
 if TYPE_CHECKING:
     from .mail import MailAddress, MailService
@@ -137,21 +136,6 @@ def _crash_point(name: str, counter: dict[str, int]) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _holder_alive(holder: str) -> bool:
-    """False only when *holder* is a process on this host that no longer exists."""
-    host, _, rest = holder.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return True
-    try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class Backoff:
     """Exponential backoff with jitter: never a busy loop, never a thundering herd."""
 
@@ -204,31 +188,25 @@ class MailboxSyncer:
         self.backoff = Backoff(backoff_base, backoff_max)
         self.imap_timeout = imap_timeout
         self.lease_name = f"mail-sync:{address.address}:{self.mailbox}"
-        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._lease = Lease(service.store, self.lease_name, self.lease_ttl)
+        self.holder = self._lease.holder
         self.connects = 0  # connection attempts, for tests
         self.passes = 0
 
     @property
     def lease(self) -> tuple[str, str, timedelta]:
-        return (self.lease_name, self.holder, self.lease_ttl)
+        return self._lease.key
 
     def _worker(self) -> ImapWorker:
         return ImapWorker(self.address.email.imap, timeout=self.imap_timeout, label=self.address.address)
 
     async def _take_lease(self) -> str | None:
         """None when we hold the lease, else who does."""
-        async with self.service.store.write() as tx:
-            if await tx.acquire_lease(*self.lease):
-                return None
-            if await ms.steal_dead_lease(tx, self.lease_name, _holder_alive) and await tx.acquire_lease(*self.lease):
-                return None
-            holder = await ms.lease_holder(tx, self.lease_name)
-            return holder[0] if holder else "another process"
+        return await self._lease.take()
 
     async def _drop_lease(self) -> None:
         try:
-            async with self.service.store.write() as tx:
-                await tx.release_lease(self.lease_name, self.holder)
+            await self._lease.release()
         except Exception:  # noqa: BLE001 - it expires by itself
             log.debug("could not release %s", self.lease_name, exc_info=True)
 
@@ -292,7 +270,7 @@ class MailboxSyncer:
                 continue
             worker = self._worker()
             lost = asyncio.Event()
-            keeper = asyncio.create_task(self._keep_lease(stop, lost, worker))
+            keeper = asyncio.create_task(self._lease.keep(stop, lost))
             relay = asyncio.create_task(self._relay_stop(stop, lost, worker))
             try:
                 self._emit(progress, "connecting")
@@ -336,21 +314,6 @@ class MailboxSyncer:
             stop_task.cancel()
             lost_task.cancel()
             worker.stop_event.set()
-
-    async def _keep_lease(self, stop: asyncio.Event, lost: asyncio.Event, worker: ImapWorker) -> None:
-        interval = self.lease_ttl.total_seconds() / 3
-        while not stop.is_set():
-            if await _sleep_or_stop(stop, interval):
-                return
-            try:
-                async with self.service.store.write() as tx:
-                    ok = await tx.acquire_lease(*self.lease)
-            except Exception:  # noqa: BLE001 - try again next round; the TTL covers us
-                log.warning("could not renew %s", self.lease_name, exc_info=True)
-                continue
-            if not ok:
-                lost.set()
-                return
 
     # ---------------------------------------------------------------- a pass
 

@@ -7,14 +7,18 @@ any restart and every retry sends the same Message-ID. This worker:
 - takes a lease per support address, so one process sends for it;
 - first turns rows a dead sender left in ``sending`` into ``unknown``: it may
   have handed them to the server, so they are shown, not resent;
-- claims due rows in small batches and sends them over one reused SMTP
-  connection; each result (see :mod:`..adapters.mail.smtp`) is written back in
-  one transaction per batch, with a timeline event on the ticket for every
+- claims due rows in small batches and sends them over a few reused SMTP
+  connections; each result (see :mod:`..adapters.mail.smtp`) is written back
+  in one transaction per batch, with a timeline event on the ticket for every
   permanent failure and every ``unknown``;
 - retries 4xx and network errors with exponential backoff and jitter, only
   for the recipients still pending (a partial refusal retries just those);
 - limits *automatic* mail (acknowledgements) per recipient per hour, so two
   auto-responders that do not mark their mail cannot start a storm.
+
+The claiming, retrying and settling is the shared outbox mechanism of
+:mod:`.outbox_engine`; this module is its SMTP channel. The SMTP client comes
+from the sender factory the service is given (see :mod:`..bootstrap`).
 
 ``drain()`` sends everything that is due and returns (tests, ``helpdesk sync
 --once``); ``run()`` keeps going until stopped.
@@ -24,22 +28,38 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import random
-import socket
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta, timezone
+from typing import Protocol
 
 from ..domain.mail.loops import ReplyRateLimiter
-from ..adapters.mail.smtp import FAILED, RETRY, SENT, UNKNOWN, RecipientResult, SmtpError, SmtpSender
+from ..adapters.mail.smtp import RecipientResult, SmtpError
 from ..adapters.store import mailstore as ms
 from ..adapters.store.repository import Store, Tx, _naive
 from ..domain.errors import UsageError
 from ..domain.model import Agent
 from ..domain.text import one_line
 from ..settings import EmailSettings, Settings
+from .leases import Lease, new_holder
+from .outbox_engine import (
+    FAILED,
+    QUEUED,
+    RETRY,
+    SENT,
+    SUPPRESSED,
+    UNKNOWN,
+    UNTRIED,
+    Attempt,
+    DrainReport,
+    NotAttempted,
+    Note,
+    OutboxEngine,
+    Progress,
+    RetryPolicy,
+    Settled,
+    abandoned,
+)
 from .tickets import TicketService
 
 log = logging.getLogger(__name__)
@@ -48,18 +68,8 @@ FINAL = ("sent", "failed", "unknown", "suppressed")
 
 
 @dataclass(slots=True)
-class OutboxReport:
-    sent: int = 0
-    retrying: int = 0
-    failed: int = 0
-    unknown: int = 0
-    suppressed: int = 0
+class OutboxReport(DrainReport):
     busy: list[str] = field(default_factory=list)  # addresses another process sends for
-    errors: list[str] = field(default_factory=list)
-
-    @property
-    def attempted(self) -> int:
-        return self.sent + self.retrying + self.failed + self.unknown
 
     def line(self) -> str:
         parts = [f"{self.sent} sent"]
@@ -69,19 +79,27 @@ class OutboxReport:
         return "outbox: " + ", ".join(parts)
 
 
-def _holder_alive(holder: str) -> bool:
-    from .mail_sync import _holder_alive as alive
+class Sender(Protocol):
+    """One SMTP connection of an account, reused from message to message."""
 
-    return alive(holder)
+    def check(self) -> None:
+        """Raise SmtpError for a configuration error (before anything is claimed)."""
+
+    async def send(self, mail_from: str, recipients: list[str], raw: bytes) -> dict[str, RecipientResult]: ...
+
+    async def close(self) -> None: ...
+
+
+# (the account's settings, *, timeout, data_timeout) -> a sender for that account
+SenderFactory = Callable[..., Sender]
 
 
 class OutboxService:
     def __init__(
-        self, store: Store, tickets: TicketService, settings: Settings, *,
+        self, store: Store, tickets: TicketService, settings: Settings, *, sender_factory: SenderFactory,
         retry_base: float = 60.0, retry_max: float = 3600.0, max_attempts: int = 10,
         timeout: float = 30.0, data_timeout: float = 120.0, batch: int = 100, connections: int = 4,
         automatic_per_hour: int = 5, lease_ttl: float = 120.0,
-        sender_factory: Callable[[EmailSettings], SmtpSender] | None = None,
     ):
         self.store = store
         self.tickets = tickets
@@ -97,23 +115,20 @@ class OutboxService:
         self.accounts: dict[str, EmailSettings] = {
             e.address.strip().lower(): e for d in settings.desks for e in d.emails if e.address
         }
-        self._factory = sender_factory or self._sender
-        self._senders: dict[tuple[str, int], SmtpSender] = {}
+        self._factory = sender_factory
+        self._senders: dict[tuple[str, int], Sender] = {}
         self.limiter = ReplyRateLimiter(automatic_per_hour)
         self._limiter_seeded = False
-        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.holder = new_holder()
+        self.engine = OutboxEngine(store, tickets)
         self.wake = asyncio.Event()
         self._lock = asyncio.Lock()
 
-    def _sender(self, email: EmailSettings) -> SmtpSender:
-        domain = email.address.rpartition("@")[2] or "localhost"
-        return SmtpSender(email.smtp, timeout=self.timeout, data_timeout=self.data_timeout, local_hostname=domain,
-                          label=email.address)
-
-    def sender(self, address: str, index: int = 0) -> SmtpSender:
+    def sender(self, address: str, index: int = 0) -> Sender:
         key = (address, index)
         if key not in self._senders:
-            self._senders[key] = self._factory(self.accounts[address])
+            self._senders[key] = self._factory(self.accounts[address], timeout=self.timeout,
+                                               data_timeout=self.data_timeout)
         return self._senders[key]
 
     async def close(self) -> None:
@@ -180,190 +195,13 @@ class OutboxService:
         self._limiter_seeded = True
 
     async def _drain_account(self, address: str, report: OutboxReport) -> None:
-        lease = (f"mail-outbox:{address}", self.holder, self.lease_ttl)
-        async with self.store.write() as tx:
-            got = await tx.acquire_lease(*lease)
-            if not got and await ms.steal_dead_lease(tx, lease[0], _holder_alive):
-                got = await tx.acquire_lease(*lease)
-            if got:
-                await self._recover(tx, address, report)
-        if not got:
+        lease = Lease(self.store, f"mail-outbox:{address}", self.lease_ttl, self.holder)
+        if await self.engine.drain(_SmtpChannel(self, address), report, limit=self.batch, lease=lease) is not None:
             report.busy.append(address)
-            return
-        try:
-            while True:
-                async with self.store.write() as tx:
-                    if not await tx.acquire_lease(*lease):
-                        return
-                    claimed = await ms.claim_due(tx, address, self.holder, self.batch)
-                if not claimed:
-                    return
-                outcomes, unreachable, errors = await self._send_all(address, claimed, lease)
-                report.errors.extend(dict.fromkeys(errors))
-                await self._record(outcomes, report)
-                if unreachable:
-                    return
-        finally:
-            async with self.store.write() as tx:
-                await tx.release_lease(lease[0], lease[1])
-
-    async def _send_all(self, address: str, claimed: list[ms.OutboxItem], lease: tuple):
-        """Send *claimed* over up to ``connections`` reused connections at once.
-
-        Several connections keep the server busy while each waits for its
-        replies (four round trips a message). One sender that cannot reach the
-        server stops them all: what was not attempted goes back to the queue
-        as it was.
-        """
-        results: dict[int, dict[str, RecipientResult] | None] = {}
-        pending = list(claimed)
-        unreachable = False
-        errors: list[str] = []
-        renewed = [asyncio.get_running_loop().time()]
-
-        async def keep_lease() -> None:
-            # A slow server must not let the lease lapse mid-batch: another
-            # process would take these rows for stranded ones.
-            now = asyncio.get_running_loop().time()
-            if now - renewed[0] > self.lease_ttl.total_seconds() / 4:
-                renewed[0] = now
-                async with self.store.write() as tx:
-                    await tx.acquire_lease(*lease)
-
-        async def work(sender: SmtpSender) -> None:
-            nonlocal unreachable
-            while pending and not unreachable:
-                item = pending.pop(0)
-                if item.automatic and not self._allowed(item):
-                    results[item.id] = {}
-                    continue
-                try:
-                    outcome = await sender.send(item.mail_from, list(item.pending), item.raw)
-                except SmtpError as exc:  # configuration (a password that cannot be read): nothing was sent
-                    errors.append(str(exc))
-                    results[item.id] = None
-                    unreachable = True
-                    continue
-                except Exception as exc:  # noqa: BLE001 - not known where it failed: may have been sent
-                    log.exception("sending outbox message %s failed", item.id)
-                    outcome = {r: RecipientResult(r, UNKNOWN, None, one_line(f"internal error: {exc}", 300))
-                               for r in item.pending}
-                results[item.id] = outcome
-                if outcome and all(r.state == RETRY and r.code is None for r in outcome.values()):
-                    unreachable = True  # the server is unreachable: back off the whole queue
-                await keep_lease()
-
-        count = max(1, min(self.connections, len(claimed)))
-        await asyncio.gather(*(work(self.sender(address, i)) for i in range(count)))
-        return [(item, results.get(item.id)) for item in claimed], unreachable, errors
 
     def _allowed(self, item: ms.OutboxItem) -> bool:
         now = _naive(self.store.clock()).replace(tzinfo=timezone.utc)
         return all(self.limiter.allow(r, now) for r in item.pending)
-
-    async def _recover(self, tx: Tx, address: str, report: OutboxReport) -> None:
-        for item in await ms.stranded(tx, address):
-            results = dict(item.results)
-            for r in item.pending:
-                results[r] = {"state": UNKNOWN, "code": None,
-                              "text": "the sending process stopped while this message was being sent"}
-            await ms.update_outbox(tx, [{"id": item.id, "status": "unknown", "results": results, "pending": [],
-                                         "claimed_by": None,
-                                         "last_error": "the sending process stopped while sending"}])
-            await self._event(tx, item, "unknown", list(item.pending),
-                              "the sending process stopped while sending it")
-            report.unknown += 1
-
-    # ------------------------------------------------------------- results
-
-    def _delay(self, attempts: int) -> timedelta:
-        delay = min(self.retry_max, self.retry_base * (2 ** max(0, attempts - 1)))
-        return timedelta(seconds=delay * random.uniform(0.75, 1.0))
-
-    async def _record(self, outcomes, report: OutboxReport) -> None:
-        async with self.store.write() as tx:
-            now = tx.now()
-            sent_fast: list[dict] = []
-            for item, results in outcomes:
-                if results is None:
-                    await ms.update_outbox(tx, [{"id": item.id, "status": "queued", "claimed_by": None}])
-                    continue
-                if item.automatic and results == {}:
-                    await ms.update_outbox(tx, [{"id": item.id, "status": "suppressed", "pending": [],
-                                                 "claimed_by": None,
-                                                 "last_error": "loop protection: too many automatic replies"}])
-                    await self._event(tx, item, "suppressed", list(item.pending), "")
-                    report.suppressed += 1
-                    continue
-                merged = dict(item.results)
-                merged.update({addr: r.as_dict() for addr, r in results.items()})
-                attempts = item.attempts + 1
-                retry = [a for a in item.pending if results.get(a) and results[a].state == RETRY]
-                failed_now = [a for a, r in results.items() if r.state == FAILED]
-                unknown_now = [a for a, r in results.items() if r.state == UNKNOWN]
-                if retry and attempts >= self.max_attempts:
-                    for a in retry:
-                        merged[a] = {"state": FAILED, "code": results[a].code,
-                                     "text": one_line(f"gave up after {attempts} attempts: {results[a].text}", 300)}
-                    failed_now += retry
-                    retry = []
-                if not retry and not failed_now and not unknown_now and not item.results:
-                    sent_fast.append({"id": item.id, "status": "sent", "pending": [], "results": merged,
-                                      "attempts": attempts, "sent_at": now, "claimed_by": None, "last_error": None})
-                    report.sent += 1
-                    continue
-                states = {v.get("state") for v in merged.values()}
-                if retry:
-                    status = "queued"
-                elif UNKNOWN in states:
-                    status = "unknown"
-                elif FAILED in states:
-                    status = "failed"
-                else:
-                    status = "sent"
-                problem = next((r.text for r in results.values() if r.state != SENT), None)
-                values = {"id": item.id, "status": status, "pending": retry, "results": merged, "attempts": attempts,
-                          "claimed_by": None, "last_error": problem}
-                if retry:
-                    values["next_attempt_at"] = now + self._delay(attempts)
-                if any(r.state == SENT for r in results.values()):
-                    values["sent_at"] = now
-                await ms.update_outbox(tx, [values])
-                if failed_now:
-                    await self._event(tx, item, "failed", failed_now,
-                                      "; ".join(dict.fromkeys(merged[a]["text"] for a in failed_now)))
-                if unknown_now:
-                    await self._event(tx, item, "unknown", unknown_now,
-                                      "; ".join(dict.fromkeys(results[a].text for a in unknown_now)))
-                if status == "queued":
-                    report.retrying += 1
-                elif status == "sent":
-                    report.sent += 1
-                elif status == "failed":
-                    report.failed += 1
-                else:
-                    report.unknown += 1
-            await ms.update_outbox_many(tx, sent_fast, ("status", "pending", "results", "attempts", "sent_at",
-                                                        "claimed_by", "last_error"))
-
-    async def _event(self, tx: Tx, item: ms.OutboxItem, what: str, recipients: list[str], detail: str) -> None:
-        who = ", ".join(recipients) or "the recipients"
-        kind = "acknowledgement" if item.automatic else "reply"
-        if what == "failed":
-            text = f"{kind.capitalize()} not delivered to {who}: {detail}"
-            event = "delivery_failed"
-        elif what == "unknown":
-            text = (f"Delivery of the {kind} to {who} is uncertain ({detail}); it was not resent automatically: "
-                    f"resend it if the customer did not get it")
-            event = "delivery_unknown"
-        else:
-            text = f"Automatic {kind} to {who} not sent: loop protection (too many automatic replies in an hour)"
-            event = "delivery_suppressed"
-        await self.tickets._event(tx, item.ticket_id, one_line(text, 500), {
-            "event": event, "outbox": item.id, "entry": item.entry_id, "recipients": recipients,
-            "message_id": item.message_id,
-        })
-        await tx.record_change(item.ticket_id, "event", None)
 
     def notify(self) -> None:
         """Something was queued in this process: send it without waiting for the poll."""
@@ -401,3 +239,122 @@ class OutboxService:
                     w.cancel()
             woken = self.wake.is_set()
         await self.close()
+
+
+# ----------------------------------------------------------------- channel
+
+STOPPED = "the sending process stopped while this message was being sent"
+
+
+class _SmtpChannel:
+    """The outbox rows of one sending address, sent over SMTP (a channel of :mod:`.outbox_engine`)."""
+
+    claims = True
+
+    def __init__(self, service: OutboxService, address: str):
+        self.service = service
+        self.address = address
+        self.connections = service.connections
+        self.policy = RetryPolicy(service.retry_base, service.retry_max, service.max_attempts, jitter=0.25)
+
+    async def claim(self, tx: Tx, limit: int) -> list[ms.OutboxItem]:
+        return await ms.claim_due(tx, self.address, self.service.holder, limit)
+
+    async def stranded(self, tx: Tx) -> list[Settled]:
+        return [abandoned(item, self.progress(item),
+                          {r: RecipientResult(r, UNKNOWN, None, STOPPED) for r in item.pending})
+                for item in await ms.stranded(tx, self.address)]
+
+    def progress(self, item: ms.OutboxItem) -> Progress:
+        return Progress(item.attempts, list(item.pending), {r: v.get("state") for r, v in item.results.items()})
+
+    async def send(self, item: ms.OutboxItem, connection: int) -> Attempt:
+        if item.automatic and not self.service._allowed(item):
+            return Attempt({}, suppressed=True)
+        try:
+            outcome = await self.service.sender(self.address, connection).send(item.mail_from, list(item.pending),
+                                                                              item.raw)
+        except SmtpError as exc:  # configuration (a password that cannot be read): nothing was sent
+            raise NotAttempted(str(exc)) from exc
+        except Exception as exc:  # noqa: BLE001 - not known where it failed: may have been sent
+            log.exception("sending outbox message %s failed", item.id)
+            outcome = {r: RecipientResult(r, UNKNOWN, None, one_line(f"internal error: {exc}", 300))
+                       for r in item.pending}
+        # The server is unreachable: back off the whole queue.
+        unreachable = bool(outcome) and all(r.state == RETRY and r.code is None for r in outcome.values())
+        return Attempt(outcome, stop=unreachable)
+
+    async def current(self, tx: Tx, item: ms.OutboxItem, attempt: Attempt) -> ms.OutboxItem:
+        return item  # claimed by this process: nobody else changes it meanwhile
+
+    def _merged(self, s: Settled) -> dict[str, dict]:
+        merged = dict(s.item.results)
+        merged.update({addr: r.as_dict() for addr, r in s.results.items()})
+        for a in s.gave_up:
+            r = s.results[a]
+            merged[a] = {"state": FAILED, "code": r.code,
+                         "text": one_line(f"gave up after {s.attempts} attempts: {r.text}", 300)}
+        return merged
+
+    async def store(self, tx: Tx, settled: list[Settled]) -> None:
+        now = tx.now()
+        sent_fast: list[dict] = []
+        for s in settled:
+            item = s.item
+            if s.status == UNTRIED:
+                await ms.update_outbox(tx, [{"id": item.id, "status": "queued", "claimed_by": None}])
+            elif s.status == SUPPRESSED:
+                await ms.update_outbox(tx, [{"id": item.id, "status": "suppressed", "pending": [],
+                                             "claimed_by": None,
+                                             "last_error": "loop protection: too many automatic replies"}])
+            elif s.stranded:
+                await ms.update_outbox(tx, [{"id": item.id, "status": "unknown", "results": self._merged(s),
+                                             "pending": [], "claimed_by": None,
+                                             "last_error": "the sending process stopped while sending"}])
+            elif s.status == SENT and not item.results:
+                sent_fast.append({"id": item.id, "status": "sent", "pending": [], "results": self._merged(s),
+                                  "attempts": s.attempts, "sent_at": now, "claimed_by": None, "last_error": None})
+            else:
+                values = {"id": item.id, "status": s.status, "pending": s.retry, "results": self._merged(s),
+                          "attempts": s.attempts, "claimed_by": None, "last_error": s.problem}
+                if s.status == QUEUED:
+                    values["next_attempt_at"] = s.next_attempt_at
+                if s.sent_now:
+                    values["sent_at"] = now
+                await ms.update_outbox(tx, [values])
+        await ms.update_outbox_many(tx, sent_fast, ("status", "pending", "results", "attempts", "sent_at",
+                                                    "claimed_by", "last_error"))
+
+    def notes(self, s: Settled) -> list[Note]:
+        item = s.item
+        if s.status == SUPPRESSED:
+            return [_note(item, "suppressed", list(item.pending), "")]
+        if s.stranded:
+            return [_note(item, "unknown", list(item.pending), "the sending process stopped while sending it")]
+        notes = []
+        if s.failed:
+            merged = self._merged(s)
+            notes.append(_note(item, "failed", s.failed, "; ".join(dict.fromkeys(merged[a]["text"] for a in s.failed))))
+        if s.unknown:
+            notes.append(_note(item, "unknown", s.unknown,
+                               "; ".join(dict.fromkeys(s.results[a].text for a in s.unknown))))
+        return notes
+
+
+def _note(item: ms.OutboxItem, what: str, recipients: list[str], detail: str) -> Note:
+    who = ", ".join(recipients) or "the recipients"
+    kind = "acknowledgement" if item.automatic else "reply"
+    if what == "failed":
+        text = f"{kind.capitalize()} not delivered to {who}: {detail}"
+        event = "delivery_failed"
+    elif what == "unknown":
+        text = (f"Delivery of the {kind} to {who} is uncertain ({detail}); it was not resent automatically: "
+                f"resend it if the customer did not get it")
+        event = "delivery_unknown"
+    else:
+        text = f"Automatic {kind} to {who} not sent: loop protection (too many automatic replies in an hour)"
+        event = "delivery_suppressed"
+    return Note(item.ticket_id, one_line(text, 500), {
+        "event": event, "outbox": item.id, "entry": item.entry_id, "recipients": recipients,
+        "message_id": item.message_id,
+    })
