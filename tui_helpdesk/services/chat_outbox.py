@@ -28,9 +28,10 @@ from ..adapters.chatbot import (
     Unauthorized,
     Unavailable,
 )
-from ..adapters.store.chatstore import ChatTx, OutboxItem
+from ..adapters.store.chatstore import ChatTx
 from ..adapters.store.repository import Store, Tx
 from ..domain.model import Agent, EntryKind, Ticket, TicketType, TimelineEntry
+from ..domain.outbox import ChatOutboxItem
 from ..domain.text import one_line
 from .tickets import SYSTEM
 
@@ -121,12 +122,12 @@ class ChatOutbox:
             delivered += 1
         return delivered
 
-    async def pending(self, ticket_id: int) -> list[OutboxItem]:
+    async def pending(self, ticket_id: int) -> list[ChatOutboxItem]:
         """The chat replies of a ticket not delivered yet (pending or failed)."""
         async with self.store.read() as tx:
             return [r for r in await ChatTx(tx).replies(ticket_id=ticket_id) if r.status != "sent"]
 
-    async def _sent(self, item: OutboxItem, message_id: str) -> None:
+    async def _sent(self, item: ChatOutboxItem, message_id: str) -> None:
         async with self.store.write() as tx:
             chat = ChatTx(tx)
             current = await chat.reply(item.id)
@@ -140,7 +141,7 @@ class ChatOutbox:
                              {"event": "chat_delivery", "entry": item.entry_id, "ok": True})
                 await tx.record_change(item.ticket_id, "event", None)
 
-    async def _failed(self, item: OutboxItem, exc: ChatbotError) -> None:
+    async def _failed(self, item: ChatOutboxItem, exc: ChatbotError) -> None:
         reason = one_line(str(exc), 300)
         async with self.store.write() as tx:
             chat = ChatTx(tx)

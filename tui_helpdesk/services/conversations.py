@@ -53,15 +53,9 @@ from ..adapters.chatbot import (
     Rejected,
     Unavailable,
 )
-from ..adapters.store.chatstore import (
-    ChatLine,
-    ChatTx,
-    ConversationInfo,
-    LinkExists,
-    PollStatus,
-    naive,
-)
+from ..adapters.store.chatstore import ChatTx, LinkExists, naive
 from ..adapters.store.repository import Store, Tx
+from ..domain.conversations import ChatLine, ConversationInfo, PollStatus
 from ..domain.errors import ConfigError, HelpdeskError, NotFound, UsageError
 from ..domain.model import Agent, Author, EntryKind, Status, Ticket, TicketType
 from ..domain.text import clean, one_line

@@ -35,9 +35,11 @@ from datetime import timedelta, timezone
 from ..adapters.mail.loops import ReplyRateLimiter
 from ..adapters.mail.smtp import FAILED, RETRY, SENT, UNKNOWN, RecipientResult, SmtpError, SmtpSender
 from ..adapters.store import mailstore as ms
-from ..adapters.store.repository import Store, Tx, _naive
+from ..adapters.store.repository import Store, Tx
+from ..domain.clock import naive_utc as _naive
 from ..domain.errors import UsageError
 from ..domain.model import Agent
+from ..domain.outbox import MailOutboxItem
 from ..domain.text import one_line
 from ..settings import EmailSettings, Settings
 from .tickets import TicketService
@@ -123,15 +125,15 @@ class OutboxService:
 
     # ------------------------------------------------------------- queries
 
-    async def for_ticket(self, ticket_id: int) -> list[ms.OutboxItem]:
+    async def for_ticket(self, ticket_id: int) -> list[MailOutboxItem]:
         async with self.store.read() as tx:
             return await ms.outbox_for_ticket(tx, ticket_id)
 
-    async def get(self, outbox_id: int) -> ms.OutboxItem | None:
+    async def get(self, outbox_id: int) -> MailOutboxItem | None:
         async with self.store.read() as tx:
             return await ms.get_outbox(tx, outbox_id)
 
-    async def resend(self, outbox_id: int, *, actor: Agent) -> ms.OutboxItem:
+    async def resend(self, outbox_id: int, *, actor: Agent) -> MailOutboxItem:
         """Queue a failed or unknown message again (an agent decided to)."""
         async with self.store.write() as tx:
             item = await ms.get_outbox(tx, outbox_id)
@@ -207,7 +209,7 @@ class OutboxService:
             async with self.store.write() as tx:
                 await tx.release_lease(lease[0], lease[1])
 
-    async def _send_all(self, address: str, claimed: list[ms.OutboxItem], lease: tuple):
+    async def _send_all(self, address: str, claimed: list[MailOutboxItem], lease: tuple):
         """Send *claimed* over up to ``connections`` reused connections at once.
 
         Several connections keep the server busy while each waits for its
@@ -257,7 +259,7 @@ class OutboxService:
         await asyncio.gather(*(work(self.sender(address, i)) for i in range(count)))
         return [(item, results.get(item.id)) for item in claimed], unreachable, errors
 
-    def _allowed(self, item: ms.OutboxItem) -> bool:
+    def _allowed(self, item: MailOutboxItem) -> bool:
         now = _naive(self.store.clock()).replace(tzinfo=timezone.utc)
         return all(self.limiter.allow(r, now) for r in item.pending)
 
@@ -346,7 +348,7 @@ class OutboxService:
             await ms.update_outbox_many(tx, sent_fast, ("status", "pending", "results", "attempts", "sent_at",
                                                         "claimed_by", "last_error"))
 
-    async def _event(self, tx: Tx, item: ms.OutboxItem, what: str, recipients: list[str], detail: str) -> None:
+    async def _event(self, tx: Tx, item: MailOutboxItem, what: str, recipients: list[str], detail: str) -> None:
         who = ", ".join(recipients) or "the recipients"
         kind = "acknowledgement" if item.automatic else "reply"
         if what == "failed":

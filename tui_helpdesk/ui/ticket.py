@@ -33,8 +33,9 @@ from textual.widgets import Static
 
 from ..domain.errors import ConfigError, HelpdeskError, NotFound
 from ..domain.model import Agent, EntryKind, Status, Ticket, TicketType
+from ..domain.presence import Here
 from ..domain.text import clean, one_line
-from ..services.composer import HEARTBEAT_SECONDS, ComposerService, FirstView, Here, load_canned
+from ..services.composer import HEARTBEAT_SECONDS, ComposerService, FirstView, load_canned
 from .keymap import Key, bindings
 from .widgets.composer import COMPOSER_KEYS, Composer
 from .widgets.details import DetailsPanel, PreviousTickets

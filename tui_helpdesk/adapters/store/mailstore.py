@@ -17,6 +17,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, delete, func, insert, select, text, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
+from ...domain.outbox import MailOutboxItem
 from .repository import _PG_FEED_LOCK, CHANGE, ENTRY, REQ, TICKET, Tx
 from .tables_mail import MAIL_KEY as KEY
 from .tables_mail import MAIL_MESSAGE as MM
@@ -345,29 +346,8 @@ async def record_changes(tx: Tx, rows: list[tuple[int | None, str]]) -> None:
 # --------------------------------------------------------------------- outbox
 
 
-@dataclass(frozen=True, slots=True)
-class OutboxItem:
-    id: int
-    ticket_id: int
-    entry_id: int | None
-    account: str
-    message_id: str | None
-    status: str
-    automatic: bool
-    mail_from: str
-    recipients: tuple[str, ...]
-    pending: tuple[str, ...]
-    results: dict
-    attempts: int
-    next_attempt_at: datetime
-    last_error: str | None
-    raw: bytes
-    created_at: datetime
-    sent_at: datetime | None
-
-
-def _item(r) -> OutboxItem:
-    return OutboxItem(
+def _item(r) -> MailOutboxItem:
+    return MailOutboxItem(
         id=r.id, ticket_id=r.ticket_id, entry_id=r.entry_id, account=r.account, message_id=r.message_id,
         status=r.status, automatic=r.automatic, mail_from=r.mail_from, recipients=tuple(r.recipients or ()),
         pending=tuple(r.pending or ()), results=dict(r.results or {}), attempts=r.attempts,
@@ -399,12 +379,12 @@ async def set_outbox_messages(tx: Tx, rows: list[tuple[int, str, bytes]]) -> Non
             [{"oid": o, "mid": m, "rw": r} for o, m, r in rows])
 
 
-async def get_outbox(tx: Tx, outbox_id: int) -> OutboxItem | None:
+async def get_outbox(tx: Tx, outbox_id: int) -> MailOutboxItem | None:
     row = (await tx.conn.execute(select(OUTBOX).where(OUTBOX.c.id == outbox_id))).first()
     return _item(row) if row else None
 
 
-async def outbox_for_ticket(tx: Tx, ticket_id: int) -> list[OutboxItem]:
+async def outbox_for_ticket(tx: Tx, ticket_id: int) -> list[MailOutboxItem]:
     rows = await tx.conn.execute(select(OUTBOX).where(OUTBOX.c.ticket_id == ticket_id).order_by(OUTBOX.c.id))
     return [_item(r) for r in rows]
 
@@ -420,7 +400,7 @@ async def outbox_by_message_ids(tx: Tx, message_ids: Iterable[str]) -> dict[str,
     return out
 
 
-async def claim_due(tx: Tx, account: str, holder: str, limit: int) -> list[OutboxItem]:
+async def claim_due(tx: Tx, account: str, holder: str, limit: int) -> list[MailOutboxItem]:
     """Mark up to *limit* due rows of *account* as being sent by *holder*."""
     now = tx.now()
     stmt = (select(OUTBOX).where(OUTBOX.c.account == account, OUTBOX.c.status == "queued",
@@ -435,7 +415,7 @@ async def claim_due(tx: Tx, account: str, holder: str, limit: int) -> list[Outbo
     return rows
 
 
-async def stranded(tx: Tx, account: str) -> list[OutboxItem]:
+async def stranded(tx: Tx, account: str) -> list[MailOutboxItem]:
     """Rows left 'sending' by a sender that is gone (the caller holds the lease)."""
     rows = await tx.conn.execute(select(OUTBOX).where(OUTBOX.c.account == account, OUTBOX.c.status == "sending"))
     return [_item(r) for r in rows]

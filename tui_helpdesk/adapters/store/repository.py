@@ -13,14 +13,16 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, insert, select, text, tuple_, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from ...domain.clock import naive_utc, utcnow
+from ...domain.drafts import Draft
 from ...domain.errors import ConflictError, HelpdeskError, NotFound
 from ...domain.model import (
     Agent,
@@ -39,7 +41,8 @@ from ...domain.model import (
     TimelineEntry,
 )
 from ...domain.query import Field, ViewSpec
-from ...domain.views import SavedView, Visibility
+from ...domain.presence import Presence
+from ...domain.views import Page, SavedView, Visibility
 from . import engine as engine_mod
 from .steady import SteadyConnection, connect, finish, transaction
 from .tables import AGENT, CHANGE, DESK, DRAFT, ENTRY, LEASE, MENTION, PRESENCE, TICKET, TIME_OFF
@@ -50,38 +53,6 @@ from .viewsql import COMMON_MATCHES, PROBE_WINDOW, A, E, M, R, T, TAG, Context, 
 
 # Serialises change-feed inserts on PostgreSQL so sequence order is commit order.
 _PG_FEED_LOCK = 7_310_001
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
-
-
-def _naive(at: datetime) -> datetime:
-    return at.astimezone(timezone.utc).replace(tzinfo=None) if at.tzinfo else at
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    rows: list[TicketLine]
-    # Pass back as ``after`` for the next page; None at the end.
-    next_after: tuple | None
-
-
-@dataclass(frozen=True, slots=True)
-class Draft:
-    ticket_id: int
-    mode: str
-    body: str
-    base_entry_id: int
-    updated_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Presence:
-    agent_id: int
-    agent_name: str
-    typing: bool
-    seen_at: datetime
 
 
 # How long closing waits for transactions that are still ending.
@@ -167,7 +138,7 @@ class Tx:
         self.dialect = store.dialect
 
     def now(self) -> datetime:
-        return _naive(self.store.clock())
+        return naive_utc(self.store.clock())
 
     # ------------------------------------------------------------------ desks
 
@@ -298,7 +269,7 @@ class Tx:
         language: str | None = None, summary: str | None = None, ai_replies_allowed: bool = False,
         follow_up_of: int | None = None, at: datetime | None = None, actor: str | None = None,
     ) -> int:
-        now = _naive(at) if at else self.now()
+        now = naive_utc(at) if at else self.now()
         result = await self.conn.execute(
             insert(TICKET).values(
                 desk_id=desk_id, type=type.value, channel=channel, subject=subject, summary=summary,
@@ -389,7 +360,7 @@ class Tx:
         author_agent_id: int | None = None, author_requester_id: int | None = None,
         meta: dict | None = None, search_extra: str | None = None, at: datetime | None = None,
     ) -> TimelineEntry:
-        now = _naive(at) if at else self.now()
+        now = naive_utc(at) if at else self.now()
         result = await self.conn.execute(
             insert(ENTRY).values(
                 ticket_id=ticket_id, kind=kind.value, body=body, search_extra=search_extra,
