@@ -18,13 +18,16 @@ from sqlalchemy import bindparam, delete, func, insert, select, text, tuple_, up
 from sqlalchemy.exc import IntegrityError
 
 from ...domain.outbox import MailOutboxItem
-from .repository import _PG_FEED_LOCK, CHANGE, ENTRY, REQ, TICKET, Tx
+from .repository import Tx
+from .tables import CHANGE, ENTRY, LEASE, TICKET
+from .tables import REQUESTER as REQ
 from .tables_mail import MAIL_KEY as KEY
 from .tables_mail import MAIL_MESSAGE as MM
 from .tables_mail import MAIL_OUTBOX as OUTBOX
 from .tables_mail import MAIL_PARTICIPANT as PART
 from .tables_mail import MAIL_SET_ASIDE as ASIDE
 from .tables_mail import MAIL_SYNC_STATE as SYNC
+from .tx.feed import PG_FEED_LOCK
 
 # Large IN lists are split so neither SQLite's variable limit nor PostgreSQL's
 # 32k parameters is ever reached.
@@ -338,7 +341,7 @@ async def record_changes(tx: Tx, rows: list[tuple[int | None, str]]) -> None:
     if not rows:
         return
     if tx.dialect == "postgresql":
-        await tx.conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_FEED_LOCK})
+        await tx.conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_FEED_LOCK})
     now = tx.now()
     await tx.conn.execute(insert(CHANGE), [{"ticket_id": t, "kind": k, "agent_id": None, "at": now} for t, k in rows])
 
@@ -501,8 +504,6 @@ async def steal_dead_lease(tx: Tx, name: str, alive) -> bool:
     A syncer killed with SIGKILL cannot release its lease; on the same host
     we can tell it is dead and take over at once instead of waiting out the TTL.
     """
-    from .repository import LEASE
-
     row = (await tx.conn.execute(select(LEASE.c.holder).where(LEASE.c.name == name))).first()
     if row is None or alive(row[0]):
         return False
@@ -511,8 +512,6 @@ async def steal_dead_lease(tx: Tx, name: str, alive) -> bool:
 
 
 async def lease_holder(tx: Tx, name: str) -> tuple[str, datetime] | None:
-    from .repository import LEASE
-
     row = (await tx.conn.execute(select(LEASE.c.holder, LEASE.c.expires_at).where(LEASE.c.name == name))).first()
     return (row[0], row[1]) if row else None
 
