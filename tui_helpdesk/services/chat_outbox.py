@@ -19,7 +19,9 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from ..adapters.chatbot import (
+from ..adapters.store.chatstore import ChatTx
+from ..adapters.store.repository import Store, Tx
+from ..domain.chat.errors import (
     BadResponse,
     ChatbotError,
     NotFound as ChatNotFound,
@@ -28,8 +30,6 @@ from ..adapters.chatbot import (
     Unauthorized,
     Unavailable,
 )
-from ..adapters.store.chatstore import ChatTx
-from ..adapters.store.repository import Store, Tx
 from ..domain.model import Agent, EntryKind, Ticket, TicketType, TimelineEntry
 from ..domain.outbox import ChatOutboxItem
 from ..domain.text import one_line

@@ -7,9 +7,9 @@ conversation over and posts a teammate's reply into the chat thread.
 What it promises its callers:
 
 * every answer is checked field by field and returned as the frozen
-  dataclasses of :mod:`.model`, with every text field cleaned of terminal
+  dataclasses of :mod:`tui_helpdesk.domain.chat.model`, with every text field cleaned of terminal
   escapes and controls; anything off-contract raises :class:`BadResponse`;
-* every failure is a :class:`ChatbotError` (see :mod:`.errors`); connection
+* every failure is a :class:`ChatbotError` (see :mod:`tui_helpdesk.domain.chat.errors`); connection
   errors, timeouts, 5xx and 429 are retried with exponential backoff and
   jitter (429 waits at least ``Retry-After``), a bounded number of times;
 * the API key is sent only in the ``Authorization`` header and never appears
@@ -37,9 +37,7 @@ from urllib.parse import quote
 import httpx
 
 import tui_helpdesk
-from tui_helpdesk.domain.text import clean, one_line
-
-from .errors import (
+from tui_helpdesk.domain.chat.errors import (
     BadResponse,
     ChatbotError,
     InvalidCursor,
@@ -49,7 +47,7 @@ from .errors import (
     Unauthorized,
     Unavailable,
 )
-from .model import (
+from tui_helpdesk.domain.chat.model import (
     ChatMessage,
     ChatUser,
     Conversation,
@@ -59,6 +57,7 @@ from .model import (
     PlatformHealth,
     RateLimitInfo,
 )
+from tui_helpdesk.domain.text import clean, one_line
 
 log = logging.getLogger(__name__)
 

@@ -35,9 +35,9 @@ from typing import Any
 
 from aiohttp import web
 
+from ...domain.chat.model import ConversationState as State
+from ...domain.chat.model import MessageRole as Role
 from . import sim_script as script
-from .model import ConversationState as State
-from .model import MessageRole as Role
 
 log = logging.getLogger(__name__)
 
