@@ -79,7 +79,7 @@ def floor(imap: DovecotServer, n: int) -> tuple[float, float]:
 
 
 async def ingest_in_process(config: Path, n: int) -> tuple[float, dict]:
-    from tui_helpdesk.adapters.store.repository import ENTRY, TICKET
+    from tui_helpdesk.adapters.store.tables import ENTRY, TICKET
     from tui_helpdesk.bootstrap import bootstrap
     from tui_helpdesk.settings import load
 

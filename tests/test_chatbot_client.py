@@ -24,23 +24,19 @@ from hypothesis import strategies as st
 from rich.console import Console
 from rich.traceback import Traceback
 
-from tui_helpdesk.adapters.chatbot import (
+from tui_helpdesk.adapters.chatbot import ChatbotClient, RetryPolicy
+from tui_helpdesk.adapters.chatbot.sim import GARBAGE_KINDS, Simulator
+from tui_helpdesk.domain.chat.errors import (
     BadResponse,
-    ChatbotClient,
     ChatbotError,
-    ChatMessage,
-    Conversation,
-    ConversationState,
     InvalidCursor,
-    MessageRole,
     NotFound,
     RateLimited,
     Rejected,
-    RetryPolicy,
     Unauthorized,
     Unavailable,
 )
-from tui_helpdesk.adapters.chatbot.sim import GARBAGE_KINDS, Simulator
+from tui_helpdesk.domain.chat.model import ChatMessage, Conversation, ConversationState, MessageRole
 
 KEY = "oc_test_9f8e7d6c5b4a"
 T0 = 1_717_430_400.0

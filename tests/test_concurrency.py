@@ -186,7 +186,7 @@ async def _run_and_check(url: str, tmp_path: Path, procs: int, writes: int) -> d
         async with hd.store.read() as tx:
             from sqlalchemy import func, select
 
-            from tui_helpdesk.adapters.store.repository import CHANGE
+            from tui_helpdesk.adapters.store.tables import CHANGE
 
             setup_changes = (await tx.conn.execute(select(func.count()).select_from(CHANGE))).scalar_one()
     finally:

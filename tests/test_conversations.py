@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
-from tui_helpdesk.adapters.chatbot import BadResponse, ChatbotError, Unavailable
+from tui_helpdesk.domain.chat.errors import BadResponse, ChatbotError, Unavailable
 from tui_helpdesk.adapters.chatbot.sim import GARBAGE_KINDS, Simulator
 from tui_helpdesk.adapters.store.chatstore import ChatTx
 from tui_helpdesk.domain.errors import UsageError

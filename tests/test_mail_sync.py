@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from tui_helpdesk.adapters.mail.imap import prepare
 from tui_helpdesk.domain.mail.msgid import parse_message_id
 from tui_helpdesk.adapters.store import mailstore as ms
-from tui_helpdesk.adapters.store.repository import ENTRY, TICKET
+from tui_helpdesk.adapters.store.tables import ENTRY, TICKET
 from tui_helpdesk.bootstrap import bootstrap
 from tui_helpdesk.domain.model import EntryKind, Status, TicketType
 from tui_helpdesk.services.mail_sync import CRASH_ENV

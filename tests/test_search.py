@@ -8,6 +8,7 @@ import sqlite3
 import pytest
 
 from tui_helpdesk.adapters.store import repository
+from tui_helpdesk.adapters.store.tx import views as view_queries
 from tui_helpdesk.bootstrap import bootstrap
 from tui_helpdesk.domain import querylang
 from tui_helpdesk.domain.errors import HelpdeskError
@@ -108,8 +109,8 @@ async def test_every_plan_finds_the_same_tickets_in_the_same_order(sqlite_url, c
         for query in ("quokka", "wombat", "number", "quokka number", "status:new quokka", "nothing", both):
             results = {}
             for plan, (common, window) in PLANS.items():
-                monkeypatch.setattr(repository, "COMMON_MATCHES", common)
-                monkeypatch.setattr(repository, "PROBE_WINDOW", window)
+                monkeypatch.setattr(view_queries, "COMMON_MATCHES", common)
+                monkeypatch.setattr(view_queries, "PROBE_WINDOW", window)
                 results[plan] = await _walk(hd, me, query)
             assert len(set(map(repr, results.values()))) == 1, (query, results)
             ids, last, count = results["rare"]

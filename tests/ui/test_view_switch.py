@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from tui_helpdesk.adapters.store.repository import Page
+from tui_helpdesk.domain.views import Page
 from tui_helpdesk.ui import inbox as inbox_mod
 from tui_helpdesk.ui.text import line
 from tui_helpdesk.ui.widgets.table import _line

@@ -103,7 +103,8 @@ async def _check_database(settings: settings_mod.Settings, checks: list[Check]) 
         from sqlalchemy.engine import make_url
 
         from ..adapters.store import engine as engine_mod
-        from ..adapters.store.repository import AGENT, TICKET, Store
+        from ..adapters.store.repository import Store
+        from ..adapters.store.tables import AGENT, TICKET
         from ..services.agents import os_login
     except Exception as exc:  # noqa: BLE001
         checks.append(Check("database", "open", FAIL, f"the store cannot be loaded: {_error_text(exc)}"))

@@ -1,11 +1,11 @@
-"""The system views of SPEC §4 and the saved-view record."""
+"""The system views of SPEC §4, the saved-view record and a page of a view."""
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
 
-from .model import ACTIVE_STATUSES, CLOSED_STATUSES
+from .model import ACTIVE_STATUSES, CLOSED_STATUSES, TicketRow
 from .query import ME, NOBODY, Condition, Field, Op, Sort, ViewSpec
 
 _ACTIVE = tuple(s.value for s in ACTIVE_STATUSES)
@@ -61,6 +61,15 @@ class SavedView:
     @property
     def key(self) -> str:
         return f"saved:{self.id}" if self.id is not None else f"config:{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a view's tickets."""
+
+    rows: list[TicketRow]
+    # Pass back as ``after`` for the next page; None at the end.
+    next_after: tuple | None
 
 
 def default_sort() -> Sort:

@@ -19,9 +19,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from ..adapters.chatbot import (
+from ..domain.chat.errors import (
     BadResponse,
-    ChatbotClient,
     ChatbotError,
     NotFound as ChatNotFound,
     RateLimited,
@@ -29,8 +28,9 @@ from ..adapters.chatbot import (
     Unauthorized,
     Unavailable,
 )
-from ..adapters.store.chatstore import ChatTx, OutboxItem
+from ..adapters.store.chatstore import ChatTx
 from ..adapters.store.repository import Store, Tx
+from ..domain.outbox import ChatOutboxItem
 from ..domain.model import Agent, EntryKind, Ticket, TicketType, TimelineEntry
 from ..domain.text import one_line
 from .outbox_engine import (
@@ -128,7 +128,7 @@ class ChatOutbox:
         await self.engine.drain(_ChatChannel(desk_id, client), report, limit=limit, once=True)
         return report.sent
 
-    async def pending(self, ticket_id: int) -> list[OutboxItem]:
+    async def pending(self, ticket_id: int) -> list[ChatOutboxItem]:
         """The chat replies of a ticket not delivered yet (pending or failed)."""
         async with self.store.read() as tx:
             return [r for r in await ChatTx(tx).replies(ticket_id=ticket_id) if r.status != "sent"]
@@ -146,20 +146,20 @@ class _ChatChannel:
     connections = 1
     policy = RetryPolicy(RETRY_BASE, RETRY_CAP, MAX_ATTEMPTS)
 
-    def __init__(self, desk_id: int, client: ChatbotClient):
+    def __init__(self, desk_id: int, client: "ChatPlatform"):
         self.desk_id = desk_id
         self.client = client
 
-    async def claim(self, tx: Tx, limit: int) -> list[OutboxItem]:
+    async def claim(self, tx: Tx, limit: int) -> list[ChatOutboxItem]:
         return await ChatTx(tx).due_replies(self.desk_id, limit=limit)
 
     async def stranded(self, tx: Tx) -> list[Settled]:
         return []
 
-    def progress(self, item: OutboxItem) -> Progress:
+    def progress(self, item: ChatOutboxItem) -> Progress:
         return Progress(item.attempts, [ONE], reported=item.reported)
 
-    async def send(self, item: OutboxItem, connection: int) -> Attempt:
+    async def send(self, item: ChatOutboxItem, connection: int) -> Attempt:
         try:
             message = await self.client.post_reply(item.conversation_id, item.text, item.agent_name,
                                                    item.idempotency_key)
@@ -173,7 +173,7 @@ class _ChatChannel:
             )
         return Attempt({ONE: Answer(SENT)}, detail=message.id)
 
-    async def current(self, tx: Tx, item: OutboxItem, attempt: Attempt) -> OutboxItem | None:
+    async def current(self, tx: Tx, item: ChatOutboxItem, attempt: Attempt) -> ChatOutboxItem | None:
         current = await ChatTx(tx).reply(item.id)
         if current is None or current.status == "sent":
             return None

@@ -26,12 +26,14 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from ..adapters.store.repository import Store
+from ..domain.drafts import Draft
 from ..domain.errors import ConfigError
 from ..domain.model import Agent, EntryKind, Ticket, TicketRow, TimelineEntry
+from ..domain.presence import Here
 from ..domain.text import clean, one_line
 
 PRESENCE_TTL = timedelta(seconds=15)
@@ -41,25 +43,6 @@ HEARTBEAT_SECONDS = 5.0
 """How often an open ticket screen renews its presence (well inside the TTL)."""
 
 MODES = ("reply", "note")
-
-
-@dataclass(frozen=True, slots=True)
-class Draft:
-    ticket_id: int
-    mode: str  # "reply" or "note"
-    body: str
-    base_entry_id: int  # the ticket's last entry when the draft began
-    updated_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Here:
-    """Another agent on the same ticket."""
-
-    agent_id: int
-    name: str
-    typing: bool
-    seen_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,27 +39,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Protocol
 
-from ..adapters.chatbot import (
-    ChatbotClient,
-    ChatbotError,
-    ChatMessage,
-    Conversation,
-    ConversationState,
-    InvalidCursor,
-    MessageRole,
-    RateLimited,
-    Rejected,
-    Unavailable,
-)
-from ..adapters.store.chatstore import (
-    ChatLine,
-    ChatTx,
-    ConversationInfo,
-    LinkExists,
-    PollStatus,
-    naive,
-)
+from ..adapters.chatbot import ChatbotClient
+from ..adapters.store.chatstore import ChatTx, LinkExists, naive
 from ..adapters.store.repository import Store, Tx
+from ..domain.chat.errors import ChatbotError, InvalidCursor, RateLimited, Rejected, Unavailable
+from ..domain.chat.model import ChatMessage, Conversation, ConversationState, MessageRole
+from ..domain.conversations import ChatLine, ConversationInfo, PollStatus
 from ..domain.errors import ConfigError, HelpdeskError, NotFound, UsageError
 from ..domain.model import Agent, Author, EntryKind, Status, Ticket, TicketType
 from ..domain.text import clean, one_line

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from ..adapters.store import seed as vocab
-from ..adapters.store.repository import utcnow
+from ..domain.clock import utcnow
 from ..domain.errors import HelpdeskError
 from ..domain.model import Agent, Role, Status, TicketType
 from .agents import os_login

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from ..adapters.mail.imap import ConnectionLost, Fetched, ImapError, ImapWorker, Incoming, MailboxStatus, prepare
 from ..adapters.store import mailstore as ms
-from ..adapters.store.repository import _naive
+from ..domain.clock import naive_utc as _naive
 from ..domain.errors import HelpdeskError
 from ..domain.text import one_line
 from .leases import Lease

@@ -36,8 +36,10 @@ from typing import Protocol
 from ..domain.mail.loops import ReplyRateLimiter
 from ..adapters.mail.smtp import RecipientResult, SmtpError
 from ..adapters.store import mailstore as ms
-from ..adapters.store.repository import Store, Tx, _naive
+from ..adapters.store.repository import Store, Tx
+from ..domain.clock import naive_utc as _naive
 from ..domain.errors import UsageError
+from ..domain.outbox import MailOutboxItem
 from ..domain.model import Agent
 from ..domain.text import one_line
 from ..settings import EmailSettings, Settings
@@ -138,15 +140,15 @@ class OutboxService:
 
     # ------------------------------------------------------------- queries
 
-    async def for_ticket(self, ticket_id: int) -> list[ms.OutboxItem]:
+    async def for_ticket(self, ticket_id: int) -> list[MailOutboxItem]:
         async with self.store.read() as tx:
             return await ms.outbox_for_ticket(tx, ticket_id)
 
-    async def get(self, outbox_id: int) -> ms.OutboxItem | None:
+    async def get(self, outbox_id: int) -> MailOutboxItem | None:
         async with self.store.read() as tx:
             return await ms.get_outbox(tx, outbox_id)
 
-    async def resend(self, outbox_id: int, *, actor: Agent) -> ms.OutboxItem:
+    async def resend(self, outbox_id: int, *, actor: Agent) -> MailOutboxItem:
         """Queue a failed or unknown message again (an agent decided to)."""
         async with self.store.write() as tx:
             item = await ms.get_outbox(tx, outbox_id)
@@ -199,7 +201,7 @@ class OutboxService:
         if await self.engine.drain(_SmtpChannel(self, address), report, limit=self.batch, lease=lease) is not None:
             report.busy.append(address)
 
-    def _allowed(self, item: ms.OutboxItem) -> bool:
+    def _allowed(self, item: MailOutboxItem) -> bool:
         now = _naive(self.store.clock()).replace(tzinfo=timezone.utc)
         return all(self.limiter.allow(r, now) for r in item.pending)
 
@@ -257,7 +259,7 @@ class _SmtpChannel:
         self.connections = service.connections
         self.policy = RetryPolicy(service.retry_base, service.retry_max, service.max_attempts, jitter=0.25)
 
-    async def claim(self, tx: Tx, limit: int) -> list[ms.OutboxItem]:
+    async def claim(self, tx: Tx, limit: int) -> list[MailOutboxItem]:
         return await ms.claim_due(tx, self.address, self.service.holder, limit)
 
     async def stranded(self, tx: Tx) -> list[Settled]:
@@ -265,10 +267,10 @@ class _SmtpChannel:
                           {r: RecipientResult(r, UNKNOWN, None, STOPPED) for r in item.pending})
                 for item in await ms.stranded(tx, self.address)]
 
-    def progress(self, item: ms.OutboxItem) -> Progress:
+    def progress(self, item: MailOutboxItem) -> Progress:
         return Progress(item.attempts, list(item.pending), {r: v.get("state") for r, v in item.results.items()})
 
-    async def send(self, item: ms.OutboxItem, connection: int) -> Attempt:
+    async def send(self, item: MailOutboxItem, connection: int) -> Attempt:
         if item.automatic and not self.service._allowed(item):
             return Attempt({}, suppressed=True)
         try:
@@ -284,7 +286,7 @@ class _SmtpChannel:
         unreachable = bool(outcome) and all(r.state == RETRY and r.code is None for r in outcome.values())
         return Attempt(outcome, stop=unreachable)
 
-    async def current(self, tx: Tx, item: ms.OutboxItem, attempt: Attempt) -> ms.OutboxItem:
+    async def current(self, tx: Tx, item: MailOutboxItem, attempt: Attempt) -> MailOutboxItem:
         return item  # claimed by this process: nobody else changes it meanwhile
 
     def _merged(self, s: Settled) -> dict[str, dict]:
@@ -341,7 +343,7 @@ class _SmtpChannel:
         return notes
 
 
-def _note(item: ms.OutboxItem, what: str, recipients: list[str], detail: str) -> Note:
+def _note(item: MailOutboxItem, what: str, recipients: list[str], detail: str) -> Note:
     who = ", ".join(recipients) or "the recipients"
     kind = "acknowledgement" if item.automatic else "reply"
     if what == "failed":

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..adapters.store.repository import Page, Store
+from ..adapters.store.repository import Store
 from ..domain import querylang
 from ..domain.errors import LimitReached, NotFound, PermissionDenied, UsageError
 from ..domain.model import Agent
 from ..domain.query import MAX_PERSONAL_VIEWS, MAX_SHARED_VIEWS, ViewSpec, validate_view_name
-from ..domain.views import SYSTEM_VIEW_KEYS, SYSTEM_VIEWS, SavedView, Visibility
+from ..domain.views import SYSTEM_VIEW_KEYS, SYSTEM_VIEWS, Page, SavedView, Visibility
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,7 +42,7 @@ INBOX_KINDS = {"created", "assign", "follow_up", "message"}
 
 
 def utcnow() -> datetime:
-    from ..adapters.store.repository import utcnow as now
+    from ..domain.clock import utcnow as now
 
     return now()
 

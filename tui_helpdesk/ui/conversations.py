@@ -37,7 +37,7 @@ from textual.app import App, ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Static
 
-from ..adapters.store.chatstore import ConversationInfo, PollStatus
+from ..domain.conversations import ConversationInfo, PollStatus
 from ..domain.errors import HelpdeskError
 from ..domain.model import Agent
 from ..services.conversations import state_label

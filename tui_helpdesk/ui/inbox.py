@@ -272,7 +272,7 @@ class InboxScreen(Screen):
         if in_tables:
             conversations.focus_table() if showing else table.focus()
         if spec is None:
-            from ..adapters.store.repository import Page
+            from ..domain.views import Page
 
             async def nothing(after, reverse, limit):
                 return Page([], None)

@@ -6,12 +6,15 @@ conversation over and posts a teammate's reply into the chat thread.
 
 What it promises its callers:
 
-* every answer is checked field by field and returned as the frozen
-  dataclasses of :mod:`.model`, with every text field cleaned of terminal
-  escapes and controls; anything off-contract raises :class:`BadResponse`;
-* every failure is a :class:`ChatbotError` (see :mod:`.errors`); connection
+* every answer is checked field by field (:mod:`.parse`) and returned as the
+  frozen dataclasses of :mod:`tui_helpdesk.domain.chat.model`, with every text
+  field cleaned of terminal escapes and controls; anything off-contract raises
+  :class:`BadResponse`;
+* every failure is a :class:`ChatbotError` (see
+  :mod:`tui_helpdesk.domain.chat.errors`); connection
   errors, timeouts, 5xx and 429 are retried with exponential backoff and
-  jitter (429 waits at least ``Retry-After``), a bounded number of times;
+  jitter (429 waits at least ``Retry-After``), a bounded number of times
+  (:mod:`.retry`);
 * the API key is sent only in the ``Authorization`` header and never appears
   in a repr, an exception, a log line or a URL.
 
@@ -22,14 +25,11 @@ they are idempotent, replies because they carry an idempotency key.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import logging
 import math
 import random
-import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
@@ -37,9 +37,7 @@ from urllib.parse import quote
 import httpx
 
 import tui_helpdesk
-from tui_helpdesk.domain.text import clean, one_line
-
-from .errors import (
+from tui_helpdesk.domain.chat.errors import (
     BadResponse,
     ChatbotError,
     InvalidCursor,
@@ -49,59 +47,16 @@ from .errors import (
     Unauthorized,
     Unavailable,
 )
-from .model import (
-    ChatMessage,
-    ChatUser,
-    Conversation,
-    ConversationState,
-    LastMessage,
-    MessageRole,
-    PlatformHealth,
-    RateLimitInfo,
-)
+from tui_helpdesk.domain.chat.model import ChatMessage, Conversation, PlatformHealth, RateLimitInfo
+from tui_helpdesk.domain.text import one_line
+
+from .parse import MAX_TIMESTAMP, Invalid, parse_conversation_of, parse_health, parse_page, parse_reply
+from .retry import RetryPolicy, parse_retry_after
 
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v2/"
 MAX_PAGE = 100
-_MAX_ID_LEN = 200
-_MAX_CURSOR_LEN = 2048
-_MAX_TIMESTAMP = 253402300799  # 9999-12-31T23:59:59Z
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """How hard the client tries before it raises a transient error.
-
-    ``attempts`` counts the first try. The n-th retry waits about
-    ``base_delay * 2**(n-1)`` seconds (capped at ``max_delay``), of which up to
-    half is random jitter. A 429 waits ``Retry-After`` plus a little jitter;
-    when the platform asks for more than ``max_retry_after`` seconds the client
-    raises :class:`RateLimited` at once, so the caller can schedule the retry.
-    """
-
-    attempts: int = 4
-    base_delay: float = 0.5
-    max_delay: float = 8.0
-    max_retry_after: float = 30.0
-
-    def __post_init__(self) -> None:
-        if self.attempts < 1:
-            raise ValueError("attempts must be at least 1")
-        if self.base_delay < 0 or self.max_delay < 0 or self.max_retry_after < 0:
-            raise ValueError("delays must not be negative")
-
-    def backoff(self, retry: int, rng: random.Random) -> float:
-        """The wait before retry number *retry* (1-based), jitter included."""
-        full = min(self.max_delay, self.base_delay * (2 ** (retry - 1)))
-        return full / 2 + rng.uniform(0, full / 2)
-
-
-class _Invalid(Exception):
-    """A field of an answer broke the contract; becomes :class:`BadResponse`."""
-
-    def __init__(self, where: str, problem: str):
-        super().__init__(f"{where}: {problem}")
 
 
 class _TooLarge(Exception):
@@ -172,7 +127,7 @@ class ChatbotClient:
     async def health(self) -> PlatformHealth:
         """Check that the platform answers (and, when it checks it, the key)."""
         data = await self._call("GET", "health")
-        return self._parse(f"GET {API_PREFIX}health", data, _parse_health)
+        return self._parse(f"GET {API_PREFIX}health", data, parse_health)
 
     async def changed_conversations(
         self, cursor: str | None = None, limit: int = 50
@@ -194,35 +149,14 @@ class ChatbotClient:
         if cursor is not None:
             params["updated_since_cursor"] = cursor
         envelope = await self._call("GET", "conversations", params=params, whole=True)
-
-        def parse(env: Any) -> tuple[list[Conversation], str | None, bool]:
-            items = _list(env, "data", "$")
-            convs = [_parse_conversation(_as_obj(item, f"data[{i}]"), f"data[{i}]") for i, item in enumerate(items)]
-            page = _obj(env, "pagination", "$")
-            has_more = _bool(page, "hasMore", "pagination")
-            next_cursor = _opt_str(page, "cursor", "pagination")
-            if next_cursor is None:
-                if has_more:
-                    raise _Invalid("pagination.cursor", "missing while hasMore is true")
-                next_cursor = cursor
-            elif not next_cursor or len(next_cursor) > _MAX_CURSOR_LEN or one_line(next_cursor) != next_cursor:
-                raise _Invalid("pagination.cursor", "not a valid cursor")
-            return convs, next_cursor, has_more
-
-        return self._parse(f"GET {API_PREFIX}conversations", envelope, parse)
+        return self._parse(f"GET {API_PREFIX}conversations", envelope, lambda env: parse_page(env, cursor))
 
     async def get_conversation(self, conversation_id: str) -> Conversation:
         """One conversation with its whole transcript (``messages``)."""
         path = _conv_path(conversation_id)
         data = await self._call("GET", path)
-
-        def parse(d: Any) -> Conversation:
-            conv = _parse_conversation(_as_obj(d, "data"), "data", with_messages=True)
-            if conv.id != conversation_id:
-                raise _Invalid("data.id", "is not the conversation asked for")
-            return conv
-
-        return self._parse(f"GET {API_PREFIX}{path}", data, parse)
+        return self._parse(f"GET {API_PREFIX}{path}", data,
+                           lambda d: parse_conversation_of(d, conversation_id, with_messages=True))
 
     async def pause_ai(self, conversation_id: str) -> Conversation:
         """Stop the bot answering in this conversation (idempotent)."""
@@ -253,26 +187,19 @@ class ChatbotClient:
         path = _conv_path(conversation_id) + "/messages"
         body = {"text": text, "agent_name": agent_name, "idempotency_key": idempotency_key}
         data = await self._call("POST", path, json_body=body)
-        return self._parse(f"POST {API_PREFIX}{path}", data, lambda d: _parse_message(_as_obj(d, "data"), "data"))
+        return self._parse(f"POST {API_PREFIX}{path}", data, parse_reply)
 
     # --------------------------------------------------------------- plumbing
 
     async def _conv_action(self, conversation_id: str, action: str) -> Conversation:
         path = f"{_conv_path(conversation_id)}/{action}"
         data = await self._call("POST", path, json_body={})
-
-        def parse(d: Any) -> Conversation:
-            conv = _parse_conversation(_as_obj(d, "data"), "data")
-            if conv.id != conversation_id:
-                raise _Invalid("data.id", "is not the conversation asked for")
-            return conv
-
-        return self._parse(f"POST {API_PREFIX}{path}", data, parse)
+        return self._parse(f"POST {API_PREFIX}{path}", data, lambda d: parse_conversation_of(d, conversation_id))
 
     def _parse(self, what: str, value: Any, parser: Callable[[Any], Any]) -> Any:
         try:
             return parser(value)
-        except _Invalid as exc:
+        except Invalid as exc:
             problem = str(exc)
         except (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError, OSError,
                 RecursionError) as exc:
@@ -367,7 +294,7 @@ class ChatbotClient:
         if status == 404:
             return NotFound(f"not found on the chatbot platform: {text}", status=status, code=code)
         if status == 429:
-            retry_after = _retry_after(headers.get("Retry-After"))
+            retry_after = parse_retry_after(headers.get("Retry-After"))
             return RateLimited(f"chatbot platform rate limit hit: {text}", retry_after=retry_after, code=code)
         if status >= 500 or status == 408:
             return Unavailable(f"chatbot platform unavailable: {text}", status=status, code=code)
@@ -398,7 +325,7 @@ class ChatbotClient:
         reset_at = None
         try:
             reset = float(headers.get("X-RateLimit-Reset", ""))
-            if math.isfinite(reset) and 0 <= reset <= _MAX_TIMESTAMP:
+            if math.isfinite(reset) and 0 <= reset <= MAX_TIMESTAMP:
                 reset_at = datetime.fromtimestamp(reset, tz=timezone.utc)
         except (ValueError, OverflowError, OSError):
             pass
@@ -438,174 +365,3 @@ def _conv_path(conversation_id: str) -> str:
     if quoted in (".", ".."):
         quoted = quoted.replace(".", "%2E")
     return f"conversations/{quoted}"
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when is None:
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
-        seconds = when.timestamp() - time.time()
-    if not math.isfinite(seconds):
-        return None
-    return max(0.0, seconds)
-
-
-# Field readers: each checks one field of a JSON object and says where it broke.
-
-
-def _as_obj(value: Any, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise _Invalid(where, f"expected an object, got {_kind(value)}")
-    return value
-
-
-def _field(obj: dict[str, Any], key: str, where: str) -> Any:
-    if key not in obj:
-        raise _Invalid(f"{where}.{key}", "missing")
-    return obj[key]
-
-
-def _obj(obj: dict[str, Any], key: str, where: str) -> dict[str, Any]:
-    return _as_obj(_field(obj, key, where), f"{where}.{key}")
-
-
-def _list(obj: dict[str, Any], key: str, where: str) -> list[Any]:
-    value = _field(obj, key, where)
-    if not isinstance(value, list):
-        raise _Invalid(f"{where}.{key}", f"expected a list, got {_kind(value)}")
-    return value
-
-
-def _str(obj: dict[str, Any], key: str, where: str) -> str:
-    value = _field(obj, key, where)
-    if not isinstance(value, str):
-        raise _Invalid(f"{where}.{key}", f"expected a string, got {_kind(value)}")
-    return value
-
-
-def _opt_str(obj: dict[str, Any], key: str, where: str) -> str | None:
-    value = obj.get(key)
-    if value is not None and not isinstance(value, str):
-        raise _Invalid(f"{where}.{key}", f"expected a string or null, got {_kind(value)}")
-    return value
-
-
-def _bool(obj: dict[str, Any], key: str, where: str) -> bool:
-    value = _field(obj, key, where)
-    if not isinstance(value, bool):
-        raise _Invalid(f"{where}.{key}", f"expected true or false, got {_kind(value)}")
-    return value
-
-
-def _ident(obj: dict[str, Any], key: str, where: str) -> str:
-    value = _str(obj, key, where)
-    if not value or len(value) > _MAX_ID_LEN or one_line(value) != value:
-        raise _Invalid(f"{where}.{key}", "not a valid identifier")
-    return value
-
-
-def _time(obj: dict[str, Any], key: str, where: str) -> datetime:
-    value = _field(obj, key, where)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _Invalid(f"{where}.{key}", f"expected Unix seconds, got {_kind(value)}")
-    if not math.isfinite(value) or not 0 <= value <= _MAX_TIMESTAMP:
-        raise _Invalid(f"{where}.{key}", "timestamp out of range")
-    return datetime.fromtimestamp(value, tz=timezone.utc)
-
-
-def _enum(obj: dict[str, Any], key: str, where: str, enum_type: type) -> Any:
-    value = _str(obj, key, where)
-    try:
-        return enum_type(value)
-    except ValueError:
-        raise _Invalid(f"{where}.{key}", f"unknown value {one_line(value, 40)!r}") from None
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
-
-
-def _parse_health(data: Any) -> PlatformHealth:
-    d = _as_obj(data, "data")
-    version = _opt_str(d, "version", "data")
-    return PlatformHealth(status=one_line(_str(d, "status", "data"), 40),
-                          version=one_line(version, 40) if version is not None else None)
-
-
-def _parse_user(d: dict[str, Any], where: str) -> ChatUser:
-    email_ = _opt_str(d, "email", where)
-    return ChatUser(
-        id=_ident(d, "id", where),
-        name=one_line(_str(d, "name", where), 200),
-        language=one_line(_str(d, "language", where), 35),
-        email=(one_line(email_, 320) or None) if email_ is not None else None,
-    )
-
-
-def _parse_message(d: dict[str, Any], where: str) -> ChatMessage:
-    author = _opt_str(d, "author_name", where)
-    return ChatMessage(
-        id=_ident(d, "id", where),
-        role=_enum(d, "role", where, MessageRole),
-        text=clean(_str(d, "text", where)),
-        created_at=_time(d, "created_at", where),
-        author_name=(one_line(author, 200) or None) if author is not None else None,
-    )
-
-
-def _parse_last(d: dict[str, Any], where: str) -> LastMessage:
-    return LastMessage(
-        role=_enum(d, "role", where, MessageRole),
-        text=clean(_str(d, "text", where)),
-        created_at=_time(d, "created_at", where),
-    )
-
-
-def _parse_conversation(d: dict[str, Any], where: str, *, with_messages: bool = False) -> Conversation:
-    reason = _opt_str(d, "escalation_reason", where)
-    last = d.get("last_message")
-    messages = None
-    if with_messages:
-        items = _list(d, "messages", where)
-        messages = tuple(
-            _parse_message(_as_obj(m, f"{where}.messages[{i}]"), f"{where}.messages[{i}]")
-            for i, m in enumerate(items)
-        )
-    return Conversation(
-        id=_ident(d, "id", where),
-        state=_enum(d, "state", where, ConversationState),
-        channel=one_line(_str(d, "channel", where), 40),
-        user=_parse_user(_obj(d, "user", where), f"{where}.user"),
-        ai_paused=_bool(d, "ai_paused", where),
-        created_at=_time(d, "created_at", where),
-        updated_at=_time(d, "updated_at", where),
-        escalation_reason=clean(reason) if reason is not None else None,
-        last_message=_parse_last(_as_obj(last, f"{where}.last_message"), f"{where}.last_message")
-        if last is not None
-        else None,
-        messages=messages,
-    )

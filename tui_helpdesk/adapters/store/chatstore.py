@@ -3,18 +3,20 @@
 ``ChatTx(tx)`` reads and writes the tables of :mod:`.tables_chat` inside the
 caller's transaction, so a ticket, its link to the conversation and the poll
 cursor can be committed together. Rows are mapped to the small frozen
-dataclasses below; services and the UI never see a row.
+dataclasses of :mod:`tui_helpdesk.domain.conversations` and
+:mod:`tui_helpdesk.domain.outbox`; services and the UI never see a row.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from sqlalchemy import and_, case, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from ...domain.conversations import ChatLine, ConversationInfo, PollStatus
+from ...domain.outbox import ChatOutboxItem
 from .repository import Tx
 from .tables import REQUESTER as REQ
 from .tables_chat import CHAT_CONVERSATION as CONV
@@ -38,81 +40,6 @@ def naive(at: datetime | None) -> datetime | None:
 
 class LinkExists(Exception):
     """Another transaction linked this conversation's episode to a ticket first."""
-
-
-@dataclass(frozen=True, slots=True)
-class ChatLine:
-    """One message of a cached transcript."""
-
-    id: str | None
-    role: str
-    text: str
-    at: datetime | None
-    author: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ConversationInfo:
-    """A conversation as the help desk last saw it."""
-
-    desk_id: int
-    id: str
-    state: str
-    channel: str
-    user_id: str
-    user_name: str
-    user_email: str | None
-    language: str
-    ai_paused: bool
-    escalation_reason: str | None
-    created_at: datetime
-    updated_at: datetime
-    last_role: str | None
-    last_text: str
-    last_at: datetime | None
-    transcript: tuple[ChatLine, ...]
-    ticket_id: int | None
-    handled: bool
-    episode: int
-    synced_message_id: str | None
-    synced_updated_at: datetime | None
-    synced_entry_id: int
-    attempts: int
-    next_attempt_at: datetime | None
-    last_error: str | None
-    seen_at: datetime
-
-    @property
-    def customer(self) -> str:
-        return self.user_name or self.user_email or self.user_id
-
-
-@dataclass(frozen=True, slots=True)
-class PollStatus:
-    cursor: str | None
-    last_ok_at: datetime | None
-    last_error: str | None
-    last_error_at: datetime | None
-    retry_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxItem:
-    id: int
-    desk_id: int
-    ticket_id: int
-    entry_id: int
-    part: int
-    conversation_id: str
-    text: str
-    agent_name: str
-    idempotency_key: str
-    status: str
-    attempts: int
-    next_attempt_at: datetime
-    last_error: str | None
-    reported: bool
-    message_id: str | None
 
 
 def _line(item: object) -> ChatLine | None:
@@ -154,8 +81,8 @@ def _conv(r) -> ConversationInfo:
     )
 
 
-def _outbox(r) -> OutboxItem:
-    return OutboxItem(
+def _outbox(r) -> ChatOutboxItem:
+    return ChatOutboxItem(
         id=r.id, desk_id=r.desk_id, ticket_id=r.ticket_id, entry_id=r.entry_id, part=r.part,
         conversation_id=r.conversation_id,
         text=r.text, agent_name=r.agent_name, idempotency_key=r.idempotency_key, status=r.status,
@@ -393,12 +320,12 @@ class ChatTx:
         ).returning(O.id))
         return result.scalar_one()
 
-    async def due_replies(self, desk_id: int, *, limit: int = 20) -> list[OutboxItem]:
+    async def due_replies(self, desk_id: int, *, limit: int = 20) -> list[ChatOutboxItem]:
         stmt = (select(OUTBOX).where(O.desk_id == desk_id, O.status == "pending", O.next_attempt_at <= self.now())
                 .order_by(O.id).limit(limit))
         return [_outbox(r) for r in await self.conn.execute(stmt)]
 
-    async def reply(self, outbox_id: int) -> OutboxItem | None:
+    async def reply(self, outbox_id: int) -> ChatOutboxItem | None:
         stmt = select(OUTBOX).where(O.id == outbox_id)
         if self.tx.dialect == "postgresql":  # the row is about to be updated: lock it
             stmt = stmt.with_for_update()
@@ -406,7 +333,7 @@ class ChatTx:
         return _outbox(row) if row else None
 
     async def replies(self, *, ticket_id: int | None = None, conversation_id: str | None = None,
-                      desk_id: int | None = None) -> list[OutboxItem]:
+                      desk_id: int | None = None) -> list[ChatOutboxItem]:
         stmt = select(OUTBOX)
         if ticket_id is not None:
             stmt = stmt.where(O.ticket_id == ticket_id)

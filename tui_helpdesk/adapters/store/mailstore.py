@@ -17,13 +17,17 @@ from datetime import datetime
 from sqlalchemy import bindparam, delete, func, insert, select, text, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
-from .repository import _PG_FEED_LOCK, CHANGE, ENTRY, REQ, TICKET, Tx
+from ...domain.outbox import MailOutboxItem
+from .repository import Tx
+from .tables import CHANGE, ENTRY, LEASE, TICKET
+from .tables import REQUESTER as REQ
 from .tables_mail import MAIL_KEY as KEY
 from .tables_mail import MAIL_MESSAGE as MM
 from .tables_mail import MAIL_OUTBOX as OUTBOX
 from .tables_mail import MAIL_PARTICIPANT as PART
 from .tables_mail import MAIL_SET_ASIDE as ASIDE
 from .tables_mail import MAIL_SYNC_STATE as SYNC
+from .tx.feed import PG_FEED_LOCK
 
 # Large IN lists are split so neither SQLite's variable limit nor PostgreSQL's
 # 32k parameters is ever reached.
@@ -337,7 +341,7 @@ async def record_changes(tx: Tx, rows: list[tuple[int | None, str]]) -> None:
     if not rows:
         return
     if tx.dialect == "postgresql":
-        await tx.conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_FEED_LOCK})
+        await tx.conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_FEED_LOCK})
     now = tx.now()
     await tx.conn.execute(insert(CHANGE), [{"ticket_id": t, "kind": k, "agent_id": None, "at": now} for t, k in rows])
 
@@ -345,29 +349,8 @@ async def record_changes(tx: Tx, rows: list[tuple[int | None, str]]) -> None:
 # --------------------------------------------------------------------- outbox
 
 
-@dataclass(frozen=True, slots=True)
-class OutboxItem:
-    id: int
-    ticket_id: int
-    entry_id: int | None
-    account: str
-    message_id: str | None
-    status: str
-    automatic: bool
-    mail_from: str
-    recipients: tuple[str, ...]
-    pending: tuple[str, ...]
-    results: dict
-    attempts: int
-    next_attempt_at: datetime
-    last_error: str | None
-    raw: bytes
-    created_at: datetime
-    sent_at: datetime | None
-
-
-def _item(r) -> OutboxItem:
-    return OutboxItem(
+def _item(r) -> MailOutboxItem:
+    return MailOutboxItem(
         id=r.id, ticket_id=r.ticket_id, entry_id=r.entry_id, account=r.account, message_id=r.message_id,
         status=r.status, automatic=r.automatic, mail_from=r.mail_from, recipients=tuple(r.recipients or ()),
         pending=tuple(r.pending or ()), results=dict(r.results or {}), attempts=r.attempts,
@@ -399,12 +382,12 @@ async def set_outbox_messages(tx: Tx, rows: list[tuple[int, str, bytes]]) -> Non
             [{"oid": o, "mid": m, "rw": r} for o, m, r in rows])
 
 
-async def get_outbox(tx: Tx, outbox_id: int) -> OutboxItem | None:
+async def get_outbox(tx: Tx, outbox_id: int) -> MailOutboxItem | None:
     row = (await tx.conn.execute(select(OUTBOX).where(OUTBOX.c.id == outbox_id))).first()
     return _item(row) if row else None
 
 
-async def outbox_for_ticket(tx: Tx, ticket_id: int) -> list[OutboxItem]:
+async def outbox_for_ticket(tx: Tx, ticket_id: int) -> list[MailOutboxItem]:
     rows = await tx.conn.execute(select(OUTBOX).where(OUTBOX.c.ticket_id == ticket_id).order_by(OUTBOX.c.id))
     return [_item(r) for r in rows]
 
@@ -420,7 +403,7 @@ async def outbox_by_message_ids(tx: Tx, message_ids: Iterable[str]) -> dict[str,
     return out
 
 
-async def claim_due(tx: Tx, account: str, holder: str, limit: int) -> list[OutboxItem]:
+async def claim_due(tx: Tx, account: str, holder: str, limit: int) -> list[MailOutboxItem]:
     """Mark up to *limit* due rows of *account* as being sent by *holder*."""
     now = tx.now()
     stmt = (select(OUTBOX).where(OUTBOX.c.account == account, OUTBOX.c.status == "queued",
@@ -435,7 +418,7 @@ async def claim_due(tx: Tx, account: str, holder: str, limit: int) -> list[Outbo
     return rows
 
 
-async def stranded(tx: Tx, account: str) -> list[OutboxItem]:
+async def stranded(tx: Tx, account: str) -> list[MailOutboxItem]:
     """Rows left 'sending' by a sender that is gone (the caller holds the lease)."""
     rows = await tx.conn.execute(select(OUTBOX).where(OUTBOX.c.account == account, OUTBOX.c.status == "sending"))
     return [_item(r) for r in rows]
@@ -521,8 +504,6 @@ async def steal_dead_lease(tx: Tx, name: str, alive) -> bool:
     A syncer killed with SIGKILL cannot release its lease; on the same host
     we can tell it is dead and take over at once instead of waiting out the TTL.
     """
-    from .repository import LEASE
-
     row = (await tx.conn.execute(select(LEASE.c.holder).where(LEASE.c.name == name))).first()
     if row is None or alive(row[0]):
         return False
@@ -531,8 +512,6 @@ async def steal_dead_lease(tx: Tx, name: str, alive) -> bool:
 
 
 async def lease_holder(tx: Tx, name: str) -> tuple[str, datetime] | None:
-    from .repository import LEASE
-
     row = (await tx.conn.execute(select(LEASE.c.holder, LEASE.c.expires_at).where(LEASE.c.name == name))).first()
     return (row[0], row[1]) if row else None
 

@@ -16,7 +16,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import insert, select, text
 
 from ...domain.model import Role
-from .repository import AGENT, CHANGE, ENTRY, MENTION, REQ, TAGS, TICKET, DESK, Store, utcnow
+from ...domain.clock import utcnow
+from .repository import Store
+from .tables import ENTRY, MENTION, TICKET
+from .tables import REQUESTER as REQ
+from .tables import TICKET_TAG as TAGS
 
 AGENTS = [
     ("ana", "Ana Lima", Role.ADMIN), ("ben", "Ben Okafor", Role.AGENT), ("chloe", "Chloé Martin", Role.AGENT),

@@ -27,7 +27,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from ...adapters.store.repository import Page
+from ...domain.views import Page
 from ...domain.model import Status, TicketRow
 from ...domain.query import SortKey
 from ...domain.text import one_line

@@ -1,0 +1,151 @@
+"""Tickets and their requesters: create, read, update with the version check, tags."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import delete, insert, select, update
+
+from ....domain.clock import naive_utc
+from ....domain.errors import ConflictError, NotFound
+from ....domain.model import Author, Requester, Status, Ticket, TicketRow as TicketLine, TicketType
+from ..tables import REQUESTER as REQ
+from ..tables import TICKET
+from ..tables import TICKET_TAG as TAGS
+from ..viewsql import T, TAG
+from .base import TxPart
+from .rows import _line, _line_select, _requester
+
+
+class TicketQueries(TxPart):
+    """The ticket, requester and tag tables."""
+
+    # ------------------------------------------------------------- requesters
+
+    async def find_or_create_requester(
+        self, *, email: str | None = None, name: str = "", language: str | None = None,
+        chatbot_user_id: str | None = None,
+    ) -> Requester:
+        email = email.strip().lower() if email else None
+        row = None
+        if email:
+            row = (await self.conn.execute(select(REQ).where(REQ.c.email == email).order_by(REQ.c.id).limit(1))).first()
+        if row is None and chatbot_user_id:
+            row = (
+                await self.conn.execute(select(REQ).where(REQ.c.chatbot_user_id == chatbot_user_id).limit(1))
+            ).first()
+        if row is not None:
+            changes = {}
+            if name and not row.name:
+                changes["name"] = name
+            if language and not row.language:
+                changes["language"] = language
+            if changes:
+                await self.conn.execute(update(REQ).where(REQ.c.id == row.id).values(**changes))
+                row = (await self.conn.execute(select(REQ).where(REQ.c.id == row.id))).first()
+            return _requester(row)
+        result = await self.conn.execute(
+            insert(REQ).values(
+                name=name or "", email=email, language=language, chatbot_user_id=chatbot_user_id, created_at=self.now()
+            ).returning(REQ.c.id)
+        )
+        return await self.get_requester(result.scalar_one())
+
+    async def get_requester(self, requester_id: int) -> Requester:
+        row = (await self.conn.execute(select(REQ).where(REQ.c.id == requester_id))).first()
+        if row is None:
+            raise NotFound(f"no requester {requester_id}")
+        return _requester(row)
+
+    # ---------------------------------------------------------------- tickets
+
+    async def insert_ticket(
+        self, *, desk_id: int, type: TicketType, channel: str, subject: str, requester_id: int,
+        status: Status = Status.NEW, assignee_id: int | None = None, conversation_id: str | None = None,
+        language: str | None = None, summary: str | None = None, ai_replies_allowed: bool = False,
+        follow_up_of: int | None = None, at: datetime | None = None, actor: str | None = None,
+    ) -> int:
+        now = naive_utc(at) if at else self.now()
+        result = await self.conn.execute(
+            insert(TICKET).values(
+                desk_id=desk_id, type=type.value, channel=channel, subject=subject, summary=summary,
+                status=status.value, closed=not status.is_active, closed_at=None if status.is_active else now,
+                assignee_id=assignee_id, requester_id=requester_id, created_at=now, updated_at=now,
+                last_message_at=now, last_message_by=Author.CUSTOMER.value, preview="",
+                conversation_id=conversation_id, ai_replies_allowed=ai_replies_allowed, language=language,
+                follow_up_of=follow_up_of, version=1, updated_by=actor,
+            ).returning(TICKET.c.id)
+        )
+        return result.scalar_one()
+
+    async def get_ticket(self, ticket_id: int, *, for_update: bool = False) -> Ticket:
+        stmt = select(TICKET).where(T.id == ticket_id)
+        if for_update and self.dialect == "postgresql":
+            stmt = stmt.with_for_update()
+        row = (await self.conn.execute(stmt)).first()
+        if row is None:
+            raise NotFound(f"no ticket #{ticket_id}")
+        requester = await self.get_requester(row.requester_id)
+        assignee = await self.get_agent(row.assignee_id) if row.assignee_id else None
+        tags = await self.ticket_tags(ticket_id)
+        return Ticket(
+            id=row.id, desk_id=row.desk_id, type=TicketType(row.type), channel=row.channel, subject=row.subject,
+            status=Status(row.status), requester=requester, created_at=row.created_at, updated_at=row.updated_at,
+            last_message_at=row.last_message_at, last_message_by=Author(row.last_message_by), version=row.version,
+            assignee=assignee, summary=row.summary, tags=tags, conversation_id=row.conversation_id,
+            ai_replies_allowed=row.ai_replies_allowed, language=row.language, follow_up_of=row.follow_up_of,
+            updated_by=row.updated_by,
+        )
+
+    async def ticket_closed_at(self, ticket_id: int) -> datetime | None:
+        return (await self.conn.execute(select(T.closed_at).where(T.id == ticket_id))).scalar()
+
+    async def update_ticket(self, ticket_id: int, *, expected_version: int | None, actor: str | None, **values) -> int:
+        """Update a ticket row, bumping its version; return the new version.
+
+        With ``expected_version`` the update only applies to that version (the
+        optimistic check); a lost race raises :class:`ConflictError` naming who won.
+        """
+        if "status" in values:
+            status = Status(values["status"])
+            values["status"] = status.value
+            values["closed"] = not status.is_active
+            if not status.is_active:
+                values.setdefault("closed_at", self.now())
+        values = {k: (v.value if hasattr(v, "value") else v) for k, v in values.items()}
+        stmt = update(TICKET).where(T.id == ticket_id)
+        if expected_version is not None:
+            stmt = stmt.where(T.version == expected_version)
+        stmt = stmt.values(version=T.version + 1, updated_by=actor, **values).returning(T.version)
+        new_version = (await self.conn.execute(stmt)).scalar()
+        if new_version is None:
+            row = (await self.conn.execute(select(T.updated_by).where(T.id == ticket_id))).first()
+            if row is None:
+                raise NotFound(f"no ticket #{ticket_id}")
+            raise ConflictError(ticket_id, row.updated_by)
+        return new_version
+
+    async def ticket_tags(self, ticket_id: int) -> tuple[str, ...]:
+        rows = await self.conn.execute(select(TAG.tag).where(TAG.ticket_id == ticket_id).order_by(TAG.tag))
+        return tuple(r[0] for r in rows)
+
+    async def change_tags(self, ticket_id: int, add: Iterable[str] = (), remove: Iterable[str] = ()) -> tuple[str, ...]:
+        current = set(await self.ticket_tags(ticket_id))
+        for tag in set(add) - current:
+            await self.conn.execute(insert(TAGS).values(ticket_id=ticket_id, tag=tag))
+        gone = set(remove) & current
+        if gone:
+            await self.conn.execute(delete(TAGS).where(TAG.ticket_id == ticket_id, TAG.tag.in_(gone)))
+        return tuple(sorted((current | set(add)) - set(remove)))
+
+    async def tickets_by_conversation(self, conversation_id: str) -> list[int]:
+        rows = await self.conn.execute(select(T.id).where(T.conversation_id == conversation_id).order_by(T.id))
+        return [r[0] for r in rows]
+
+    async def previous_tickets(self, requester_id: int, *, exclude: int | None = None, limit: int = 20) -> list[TicketLine]:
+        stmt = _line_select().where(T.requester_id == requester_id)
+        if exclude is not None:
+            stmt = stmt.where(T.id != exclude)
+        rows = await self.conn.execute(stmt.order_by(T.created_at.desc(), T.id.desc()).limit(limit))
+        return [_line(r) for r in rows]
