@@ -24,9 +24,9 @@ platform configured. What it does:
 * **Handing back.** "Allow AI replies" resumes the bot on the platform first;
   only when that worked is the ticket closed with an "AI resumed" event.
 
-Subjects and summaries come from a :class:`Summariser`; without one the
-subject is the customer's first words and the summary says
-"AI summary unavailable."
+Subjects and summaries are asked of the AI :class:`~.ports.Assistant`
+(see chat_summary); without one the subject is the customer's first words
+and the summary says "AI summary unavailable."
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from ..adapters.chatbot import (
     ChatbotClient,
@@ -66,6 +66,8 @@ from ..domain.errors import ConfigError, HelpdeskError, NotFound, UsageError
 from ..domain.model import Agent, Author, EntryKind, Status, Ticket, TicketType
 from ..domain.text import clean, one_line
 from ..settings import DeskSettings, Settings
+from .chat_summary import SUMMARY_UNAVAILABLE, Summary, summarise
+from .ports import Assistant
 from .tickets import PREVIEW_CHARS, SYSTEM, TicketService
 
 if TYPE_CHECKING:
@@ -73,9 +75,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SUMMARY_UNAVAILABLE = "AI summary unavailable."
 SUMMARY_AUTHOR = "Chat summary"
-SUMMARY_TIMEOUT = 30.0
 PAGE_LIMIT = 100
 MAX_PAGES = 50  # per poll; the rest on the next one
 TRANSCRIPT_LINES = 500  # messages written into the summary note
@@ -91,35 +91,6 @@ STATE_LABELS = {
     "taken_over": "taken over",
     "ended": "ended",
 }
-
-
-# ------------------------------------------------------------------ summaries
-
-
-@dataclass(frozen=True, slots=True)
-class Summary:
-    """A subject line and a 2–3 sentence summary, in the customer's language."""
-
-    subject: str
-    text: str
-
-
-class Summariser(Protocol):
-    """Writes a ticket's subject and summary from a conversation's transcript.
-
-    *conversation* carries ``messages`` (the whole transcript, cleaned);
-    *language* is the customer's BCP 47 tag. Return ``None`` when no summary
-    can be made; exceptions and slow answers are treated the same way.
-    """
-
-    async def summarise(self, conversation: Conversation, *, language: str) -> Summary | None: ...
-
-
-class NoSummariser:
-    """The summariser while no AI endpoint is configured: there is no summary."""
-
-    async def summarise(self, conversation: Conversation, *, language: str) -> Summary | None:
-        return None
 
 
 # ---------------------------------------------------------------- reporting
@@ -174,12 +145,12 @@ class ConversationService:
         tickets: TicketService,
         settings: Settings,
         *,
-        summariser: Summariser | None = None,
+        assistant: Assistant | None = None,
         client_factory: ClientFactory | None = None,
     ) -> None:
         self.store = store
         self.tickets = tickets
-        self.summariser: Summariser = summariser or NoSummariser()
+        self.assistant = assistant
         self.outbox: "ChatOutbox | None" = None
         self._settings = {d.slug: d for d in settings.desks if d.enabled and d.chatbot.base_url}
         self.client_factory = client_factory or (lambda desk, key: ChatbotClient(desk.chatbot.base_url, key))
@@ -419,7 +390,7 @@ class ConversationService:
                 return None, False
             if not conv.ai_paused:
                 await client.pause_ai(conversation_id)
-        summary = await self._summarise(conv)
+        summary = await summarise(self.assistant, conv)
         new_ticket = False
         try:
             async with self.store.write() as tx:
@@ -553,21 +524,6 @@ class ConversationService:
 
     async def _event(self, tx: Tx, ticket_id: int, text: str, meta: dict) -> None:
         await tx.insert_entry(ticket_id=ticket_id, kind=EntryKind.EVENT, body=text, author_name=SYSTEM, meta=meta)
-
-    async def _summarise(self, conv: Conversation) -> Summary | None:
-        try:
-            async with asyncio.timeout(SUMMARY_TIMEOUT):
-                result = await self.summariser.summarise(conv, language=conv.user.language)
-        except Exception as exc:  # noqa: BLE001 - a summary is never worth losing a ticket
-            log.warning("conversation %s: no summary (%s)", conv.id, type(exc).__name__)
-            return None
-        if not isinstance(result, Summary):
-            return None
-        subject = one_line(result.subject, 200)
-        text = clean(result.text).strip()[:2000]
-        if not subject or not text:
-            return None
-        return Summary(subject, text)
 
     async def _mark_ended(self, d: _Desk, conversation_id: str) -> None:
         async with self.store.write() as tx:
@@ -811,7 +767,7 @@ def _line(m: ChatMessage) -> ChatLine:
 
 
 def _fallback_subject(conv: Conversation, customer: Sequence[ChatMessage]) -> str:
-    """Without a summariser: the customer's first words, else the bot's reason, else who it is."""
+    """Without a summary: the customer's first words, else the bot's reason, else who it is."""
     for m in customer:
         text = one_line(m.text, 80)
         if text:

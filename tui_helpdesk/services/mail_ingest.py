@@ -32,11 +32,11 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from ..adapters.mail import loops, msgid
 from ..adapters.mail.attachments import AttachmentStore
 from ..adapters.mail.compose import build_reply, render_signature
-from ..adapters.mail.imap import Incoming
 from ..adapters.mail.parse import ParsedMessage
 from ..adapters.store import mailstore as ms
 from ..adapters.store.repository import Store, Tx
 from ..domain import lifecycle
+from ..domain.mail.transport import Incoming
 from ..domain.model import Author, EntryKind, Status, TicketType
 from ..domain.text import one_line
 from ..settings import DeskSettings

@@ -7,7 +7,8 @@ import dataclasses
 import os
 from types import MappingProxyType
 
-from ..adapters.mail.imap import Fetched, Incoming, parse_remote
+from ..adapters.mail.imap import parse_remote
+from ..domain.mail.transport import Fetched, Incoming
 
 
 class ParsePool:

@@ -29,10 +29,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from ..adapters.mail.imap import ConnectionLost, Fetched, ImapError, ImapWorker, Incoming, MailboxStatus, prepare
+from ..adapters.mail.imap import ImapWorker, prepare
 from ..adapters.store import mailstore as ms
 from ..adapters.store.repository import _naive
 from ..domain.errors import HelpdeskError
+from ..domain.mail.transport import ConnectionLost, Fetched, ImapError, Incoming, MailboxStatus
 from ..domain.text import one_line
 
 if TYPE_CHECKING:
