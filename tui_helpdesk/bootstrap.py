@@ -44,10 +44,15 @@ class Helpdesk:
     @cached_property
     def conversations(self) -> "ConversationService":
         """Chatbot conversations: poller, escalation, takeover, hand-back."""
+        from .adapters.chatbot import ChatbotClient
         from .services.chat_outbox import ChatOutbox
         from .services.conversations import ConversationService
 
-        conversations = ConversationService(self.store, self.tickets, self.settings)
+        def chat_platform(desk, api_key: str) -> ChatbotClient:
+            return ChatbotClient(desk.chatbot.base_url, api_key)
+
+        conversations = ConversationService(self.store, self.tickets, self.settings,
+                                            chat_platform_factory=chat_platform)
         conversations.outbox = ChatOutbox(self.store, conversations)
         self._built.add("conversations")
         return conversations
@@ -61,10 +66,13 @@ class Helpdesk:
     def mail(self) -> "MailService":
         """Email: IMAP sync and threading; queues replies for the outbox."""
         from .adapters.mail.attachments import AttachmentStore, default_root
+        from .adapters.mail.imap import ImapWorker, parse_remote
         from .services.mail import MailService
+        from .services.mail_parsing import ParsePool
 
         mail = MailService(self.store, self.tickets, self.settings,
-                           attachments=AttachmentStore(default_root(self.settings.database_url)))
+                           attachments=AttachmentStore(default_root(self.settings.database_url)),
+                           mail_reader_factory=ImapWorker, parse_pool=ParsePool(parse_remote))
         assignment = self.assignment
 
         async def route_mail_tickets(ticket_ids: list[int], desk) -> None:

@@ -36,23 +36,13 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
-from ..adapters.chatbot import (
-    ChatbotClient,
-    ChatbotError,
-    ChatMessage,
-    Conversation,
-    ConversationState,
-    InvalidCursor,
-    MessageRole,
-    RateLimited,
-    Rejected,
-    Unavailable,
-)
+from ..adapters.chatbot.errors import ChatbotError, InvalidCursor, RateLimited, Rejected, Unavailable
+from ..adapters.chatbot.model import ChatMessage, Conversation, ConversationState, MessageRole
 from ..adapters.store.chatstore import (
     ChatLine,
     ChatTx,
@@ -67,7 +57,7 @@ from ..domain.model import Agent, Author, EntryKind, Status, Ticket, TicketType
 from ..domain.text import clean, one_line
 from ..settings import DeskSettings, Settings
 from .chat_summary import SUMMARY_UNAVAILABLE, Summary, summarise
-from .ports import Assistant
+from .ports import Assistant, ChatPlatform, ChatPlatformFactory
 from .tickets import PREVIEW_CHARS, SYSTEM, TicketService
 
 if TYPE_CHECKING:
@@ -133,9 +123,6 @@ def _holder() -> str:
 
 # ------------------------------------------------------------------ service
 
-ClientFactory = Callable[[DeskSettings, str], ChatbotClient]
-
-
 class ConversationService:
     """Conversations of every desk with a chatbot platform; see the module docstring."""
 
@@ -145,16 +132,16 @@ class ConversationService:
         tickets: TicketService,
         settings: Settings,
         *,
+        chat_platform_factory: ChatPlatformFactory,
         assistant: Assistant | None = None,
-        client_factory: ClientFactory | None = None,
     ) -> None:
         self.store = store
         self.tickets = tickets
         self.assistant = assistant
         self.outbox: "ChatOutbox | None" = None
         self._settings = {d.slug: d for d in settings.desks if d.enabled and d.chatbot.base_url}
-        self.client_factory = client_factory or (lambda desk, key: ChatbotClient(desk.chatbot.base_url, key))
-        self._clients: dict[str, ChatbotClient] = {}
+        self.chat_platform_factory = chat_platform_factory
+        self._clients: dict[str, ChatPlatform] = {}
         self._desk_ids: dict[str, int] = {}
         self._tasks: dict[str, asyncio.Task] = {}
         self._wake: dict[str, asyncio.Event] = {}
@@ -202,7 +189,7 @@ class ConversationService:
         except (ChatNotConfigured, NotFound):
             return None
 
-    async def client(self, desk: _Desk) -> ChatbotClient:
+    async def client(self, desk: _Desk) -> ChatPlatform:
         client = self._clients.get(desk.slug)
         if client is not None:
             return client
@@ -212,7 +199,7 @@ class ConversationService:
             where = f" (environment variable {source.env})" if source.env else ""
             raise ChatNotConfigured(f"desk '{desk.slug}': the chatbot API key is not set{where}")
         try:
-            client = self.client_factory(desk.settings, key)
+            client = self.chat_platform_factory(desk.settings, key)
         except ValueError as exc:
             raise ChatNotConfigured(f"desk '{desk.slug}': chatbot settings: {exc}") from None
         self._clients[desk.slug] = client

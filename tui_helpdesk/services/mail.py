@@ -28,6 +28,7 @@ from ..settings import DeskSettings, EmailSettings, Settings
 from .mail_ingest import MAX_REFS, MailIngest
 from .mail_parsing import ParsePool
 from .mail_sync import MailboxSyncer, ProgressCallback, SyncProgress, SyncReport
+from .ports import MailReaderFactory
 from .tickets import TicketService
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ class MailService(MailIngest):
     """Inbound mail for every configured address, and the reply hook for outbound."""
 
     def __init__(self, store: Store, tickets: TicketService, settings: Settings, *,
-                 attachments: AttachmentStore, parse_workers: int | None = None):
+                 attachments: AttachmentStore, mail_reader_factory: MailReaderFactory, parse_pool: ParsePool):
         self.store = store
         self.tickets = tickets
         self.settings = settings
@@ -69,7 +70,8 @@ class MailService(MailIngest):
         self._desk_ids: dict[str, int] = {}
         self._desks_by_id: dict[int, DeskSettings] = {}
         self._crashes: dict[str, int] = {}
-        self.parse_pool = ParsePool(parse_workers)
+        self.mail_reader_factory = mail_reader_factory
+        self.parse_pool = parse_pool
         # Set by bootstrap: wakes this process's outbox worker when mail is queued.
         self.notify_outbox: Callable[[], None] | None = None
         # Set by bootstrap: the outbox worker that start() runs beside the syncers.
