@@ -53,6 +53,7 @@ from ..adapters.store.chatstore import (
 )
 from ..adapters.store.repository import Store, Tx
 from ..domain.errors import ConfigError, HelpdeskError, NotFound, UsageError
+from ..domain.events import TicketCreated
 from ..domain.model import Agent, Author, EntryKind, Status, Ticket, TicketType
 from ..domain.text import clean, one_line
 from ..settings import DeskSettings, Settings
@@ -382,6 +383,9 @@ class ConversationService:
         try:
             async with self.store.write() as tx:
                 ticket_id, new_ticket = await self._open_ticket(tx, d, conv, summary, how=how, me=me)
+                created = TicketCreated(ticket_id, d.id, how)
+                if new_ticket:
+                    await self.tickets.events.record(tx, created)
         except LinkExists:
             async with self.store.read() as tx:
                 info = await ChatTx(tx).get(d.id, conversation_id)
@@ -391,11 +395,10 @@ class ConversationService:
         if how == "takeover" and me is not None and not new_ticket:
             await self._claim(ticket_id, me)
         if new_ticket:
-            for hook in self.tickets.created_hooks:
-                try:
-                    await hook(ticket_id)
-                except Exception:  # noqa: BLE001 - the ticket stands; routing can be done by hand
-                    log.exception("after creating ticket #%s", ticket_id)
+            try:
+                await self.tickets.events.publish(created)
+            except Exception:  # noqa: BLE001 - the ticket stands; routing can be done by hand
+                log.exception("after creating ticket #%s", ticket_id)
         return ticket_id, new_ticket
 
     async def _claim(self, ticket_id: int, me: Agent) -> None:
@@ -429,22 +432,22 @@ class ConversationService:
             ticket_id = previous.id
             what = (f"Taken over from the chatbot by {me.name}" if how == "takeover" and me
                     else f"Escalated again by the chatbot: {one_line(conv.escalation_reason or 'no reason given', 300)}")
-            await self._event(tx, ticket_id, what, {"event": how, "conversation": conv.id, "by": me.login if me else None})
+            await self.tickets.event(tx, ticket_id, what, {"event": how, "conversation": conv.id, "by": me.login if me else None})
             values: dict = {"ai_replies_allowed": False, "updated_at": tx.now()}
             if how == "takeover" and me:
                 values["assignee_id"] = me.id
                 if previous.assignee is None or previous.assignee.id != me.id:
-                    await self._event(tx, ticket_id, f"Assigned to {me.name} by {me.name} (took over the conversation)", {
+                    await self.tickets.event(tx, ticket_id, f"Assigned to {me.name} by {me.name} (took over the conversation)", {
                         "event": "assign", "to": me.login, "from": previous.assignee.login if previous.assignee else None,
                         "by": me.login, "reason": "takeover"})
                 if previous.status is not Status.ON_YOU:
                     values["status"] = Status.ON_YOU
-                    await self.tickets._status_event(tx, previous, Status.ON_YOU, me, "took over the conversation")
+                    await self.tickets.status_event(tx, previous, Status.ON_YOU, me, "took over the conversation")
             await tx.update_ticket(ticket_id, expected_version=None, actor=actor_name, **values)
         else:
             ticket_id = await self._create(tx, d, conv, summary, how=how, me=me,
                                            follow_up_of=previous.id if previous else None)
-        await self._event(tx, ticket_id, "AI paused on the chat platform", {"event": "ai_paused", "conversation": conv.id})
+        await self.tickets.event(tx, ticket_id, "AI paused on the chat platform", {"event": "ai_paused", "conversation": conv.id})
         await chat.link(d.id, conv.id, episode, ticket_id, how)
         last = messages[-1] if messages else None
         await chat.set_state(
@@ -490,16 +493,16 @@ class ConversationService:
             search_extra=f"{subject}\n{transcript}",
         )
         if follow_up_of:
-            await self._event(tx, ticket_id, f"Follow-up of #{follow_up_of}", {"event": "follow_up", "of": follow_up_of})
+            await self.tickets.event(tx, ticket_id, f"Follow-up of #{follow_up_of}", {"event": "follow_up", "of": follow_up_of})
         if takeover:
             assert me is not None
-            await self._event(tx, ticket_id, f"Taken over from the chatbot by {me.name}",
+            await self.tickets.event(tx, ticket_id, f"Taken over from the chatbot by {me.name}",
                               {"event": "takeover", "conversation": conv.id, "by": me.login})
-            await self._event(tx, ticket_id, f"Assigned to {me.name} by {me.name} (took over the conversation)",
+            await self.tickets.event(tx, ticket_id, f"Assigned to {me.name} by {me.name} (took over the conversation)",
                               {"event": "assign", "to": me.login, "from": None, "by": me.login, "reason": "takeover"})
         else:
             reason = one_line(conv.escalation_reason or "no reason given", 300)
-            await self._event(tx, ticket_id, f"Escalated by the chatbot: {reason}",
+            await self.tickets.event(tx, ticket_id, f"Escalated by the chatbot: {reason}",
                               {"event": "escalation", "conversation": conv.id})
         last_customer = customer[-1] if customer else None
         values: dict = {"updated_at": tx.now()}
@@ -508,9 +511,6 @@ class ConversationService:
                           last_message_at=naive(last_customer.created_at))
         await tx.update_ticket(ticket_id, expected_version=None, actor=me.name if me else requester.display, **values)
         return ticket_id
-
-    async def _event(self, tx: Tx, ticket_id: int, text: str, meta: dict) -> None:
-        await tx.insert_entry(ticket_id=ticket_id, kind=EntryKind.EVENT, body=text, author_name=SYSTEM, meta=meta)
 
     async def _mark_ended(self, d: _Desk, conversation_id: str) -> None:
         async with self.store.write() as tx:
@@ -579,7 +579,7 @@ class ConversationService:
             if conv.state is ConversationState.ONGOING and not conv.ai_paused:
                 # Handed back to the bot outside the help desk.
                 values["handled"] = False
-                await self._event(tx, ticket_id, "The chatbot answers this conversation again (resumed on the platform)",
+                await self.tickets.event(tx, ticket_id, "The chatbot answers this conversation again (resumed on the platform)",
                                   {"event": "ai_resumed", "conversation": conversation_id, "by": None})
                 await tx.update_ticket(ticket_id, expected_version=None, actor=SYSTEM, ai_replies_allowed=True,
                                        updated_at=tx.now())
@@ -610,9 +610,9 @@ class ConversationService:
             if current.status.is_active:
                 values["status"] = Status.CLOSED
                 values["closed_at"] = tx.now()
-                await self.tickets._status_event(tx, current, Status.CLOSED, me, "AI resumed")
+                await self.tickets.status_event(tx, current, Status.CLOSED, me, "AI resumed")
             await tx.update_ticket(ticket_id, expected_version=None, actor=me.name, **values)
-            await self._event(tx, ticket_id, f"AI resumed by {me.name}: the chatbot answers this conversation again",
+            await self.tickets.event(tx, ticket_id, f"AI resumed by {me.name}: the chatbot answers this conversation again",
                               {"event": "ai_resumed", "conversation": conv.id, "by": me.login})
             await self._record(chat, d.id, conv)
             info = await chat.get(d.id, conv.id, lock=True)

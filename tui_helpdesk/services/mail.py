@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timezone
 
@@ -22,6 +22,7 @@ from ..adapters.mail.compose import build_reply, render_signature
 from ..adapters.store import mailstore as ms
 from ..adapters.store.repository import Store, Tx
 from ..domain.errors import HelpdeskError
+from ..domain.events import ReplyAdded
 from ..domain.model import Agent, Ticket, TicketType, TimelineEntry
 from ..domain.text import one_line
 from ..settings import DeskSettings, EmailSettings, Settings
@@ -32,10 +33,6 @@ from .ports import MailReaderFactory
 from .tickets import TicketService
 
 log = logging.getLogger(__name__)
-
-# Hooks run after a batch committed, with the new tickets of one desk.
-MailCreatedHook = Callable[[list[int], DeskSettings], Awaitable[None]]
-
 
 # --------------------------------------------------------------------- service
 
@@ -65,7 +62,6 @@ class MailService(MailIngest):
             MailAddress(desk, email) for desk in settings.desks for email in desk.emails if email.address
         ]
         self.own_addresses = frozenset(a.address for a in self.addresses)
-        self.created_hooks: list[MailCreatedHook] = []
         self._secret: bytes | None = None
         self._desk_ids: dict[str, int] = {}
         self._desks_by_id: dict[int, DeskSettings] = {}
@@ -154,11 +150,11 @@ class MailService(MailIngest):
 
     # ------------------------------------------------------------ outbound
 
-    async def on_reply(self, tx: Tx, ticket: Ticket, entry: TimelineEntry, actor: Agent) -> None:
-        """Reply hook: queue the reply in the outbox, in the reply's transaction."""
-        if ticket.type is not TicketType.EMAIL:
+    async def on_reply(self, tx: Tx, event: ReplyAdded) -> None:
+        """In-transaction handler of ReplyAdded: queue an email ticket's reply in the outbox."""
+        if event.ticket.type is not TicketType.EMAIL:
             return
-        await self.queue_reply(tx, ticket, entry, actor)
+        await self.queue_reply(tx, event.ticket, event.entry, event.actor)
         self._notify()
 
     def _notify(self) -> None:
@@ -177,8 +173,8 @@ class MailService(MailIngest):
         to = ticket.requester.email
         if via is None or not to:
             why = "no support address is configured for this desk" if via is None else "the requester has no address"
-            await self.tickets._event(tx, ticket.id, f"Reply not sent by email: {why}",
-                                      {"event": "delivery_failed", "entry": entry.id, "reason": why})
+            await self.tickets.event(tx, ticket.id, f"Reply not sent by email: {why}",
+                                     {"event": "delivery_failed", "entry": entry.id, "reason": why})
             return None
         cc = [addr for addr, _name, role in await ms.ticket_participants(tx, ticket.id)
               if role == "cc" and addr != to and addr not in self.own_addresses]
@@ -205,12 +201,12 @@ class MailService(MailIngest):
             # An address that cannot be sent to: fail now, visibly, not in the worker.
             await ms.update_outbox(tx, [{"id": outbox_id, "status": "failed", "pending": [], "message_id": message_id,
                                          "last_error": one_line(str(exc), 300)}])
-            await self.tickets._event(tx, ticket.id, f"Reply not sent by email: {one_line(str(exc), 200)}",
-                                      {"event": "delivery_failed", "outbox": outbox_id, "entry": entry.id})
+            await self.tickets.event(tx, ticket.id, f"Reply not sent by email: {one_line(str(exc), 200)}",
+                                     {"event": "delivery_failed", "outbox": outbox_id, "entry": entry.id})
             return outbox_id
         await ms.set_outbox_messages(tx, [(outbox_id, message_id, raw)])
         if not via.email.smtp.host:
-            await self.tickets._event(
+            await self.tickets.event(
                 tx, ticket.id, f"Reply queued, but {via.address} has no SMTP server configured: it waits until one is",
                 {"event": "delivery_waiting", "outbox": outbox_id, "entry": entry.id})
         return outbox_id
@@ -245,4 +241,4 @@ class MailService(MailIngest):
         return {"mailboxes": states, "set_aside": aside, "set_aside_total": total_aside, "outbox": outbox}
 
 
-__all__ = ["MailAddress", "MailCreatedHook", "MailService"]
+__all__ = ["MailAddress", "MailService"]

@@ -37,14 +37,15 @@ from ..adapters.store import mailstore as ms
 from ..adapters.store.repository import Store, Tx
 from ..domain import lifecycle
 from ..domain.mail.transport import Incoming
+from ..domain.events import TicketCreated
 from ..domain.model import Author, EntryKind, Status, TicketType
 from ..domain.text import one_line
 from ..settings import DeskSettings
 from .mail_sync import BatchResult, LeaseLost
-from .tickets import MAX_BODY, PREVIEW_CHARS, SYSTEM
+from .tickets import MAX_BODY, PREVIEW_CHARS, SYSTEM, TicketService
 
 if TYPE_CHECKING:
-    from .mail import MailAddress, MailCreatedHook
+    from .mail import MailAddress
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +147,8 @@ class MailIngest:
     store: Store
     attachments: AttachmentStore
     own_addresses: frozenset[str]
-    created_hooks: list[MailCreatedHook]
+    tickets: TicketService
+    _desk_ids: dict[str, int]
     _desks_by_id: dict[int, DeskSettings]
 
     async def ingest(self, address: MailAddress, mailbox: str, uidvalidity: int, items: list[Incoming], *,
@@ -225,20 +227,23 @@ class MailIngest:
         result = BatchResult()
         if not items:
             return result
-        new_desk_tickets: list[int] = []
         async with self.store.write() as tx:
             if lease is not None and not await tx.acquire_lease(*lease):
                 raise LeaseLost(f"{address.address} {mailbox}: another process took over the sync")
             queued = await self._ingest_in(tx, address, mailbox, uidvalidity, items, result, rematch)
-            new_desk_tickets = list(result.created)
+            # Told as tickets of the address's desk, follow-ups of another desk's ticket too: that desk's
+            # assignment method decides whether the batch is routed at all.
+            desk_id = self._desk_ids[address.desk.slug]
+            created = [TicketCreated(ticket_id, desk_id, "mail") for ticket_id in result.created]
+            for event in created:
+                await self.tickets.events.record(tx, event)
         if queued:
             self._notify()
-        if new_desk_tickets:
-            for hook in self.created_hooks:
-                try:
-                    await hook(new_desk_tickets, address.desk)
-                except Exception:  # noqa: BLE001 - a routing failure must not undo the committed mail
-                    log.exception("after-create hook failed for %d mail tickets", len(new_desk_tickets))
+        try:
+            for event in created:
+                await self.tickets.events.publish(event)
+        except Exception:  # noqa: BLE001 - a routing failure must not undo the committed mail
+            log.exception("after-create handling failed for %d mail tickets", len(created))
         return result
 
     async def _ingest_in(self, tx: Tx, address: MailAddress, mailbox: str, uidvalidity: int,
