@@ -111,8 +111,8 @@ async def test_two_pollers_racing_make_one_ticket(db_url, sim, clock):
         conv = escalated(sim, "head to head")
         d1, d2 = await one.conversations._desk(), await two.conversations._desk()
         results = await asyncio.gather(
-            one.conversations._hand_off(d1, conv, how="escalation"),
-            two.conversations._hand_off(d2, conv, how="escalation"),
+            one.conversations.escalation.hand_off(d1, conv, how="escalation"),
+            two.conversations.escalation.hand_off(d2, conv, how="escalation"),
         )
         assert results[0][0] == results[1][0] and await chat_tickets(one, conv) == [results[0][0]]
         assert sorted(new for _, new in results) == [False, True]

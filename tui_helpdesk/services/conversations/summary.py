@@ -15,9 +15,9 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from ..adapters.chatbot.model import Conversation, MessageRole
-from ..domain.text import clean, one_line
-from .ports import Assistant
+from ...adapters.chatbot.model import Conversation, MessageRole
+from ...domain.text import clean, one_line
+from ..ports import Assistant
 
 log = logging.getLogger(__name__)
 
