@@ -14,7 +14,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timezone
+from datetime import timedelta, timezone
 
 from ..adapters.mail import msgid
 from ..adapters.mail.attachments import AttachmentStore
@@ -23,12 +23,14 @@ from ..adapters.store import mailstore as ms
 from ..adapters.store.repository import Store, Tx
 from ..domain.errors import HelpdeskError
 from ..domain.events import ReplyAdded
+from ..domain.mail.transport import Incoming
 from ..domain.model import Agent, Ticket, TicketType, TimelineEntry
 from ..domain.text import one_line
 from ..settings import DeskSettings, EmailSettings, Settings
-from .mail_ingest import MAX_REFS, MailIngest
+from .mail_ingest import MailIngest
+from .mail_plan import MAX_REFS
 from .mail_parsing import ParsePool
-from .mail_sync import MailboxSyncer, ProgressCallback, SyncProgress, SyncReport
+from .mail_sync import BatchResult, MailboxSyncer, ProgressCallback, SyncProgress, SyncReport
 from .ports import MailReaderFactory
 from .tickets import TicketService
 
@@ -49,7 +51,7 @@ class MailAddress:
         return self.email.address.strip().lower()
 
 
-class MailService(MailIngest):
+class MailService:
     """Inbound mail for every configured address, and the reply hook for outbound."""
 
     def __init__(self, store: Store, tickets: TicketService, settings: Settings, *,
@@ -68,6 +70,8 @@ class MailService(MailIngest):
         self._crashes: dict[str, int] = {}
         self.mail_reader_factory = mail_reader_factory
         self.parse_pool = parse_pool
+        self.ingester = MailIngest(store, tickets, attachments, own_addresses=self.own_addresses, secret=self.secret,
+                                   desk_id=self._desk_id, desks_by_id=self._desks_by_id, notify=self._notify)
         # Set by bootstrap: wakes this process's outbox worker when mail is queued.
         self.notify_outbox: Callable[[], None] | None = None
         # Set by bootstrap: the outbox worker that start() runs beside the syncers.
@@ -212,6 +216,16 @@ class MailService(MailIngest):
         return outbox_id
 
     # ------------------------------------------------------------- inbound
+
+    async def ingest(self, address: MailAddress, mailbox: str, uidvalidity: int, items: list[Incoming], *,
+                     lease: tuple[str, str, timedelta] | None = None, rematch: bool = False) -> BatchResult:
+        """Write one fetched batch into tickets, in one transaction (see mail_ingest)."""
+        return await self.ingester.ingest(address, mailbox, uidvalidity, items, lease=lease, rematch=rematch)
+
+    async def set_aside_unreadable(self, address: MailAddress, mailbox: str, uidvalidity: int, uid: int,
+                                   reason: str, lease: tuple[str, str, timedelta] | None = None) -> None:
+        """Record that message *uid* could not be fetched, so the sync can go past it."""
+        await self.ingester.set_aside_unreadable(address, mailbox, uidvalidity, uid, reason, lease)
 
     def syncer(self, address: MailAddress | str, **tuning) -> "MailboxSyncer":
         if isinstance(address, str):
