@@ -44,7 +44,7 @@ def fast_client(transport: httpx.AsyncBaseTransport | None = None):
 async def open_desk(db_url: str, sim: Simulator, clock, *, assignment: str = "manual",
                     transport: httpx.AsyncBaseTransport | None = None, poll: float = 0.05) -> Helpdesk:
     hd = await bootstrap(chat_settings(db_url, sim.base_url, assignment=assignment, poll=poll), clock=clock)
-    hd.conversations.client_factory = fast_client(transport)
+    hd.conversations.chat_platform_factory = fast_client(transport)
     return hd
 
 

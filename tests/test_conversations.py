@@ -17,7 +17,7 @@ from tui_helpdesk.adapters.chatbot.sim import GARBAGE_KINDS, Simulator
 from tui_helpdesk.adapters.store.chatstore import ChatTx
 from tui_helpdesk.domain.errors import UsageError
 from tui_helpdesk.domain.model import EntryKind, Status, TicketType
-from tui_helpdesk.services.conversations import SUMMARY_UNAVAILABLE, Summary
+from tui_helpdesk.services.conversations import SUMMARY_UNAVAILABLE
 
 from .chat_fixtures import FORBIDDEN, KEY, PAYLOADS, FailPaths, open_desk
 
@@ -111,8 +111,8 @@ async def test_two_pollers_racing_make_one_ticket(db_url, sim, clock):
         conv = escalated(sim, "head to head")
         d1, d2 = await one.conversations._desk(), await two.conversations._desk()
         results = await asyncio.gather(
-            one.conversations._hand_off(d1, conv, how="escalation"),
-            two.conversations._hand_off(d2, conv, how="escalation"),
+            one.conversations.escalation.hand_off(d1, conv, how="escalation"),
+            two.conversations.escalation.hand_off(d2, conv, how="escalation"),
         )
         assert results[0][0] == results[1][0] and await chat_tickets(one, conv) == [results[0][0]]
         assert sorted(new for _, new in results) == [False, True]
@@ -140,22 +140,23 @@ async def test_escalation_applies_assignment(sqlite_url, sim, clock):
 
 async def test_summary_comes_from_the_summariser_in_the_customers_language(desk, sim):
     class Spanish:
-        async def summarise(self, conversation, *, language):
-            assert language == "es" and conversation.messages
-            return Summary("Pedido 31842 retrasado",
-                           "La clienta espera el pedido 31842. El seguimiento no funciona. Pide una fecha.")
+        async def stream(self, messages, **_):
+            assert "(BCP 47: es)" in messages[0]["content"] and "Customer:" in messages[-1]["content"]
+            yield "Subject: Pedido 31842 retrasado\n"
+            yield "Summary: La clienta espera el pedido 31842. El seguimiento no funciona. Pide una fecha."
 
-    desk.conversations.summariser = Spanish()
+    desk.conversations.assistant = Spanish()
     conv = escalated(sim)
     await desk.conversations.poll_once()
     ticket = await desk.tickets.get((await chat_tickets(desk, conv))[0])
     assert ticket.subject == "Pedido 31842 retrasado" and ticket.summary.startswith("La clienta")
 
     class Broken:
-        async def summarise(self, conversation, *, language):
+        async def stream(self, messages, **_):
             raise RuntimeError("model down")
+            yield ""
 
-    desk.conversations.summariser = Broken()
+    desk.conversations.assistant = Broken()
     other = escalated(sim, "Otra cosa")
     await desk.conversations.poll_once()
     ticket = await desk.tickets.get((await chat_tickets(desk, other))[0])

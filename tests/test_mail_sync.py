@@ -293,14 +293,14 @@ async def test_malformed_messages_never_stop_the_sync(sqlite_url, make_desk):
 
 async def test_a_message_that_cannot_be_stored_is_set_aside_not_retried_forever(sqlite_url, make_desk, monkeypatch):
     desk = await make_desk(sqlite_url)
-    original = type(desk.hd.mail)._meta
+    original = type(desk.hd.mail.ingester.planner)._meta
 
     def meta(self, item, *args):
         if item.parsed.subject == "Poison":
             raise ValueError("cannot handle this one")
         return original(self, item, *args)
 
-    monkeypatch.setattr(type(desk.hd.mail), "_meta", meta)
+    monkeypatch.setattr(type(desk.hd.mail.ingester.planner), "_meta", meta)
     raws = [customer_mail(message_id=f"<p{i}@example.com>", subject="Poison" if i == 3 else f"Fine {i}")
             for i in range(6)]
     result = await desk.deliver(*raws)

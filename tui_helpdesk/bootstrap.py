@@ -13,9 +13,11 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from .adapters.store.repository import Store, Tx
-from .domain.model import Agent, Ticket, TicketType, TimelineEntry
+from .domain.events import ReplyAdded, TicketCreated
+from .domain.model import TicketType
 from .services.agents import AgentService
 from .services.assignment import AssignmentService
+from .services.events import EventBus
 from .services.feed import ChangeFeed
 from .services.tickets import TicketService
 from .services.views import ViewService
@@ -44,10 +46,15 @@ class Helpdesk:
     @cached_property
     def conversations(self) -> "ConversationService":
         """Chatbot conversations: poller, escalation, takeover, hand-back."""
+        from .adapters.chatbot import ChatbotClient
         from .services.chat_outbox import ChatOutbox
         from .services.conversations import ConversationService
 
-        conversations = ConversationService(self.store, self.tickets, self.settings)
+        def chat_platform(desk, api_key: str) -> ChatbotClient:
+            return ChatbotClient(desk.chatbot.base_url, api_key)
+
+        conversations = ConversationService(self.store, self.tickets, self.settings,
+                                            chat_platform_factory=chat_platform)
         conversations.outbox = ChatOutbox(self.store, conversations)
         self._built.add("conversations")
         return conversations
@@ -61,20 +68,13 @@ class Helpdesk:
     def mail(self) -> "MailService":
         """Email: IMAP sync and threading; queues replies for the outbox."""
         from .adapters.mail.attachments import AttachmentStore, default_root
+        from .adapters.mail.imap import ImapWorker, parse_remote
         from .services.mail import MailService
+        from .services.mail_parsing import ParsePool
 
         mail = MailService(self.store, self.tickets, self.settings,
-                           attachments=AttachmentStore(default_root(self.settings.database_url)))
-        assignment = self.assignment
-
-        async def route_mail_tickets(ticket_ids: list[int], desk) -> None:
-            # Routing on a manual desk does nothing but costs a transaction per
-            # ticket, which would dominate the first sync of a big mailbox.
-            if desk.assignment != "manual":
-                for ticket_id in ticket_ids:
-                    await assignment.route(ticket_id)
-
-        mail.created_hooks.append(route_mail_tickets)
+                           attachments=AttachmentStore(default_root(self.settings.database_url)),
+                           mail_reader_factory=ImapWorker, parse_pool=ParsePool(parse_remote))
         mail.outbox = self.outbox
         mail.notify_outbox = self.outbox.notify
         self._built.add("mail")
@@ -94,12 +94,16 @@ class Helpdesk:
         self._built.add("outbox")
         return OutboxService(self.store, self.tickets, self.settings, sender_factory=smtp_sender)
 
-    async def _queue_reply(self, tx: Tx, ticket: Ticket, entry: TimelineEntry, actor: Agent) -> None:
-        """Reply hook: queue the reply on its channel, inside the reply's transaction."""
-        if ticket.type is TicketType.EMAIL:
-            await self.mail.on_reply(tx, ticket, entry, actor)
-        elif ticket.type is TicketType.LIVE_CHAT:
-            await self.chat_outbox.queue(tx, ticket, entry, actor)
+    # Reply queueing, per channel, inside the reply's transaction. The channel
+    # services are built here on the first reply on their kind of ticket only.
+
+    async def _queue_mail_reply(self, tx: Tx, event: ReplyAdded) -> None:
+        if event.ticket.type is TicketType.EMAIL:
+            await self.mail.on_reply(tx, event)
+
+    async def _queue_chat_reply(self, tx: Tx, event: ReplyAdded) -> None:
+        if event.ticket.type is TicketType.LIVE_CHAT:
+            await self.chat_outbox.queue(tx, event.ticket, event.entry, event.actor)
 
     async def close(self) -> None:
         if "conversations" in self._built:
@@ -125,9 +129,10 @@ async def bootstrap(settings: Settings, *, create: bool = True, upgrade: bool = 
     except BaseException:
         await store.close()
         raise
-    tickets = TicketService(store)
+    events = EventBus()
+    tickets = TicketService(store, events)
     assignment = AssignmentService(store, tickets, settings)
-    tickets.created_hooks.append(assignment.route)
+    events.after_commit(TicketCreated, assignment.on_ticket_created)
     hd = Helpdesk(
         settings=settings,
         store=store,
@@ -137,7 +142,8 @@ async def bootstrap(settings: Settings, *, create: bool = True, upgrade: bool = 
         feed=ChangeFeed(store),
         assignment=assignment,
     )
-    tickets.reply_hooks.append(hd._queue_reply)
+    events.on_write(ReplyAdded, hd._queue_mail_reply)
+    events.on_write(ReplyAdded, hd._queue_chat_reply)
     if chatbot_configured(settings):
         hd.views.conversation_counter = lambda: hd.conversations.count_waiting()
     return hd

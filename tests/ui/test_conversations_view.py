@@ -216,7 +216,7 @@ async def test_with_two_desks_a_desk_column_says_whose_customer_it_is(tmp_path, 
         sales = replace(support, slug="sales", name="Sales",
                         chatbot=replace(support.chatbot, base_url=sims[1].base_url))
         hd = await bootstrap(replace(settings, desks=(support, sales)), clock=clock)
-        hd.conversations.client_factory = fast_client()
+        hd.conversations.chat_platform_factory = fast_client()
         sims[0].add_conversation("Ann Support", text="my order")
         sims[1].add_conversation("Bob Sales", text="a quote, please")
         await hd.conversations.poll_once("support")

@@ -6,6 +6,7 @@ from datetime import timezone
 
 from ..adapters.store.repository import Store
 from ..domain.assignment import Candidate, Method, choose
+from ..domain.events import TicketCreated
 from ..settings import DeskSettings, Settings
 from .tickets import TicketService
 
@@ -15,6 +16,25 @@ class AssignmentService:
         self.store = store
         self.tickets = tickets
         self.desks: dict[str, DeskSettings] = {d.slug: d for d in settings.desks}
+        self._slugs: dict[int, str] = {}
+
+    async def on_ticket_created(self, event: TicketCreated) -> None:
+        """After-commit handler: route a new ticket, unless an agent took it over or its desk is manual."""
+        if event.source == "takeover":
+            return  # the ticket is the taker's already
+        # Routing on a manual desk does nothing but costs a transaction per
+        # ticket, which would dominate the first sync of a big mailbox.
+        if not await self._routes_automatically(event.desk_id):
+            return
+        await self.route(event.ticket_id)
+
+    async def _routes_automatically(self, desk_id: int) -> bool:
+        slug = self._slugs.get(desk_id)
+        if slug is None:
+            async with self.store.read() as tx:
+                slug = self._slugs[desk_id] = (await tx.get_desk(desk_id)).slug
+        settings = self.desks.get(slug)
+        return settings is not None and Method(settings.assignment) is not Method.MANUAL
 
     async def route(self, ticket_id: int) -> int | None:
         """Assign a new ticket automatically; returns the agent id or None.
@@ -44,8 +64,8 @@ class AssignmentService:
                 next_shift_fallback=settings.next_shift_fallback,
             )
             if decision.agent_id is None:
-                await self.tickets._event(tx, ticket_id, f"Not assigned ({decision.reason})",
-                                          {"event": "assign", "to": None, "reason": decision.reason})
+                await self.tickets.event(tx, ticket_id, f"Not assigned ({decision.reason})",
+                                         {"event": "assign", "to": None, "reason": decision.reason})
                 await tx.record_change(ticket_id, "assign", None)
                 return None
             agent = await tx.get_agent(decision.agent_id)

@@ -31,7 +31,7 @@ from ..domain.chat.errors import (
 from ..adapters.store.chatstore import ChatTx
 from ..adapters.store.repository import Store, Tx
 from ..domain.outbox import ChatOutboxItem
-from ..domain.model import Agent, EntryKind, Ticket, TicketType, TimelineEntry
+from ..domain.model import Agent, Ticket, TicketType, TimelineEntry
 from ..domain.text import one_line
 from .outbox_engine import (
     FAILED,
@@ -47,7 +47,7 @@ from .outbox_engine import (
     RetryPolicy,
     Settled,
 )
-from .tickets import SYSTEM
+from .ports import ChatPlatform
 
 if TYPE_CHECKING:
     from .conversations import ConversationService
@@ -106,8 +106,9 @@ class ChatOutbox:
                 status="failed" if problem else "pending", last_error=problem,
             )
         if problem:
-            await _event(tx, ticket.id, f"Reply not sent to the chat: {problem}",
-                         {"event": "chat_delivery", "entry": entry.id, "ok": False, "final": True})
+            await self.conversations.tickets.event(tx, ticket.id, f"Reply not sent to the chat: {problem}",
+                                                   {"event": "chat_delivery", "entry": entry.id, "ok": False,
+                                                    "final": True})
         else:
             self.conversations.wake(ticket.desk_id)
 
@@ -146,7 +147,7 @@ class _ChatChannel:
     connections = 1
     policy = RetryPolicy(RETRY_BASE, RETRY_CAP, MAX_ATTEMPTS)
 
-    def __init__(self, desk_id: int, client: "ChatPlatform"):
+    def __init__(self, desk_id: int, client: ChatPlatform):
         self.desk_id = desk_id
         self.client = client
 
@@ -223,6 +224,3 @@ class _ChatChannel:
                           "error": s.problem})]
         return []
 
-
-async def _event(tx: Tx, ticket_id: int, text: str, meta: dict) -> None:
-    await tx.insert_entry(ticket_id=ticket_id, kind=EntryKind.EVENT, body=text, author_name=SYSTEM, meta=meta)

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timezone
+from datetime import timedelta, timezone
 
 from ..domain.mail import msgid
 from ..adapters.mail.attachments import AttachmentStore
@@ -22,19 +22,19 @@ from ..domain.mail.compose import build_reply, render_signature
 from ..adapters.store import mailstore as ms
 from ..adapters.store.repository import Store, Tx
 from ..domain.errors import HelpdeskError
+from ..domain.events import ReplyAdded
+from ..domain.mail.transport import Incoming
 from ..domain.model import Agent, Ticket, TicketType, TimelineEntry
 from ..domain.text import one_line
 from ..settings import DeskSettings, EmailSettings, Settings
-from .mail_ingest import MAX_REFS, MailIngest
+from .mail_ingest import MailIngest
+from .mail_plan import MAX_REFS
 from .mail_parsing import ParsePool
-from .mail_sync import MailboxSyncer, ProgressCallback, SyncProgress, SyncReport
+from .mail_sync import BatchResult, MailboxSyncer, ProgressCallback, SyncProgress, SyncReport
+from .ports import MailReaderFactory
 from .tickets import TicketService
 
 log = logging.getLogger(__name__)
-
-# Hooks run after a batch committed, with the new tickets of one desk.
-MailCreatedHook = Callable[[list[int], DeskSettings], Awaitable[None]]
-
 
 # --------------------------------------------------------------------- service
 
@@ -51,11 +51,11 @@ class MailAddress:
         return self.email.address.strip().lower()
 
 
-class MailService(MailIngest):
+class MailService:
     """Inbound mail for every configured address, and the reply hook for outbound."""
 
     def __init__(self, store: Store, tickets: TicketService, settings: Settings, *,
-                 attachments: AttachmentStore, parse_workers: int | None = None):
+                 attachments: AttachmentStore, mail_reader_factory: MailReaderFactory, parse_pool: ParsePool):
         self.store = store
         self.tickets = tickets
         self.settings = settings
@@ -64,12 +64,14 @@ class MailService(MailIngest):
             MailAddress(desk, email) for desk in settings.desks for email in desk.emails if email.address
         ]
         self.own_addresses = frozenset(a.address for a in self.addresses)
-        self.created_hooks: list[MailCreatedHook] = []
         self._secret: bytes | None = None
         self._desk_ids: dict[str, int] = {}
         self._desks_by_id: dict[int, DeskSettings] = {}
         self._crashes: dict[str, int] = {}
-        self.parse_pool = ParsePool(parse_workers)
+        self.mail_reader_factory = mail_reader_factory
+        self.parse_pool = parse_pool
+        self.ingester = MailIngest(store, tickets, attachments, own_addresses=self.own_addresses, secret=self.secret,
+                                   desk_id=self._desk_id, desks_by_id=self._desks_by_id, notify=self._notify)
         # Set by bootstrap: wakes this process's outbox worker when mail is queued.
         self.notify_outbox: Callable[[], None] | None = None
         # Set by bootstrap: the outbox worker that start() runs beside the syncers.
@@ -152,11 +154,11 @@ class MailService(MailIngest):
 
     # ------------------------------------------------------------ outbound
 
-    async def on_reply(self, tx: Tx, ticket: Ticket, entry: TimelineEntry, actor: Agent) -> None:
-        """Reply hook: queue the reply in the outbox, in the reply's transaction."""
-        if ticket.type is not TicketType.EMAIL:
+    async def on_reply(self, tx: Tx, event: ReplyAdded) -> None:
+        """In-transaction handler of ReplyAdded: queue an email ticket's reply in the outbox."""
+        if event.ticket.type is not TicketType.EMAIL:
             return
-        await self.queue_reply(tx, ticket, entry, actor)
+        await self.queue_reply(tx, event.ticket, event.entry, event.actor)
         self._notify()
 
     def _notify(self) -> None:
@@ -175,8 +177,8 @@ class MailService(MailIngest):
         to = ticket.requester.email
         if via is None or not to:
             why = "no support address is configured for this desk" if via is None else "the requester has no address"
-            await self.tickets._event(tx, ticket.id, f"Reply not sent by email: {why}",
-                                      {"event": "delivery_failed", "entry": entry.id, "reason": why})
+            await self.tickets.event(tx, ticket.id, f"Reply not sent by email: {why}",
+                                     {"event": "delivery_failed", "entry": entry.id, "reason": why})
             return None
         cc = [addr for addr, _name, role in await ms.ticket_participants(tx, ticket.id)
               if role == "cc" and addr != to and addr not in self.own_addresses]
@@ -203,17 +205,27 @@ class MailService(MailIngest):
             # An address that cannot be sent to: fail now, visibly, not in the worker.
             await ms.update_outbox(tx, [{"id": outbox_id, "status": "failed", "pending": [], "message_id": message_id,
                                          "last_error": one_line(str(exc), 300)}])
-            await self.tickets._event(tx, ticket.id, f"Reply not sent by email: {one_line(str(exc), 200)}",
-                                      {"event": "delivery_failed", "outbox": outbox_id, "entry": entry.id})
+            await self.tickets.event(tx, ticket.id, f"Reply not sent by email: {one_line(str(exc), 200)}",
+                                     {"event": "delivery_failed", "outbox": outbox_id, "entry": entry.id})
             return outbox_id
         await ms.set_outbox_messages(tx, [(outbox_id, message_id, raw)])
         if not via.email.smtp.host:
-            await self.tickets._event(
+            await self.tickets.event(
                 tx, ticket.id, f"Reply queued, but {via.address} has no SMTP server configured: it waits until one is",
                 {"event": "delivery_waiting", "outbox": outbox_id, "entry": entry.id})
         return outbox_id
 
     # ------------------------------------------------------------- inbound
+
+    async def ingest(self, address: MailAddress, mailbox: str, uidvalidity: int, items: list[Incoming], *,
+                     lease: tuple[str, str, timedelta] | None = None, rematch: bool = False) -> BatchResult:
+        """Write one fetched batch into tickets, in one transaction (see mail_ingest)."""
+        return await self.ingester.ingest(address, mailbox, uidvalidity, items, lease=lease, rematch=rematch)
+
+    async def set_aside_unreadable(self, address: MailAddress, mailbox: str, uidvalidity: int, uid: int,
+                                   reason: str, lease: tuple[str, str, timedelta] | None = None) -> None:
+        """Record that message *uid* could not be fetched, so the sync can go past it."""
+        await self.ingester.set_aside_unreadable(address, mailbox, uidvalidity, uid, reason, lease)
 
     def syncer(self, address: MailAddress | str, **tuning) -> "MailboxSyncer":
         if isinstance(address, str):
@@ -243,4 +255,4 @@ class MailService(MailIngest):
         return {"mailboxes": states, "set_aside": aside, "set_aside_total": total_aside, "outbox": outbox}
 
 
-__all__ = ["MailAddress", "MailCreatedHook", "MailService"]
+__all__ = ["MailAddress", "MailService"]

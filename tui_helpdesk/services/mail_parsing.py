@@ -5,9 +5,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+from collections.abc import Callable
 from types import MappingProxyType
 
-from ..adapters.mail.imap import Fetched, Incoming, parse_remote
+from ..domain.mail.transport import Fetched, Incoming
+
+# Parses raw messages in a worker process; returns (ParsedMessage, Classification, sha256) per message,
+# picklable. A module-level function, so that the worker can import it.
+RemoteParser = Callable[[list[bytes]], list[tuple]]
 
 
 class ParsePool:
@@ -24,8 +29,9 @@ class ParsePool:
     MIN_BACKLOG = 1000
     MIN_BATCH = 64
 
-    def __init__(self, workers: int | None = None):
+    def __init__(self, parse: RemoteParser, workers: int | None = None):
         cpus = os.cpu_count() or 1
+        self.parse = parse
         self.workers = cpus if workers is None else workers
         self._pool = None
 
@@ -40,7 +46,7 @@ class ParsePool:
 
             context = multiprocessing.get_context("forkserver")
             # The fork server loads the parser once; workers fork from it.
-            context.set_forkserver_preload(["tui_helpdesk.adapters.mail.imap"])
+            context.set_forkserver_preload([self.parse.__module__])
             self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
         return self._pool
 
@@ -48,14 +54,14 @@ class ParsePool:
         """Start the workers now, while the first batch is being fetched."""
         executor = self._executor()
         for _ in range(self.workers):
-            executor.submit(parse_remote, [])
+            executor.submit(self.parse, [])
 
     async def prepare(self, fetched: list[Fetched]) -> list[Incoming]:
         loop = asyncio.get_running_loop()
         chunks = max(1, min(self.workers, len(fetched) // 32))
         size = -(-len(fetched) // chunks)
         parts = [fetched[i:i + size] for i in range(0, len(fetched), size)]
-        futures = [loop.run_in_executor(self._executor(), parse_remote, [f.raw for f in part]) for part in parts]
+        futures = [loop.run_in_executor(self._executor(), self.parse, [f.raw for f in part]) for part in parts]
         out: list[Incoming] = []
         for part, future in zip(parts, futures):
             for item, (parsed, kind, sha) in zip(part, await future):
@@ -69,4 +75,4 @@ class ParsePool:
             pool.shutdown(wait=False, cancel_futures=True)
 
 
-__all__ = ["ParsePool"]
+__all__ = ["ParsePool", "RemoteParser"]

@@ -27,15 +27,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from ..adapters.mail.imap import ConnectionLost, Fetched, ImapError, ImapWorker, Incoming, MailboxStatus, prepare
 from ..adapters.store import mailstore as ms
 from ..domain.clock import naive_utc as _naive
 from ..domain.errors import HelpdeskError
+from ..domain.mail.transport import ConnectionLost, Fetched, ImapError, Incoming, MailboxStatus
 from ..domain.text import one_line
 from .leases import Lease
 
 if TYPE_CHECKING:
     from .mail import MailAddress, MailService
+    from .ports import MailReader
 
 log = logging.getLogger(__name__)
 
@@ -197,8 +198,9 @@ class MailboxSyncer:
     def lease(self) -> tuple[str, str, timedelta]:
         return self._lease.key
 
-    def _worker(self) -> ImapWorker:
-        return ImapWorker(self.address.email.imap, timeout=self.imap_timeout, label=self.address.address)
+    def _worker(self) -> MailReader:
+        return self.service.mail_reader_factory(self.address.email.imap, timeout=self.imap_timeout,
+                                                label=self.address.address)
 
     async def _take_lease(self) -> str | None:
         """None when we hold the lease, else who does."""
@@ -304,7 +306,7 @@ class MailboxSyncer:
                 await worker.close()
         await self._drop_lease()
 
-    async def _relay_stop(self, stop: asyncio.Event, lost: asyncio.Event, worker: ImapWorker) -> None:
+    async def _relay_stop(self, stop: asyncio.Event, lost: asyncio.Event, worker: MailReader) -> None:
         # The IMAP thread waits on a threading.Event; wake it when we stop.
         stop_task = asyncio.create_task(stop.wait())
         lost_task = asyncio.create_task(lost.wait())
@@ -317,7 +319,7 @@ class MailboxSyncer:
 
     # ---------------------------------------------------------------- a pass
 
-    async def _pass(self, worker: ImapWorker, status: MailboxStatus, progress: ProgressCallback | None,
+    async def _pass(self, worker: MailReader, status: MailboxStatus, progress: ProgressCallback | None,
                     report: SyncReport) -> None:
         service = self.service
         account = self.address.address
@@ -382,7 +384,7 @@ class MailboxSyncer:
         elapsed = max(time.monotonic() - started, 1e-6)
         self._emit(progress, "done", done=total, total=total, rate=total / elapsed if total else 0.0)
 
-    async def _store(self, worker: ImapWorker, items: list[Incoming], uidvalidity: int, rematch: bool,
+    async def _store(self, worker: MailReader, items: list[Incoming], uidvalidity: int, rematch: bool,
                      report: SyncReport) -> None:
         if not items:
             return
@@ -400,7 +402,7 @@ class MailboxSyncer:
         await self.service.set_aside_unreadable(self.address, self.mailbox, uidvalidity, uid, reason, self.lease)
         report.add(BatchResult(set_aside=1))
 
-    async def _fetch(self, worker: ImapWorker, uids: list[int], backlog: int) -> tuple[list[Incoming], dict[int, str]]:
+    async def _fetch(self, worker: MailReader, uids: list[int], backlog: int) -> tuple[list[Incoming], dict[int, str]]:
         """The batch parsed, and the UIDs the server refused to return (with its reason)."""
         fetched, refused = await self._fetch_raw(worker, uids)
         pool = self.service.parse_pool
@@ -411,9 +413,9 @@ class MailboxSyncer:
                 log.warning("parsing in worker processes failed (%s); parsing here instead", exc)
                 pool.close()
                 pool.workers = 1
-        return await worker.call(prepare, fetched), refused
+        return await worker.prepare(fetched), refused
 
-    async def _fetch_raw(self, worker: ImapWorker, uids: list[int]) -> tuple[list[Fetched], dict[int, str]]:
+    async def _fetch_raw(self, worker: MailReader, uids: list[int]) -> tuple[list[Fetched], dict[int, str]]:
         """Fetch *uids*, and the ones that could not be fetched, with why.
 
         A batch the server refuses is halved until the refused message is found.
@@ -444,7 +446,7 @@ class MailboxSyncer:
                 fetched.append(item)
         return sorted(fetched, key=lambda f: f.uid), refused
 
-    async def _fetch_again(self, worker: ImapWorker, uid: int, why: str) -> tuple[Fetched | None, str]:
+    async def _fetch_again(self, worker: MailReader, uid: int, why: str) -> tuple[Fetched | None, str]:
         for delay in REFUSED_RETRY_DELAYS:
             await asyncio.sleep(delay)
             try:
@@ -459,7 +461,7 @@ class MailboxSyncer:
             why = _NOT_RETURNED
         return None, why
 
-    async def _mark(self, worker: ImapWorker, uids: list[int], uidvalidity: int) -> None:
+    async def _mark(self, worker: MailReader, uids: list[int], uidvalidity: int) -> None:
         await worker.mark(uids, self.folder)
         _crash_point("after_mark", self.service._crashes)
         async with self.service.store.write() as tx:

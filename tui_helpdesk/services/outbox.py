@@ -159,7 +159,7 @@ class OutboxService:
             again = [r for r in item.recipients if item.results.get(r, {}).get("state") != SENT] or list(item.recipients)
             await ms.update_outbox(tx, [{"id": outbox_id, "status": "queued", "pending": again, "attempts": 0,
                                          "next_attempt_at": tx.now(), "claimed_by": None}])
-            await self.tickets._event(tx, item.ticket_id, f"Resending the reply to {', '.join(again)} ({actor.name})",
+            await self.tickets.event(tx, item.ticket_id, f"Resending the reply to {', '.join(again)} ({actor.name})",
                                       {"event": "delivery_resend", "outbox": outbox_id, "by": actor.login})
             await tx.record_change(item.ticket_id, "event", actor.id)
             item = await ms.get_outbox(tx, outbox_id)

@@ -314,6 +314,6 @@ class OutboxEngine:
         await channel.store(tx, settled)
         for s in settled:
             for note in channel.notes(s):
-                await self.tickets._event(tx, note.ticket_id, note.text, note.meta)
+                await self.tickets.event(tx, note.ticket_id, note.text, note.meta)
                 await tx.record_change(note.ticket_id, "event", None)
             report.count(s.status)

@@ -2,18 +2,21 @@
 
 Each use case is one write transaction: the decision (SPEC §2 lifecycle) is
 made on the ticket as it is inside that transaction, the timeline only grows,
-and a change-feed row tells every other terminal.
+and a change-feed row tells every other terminal. Effects on other use cases
+(queueing a reply on its channel, routing a new ticket) are domain events on
+the :class:`~.events.EventBus`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from ..adapters.store.repository import Store, Tx
 from ..domain import lifecycle
 from ..domain.errors import NotFound, UsageError
+from ..domain.events import AssigneeChanged, CustomerMessageAdded, ReplyAdded, StatusChanged, TicketCreated
 from ..domain.mentions import find_mentions
 from ..domain.model import (
     Agent,
@@ -27,16 +30,11 @@ from ..domain.model import (
     TimelineEntry,
 )
 from ..domain.text import clean, one_line
+from .events import EventBus
 
 PREVIEW_CHARS = 200
 MAX_BODY = 1_000_000
 SYSTEM = "system"
-
-# Called inside the reply's transaction so a channel (mail, chat) can queue the
-# reply in its outbox atomically with the timeline entry.
-ReplyHook = Callable[[Tx, Ticket, TimelineEntry, Agent], Awaitable[None]]
-# Called after a new ticket is committed (assignment, notifications).
-CreatedHook = Callable[[int], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +59,9 @@ def _body(text: str, what: str = "body") -> str:
 
 
 class TicketService:
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, events: EventBus | None = None):
         self.store = store
-        self.reply_hooks: list[ReplyHook] = []
-        self.created_hooks: list[CreatedHook] = []
+        self.events = events or EventBus()
 
     # ----------------------------------------------------------------- reading
 
@@ -135,8 +132,9 @@ class TicketService:
                 actor=actor, at=at, meta=meta, assignee=assignee, status=status, tags=tags,
             )
             ticket = await tx.get_ticket(ticket_id)
-        for hook in self.created_hooks:
-            await hook(ticket.id)
+            created = TicketCreated(ticket.id, ticket.desk_id, "create")
+            await self.events.record(tx, created)
+        await self.events.publish(created)
         return ticket
 
     async def _create_in(
@@ -164,7 +162,7 @@ class TicketService:
             preview=one_line(body, PREVIEW_CHARS), last_message_at=entry.created_at, updated_at=entry.created_at,
         )
         if follow_up_of:
-            await self._event(tx, ticket_id, f"Follow-up of #{follow_up_of}", {"event": "follow_up", "of": follow_up_of})
+            await self.event(tx, ticket_id, f"Follow-up of #{follow_up_of}", {"event": "follow_up", "of": follow_up_of})
         if tags:
             await tx.change_tags(ticket_id, add=_tags(tags))
         await tx.record_change(ticket_id, "created", actor.id if actor else None)
@@ -192,12 +190,13 @@ class TicketService:
                     chatbot_user_id=ticket.requester.chatbot_user_id, conversation_id=ticket.conversation_id,
                     summary=None, actor=None, at=at, meta=meta, follow_up_of=ticket_id,
                 )
-                await self._event(tx, ticket_id, f"Customer wrote again after the reopen window: follow-up #{new_id}",
-                                  {"event": "follow_up_created", "ticket": new_id})
+                await self.event(tx, ticket_id, f"Customer wrote again after the reopen window: follow-up #{new_id}",
+                                 {"event": "follow_up_created", "ticket": new_id})
                 await tx.record_change(ticket_id, "follow_up", None)
                 new_ticket = await tx.get_ticket(new_id)
                 entries = await tx.timeline(new_id, limit=1)
                 result = WriteResult(new_ticket, entries[0] if entries else None, follow_up=True)
+                event = TicketCreated(new_id, new_ticket.desk_id, "follow_up")
             else:
                 entry = await tx.insert_entry(
                     ticket_id=ticket_id, kind=EntryKind.MESSAGE, body=body, author_name=ticket.requester.display,
@@ -209,13 +208,13 @@ class TicketService:
                     values["status"] = outcome.new_status
                     values["closed_at"] = None
                     reason = "customer wrote again; reopened" if outcome.reopened else "customer replied"
-                    await self._status_event(tx, ticket, outcome.new_status, None, reason)
+                    await self.status_event(tx, ticket, outcome.new_status, None, reason)
                 await tx.update_ticket(ticket_id, expected_version=None, actor=ticket.requester.display, **values)
                 await tx.record_change(ticket_id, "message", None)
                 result = WriteResult(await tx.get_ticket(ticket_id), entry)
-        if result.follow_up:
-            for hook in self.created_hooks:
-                await hook(result.ticket.id)
+                event = CustomerMessageAdded(ticket_id, entry.id)
+            await self.events.record(tx, event)
+        await self.events.publish(event)
         return result
 
     # -------------------------------------------------------- agents' writing
@@ -239,10 +238,9 @@ class TicketService:
             new_status = lifecycle.after_agent_reply(ticket.status)
             if new_status:
                 values["status"] = new_status
-                await self._status_event(tx, ticket, new_status, None, f"{actor.name} replied")
+                await self.status_event(tx, ticket, new_status, None, f"{actor.name} replied")
             await tx.update_ticket(ticket_id, expected_version=None, actor=actor.name, **values)
-            for hook in self.reply_hooks:
-                await hook(tx, ticket, entry, actor)
+            await self.events.record(tx, ReplyAdded(ticket, entry, actor))
             await tx.delete_draft(actor.id, ticket_id)
             await tx.record_change(ticket_id, "reply", actor.id)
             return WriteResult(await tx.get_ticket(ticket_id), entry, notice)
@@ -285,7 +283,7 @@ class TicketService:
                 return ticket
             await tx.update_ticket(ticket_id, expected_version=expected_version, actor=actor.name,
                                    status=status, updated_at=tx.now(), closed_at=None if status.is_active else tx.now())
-            await self._status_event(tx, ticket, status, actor, reason)
+            await self.status_event(tx, ticket, status, actor, reason)
             await tx.record_change(ticket_id, "status", actor.id)
             return await tx.get_ticket(ticket_id)
 
@@ -320,11 +318,13 @@ class TicketService:
         who = f" by {actor.name}" if actor else " automatically"
         what = f"Assigned to {agent.name}" if agent else "Unassigned"
         why = f" ({reason})" if reason else ""
-        await self._event(tx, ticket_id, f"{what}{who}{why}", {
+        await self.event(tx, ticket_id, f"{what}{who}{why}", {
             "event": "assign", "to": agent.login if agent else None,
             "from": ticket.assignee.login if ticket.assignee else None,
             "by": actor.login if actor else None, "reason": reason,
         })
+        await self.events.record(tx, AssigneeChanged(ticket_id, ticket.assignee.id if ticket.assignee else None,
+                                                     agent.id if agent else None, actor.id if actor else None))
         await tx.record_change(ticket_id, "assign", actor.id if actor else None)
         return await tx.get_ticket(ticket_id)
 
@@ -337,8 +337,8 @@ class TicketService:
             if set(after) != before:
                 added, removed = sorted(set(after) - before), sorted(before - set(after))
                 parts = ([f"added {', '.join(added)}"] if added else []) + ([f"removed {', '.join(removed)}"] if removed else [])
-                await self._event(tx, ticket_id, f"Tags {' and '.join(parts)} by {actor.name}",
-                                  {"event": "tags", "added": added, "removed": removed, "by": actor.login})
+                await self.event(tx, ticket_id, f"Tags {' and '.join(parts)} by {actor.name}",
+                                 {"event": "tags", "added": added, "removed": removed, "by": actor.login})
                 await tx.update_ticket(ticket_id, expected_version=None, actor=actor.name, updated_at=tx.now())
                 await tx.record_change(ticket_id, "tags", actor.id)
             return await tx.get_ticket(ticket_id)
@@ -364,19 +364,25 @@ class TicketService:
 
     async def add_event(self, ticket_id: int, text: str, meta: dict) -> TimelineEntry:
         async with self.store.write() as tx:
-            entry = await self._event(tx, ticket_id, text, meta)
+            entry = await self.event(tx, ticket_id, text, meta)
             await tx.record_change(ticket_id, "event", None)
             return entry
 
-    async def _event(self, tx: Tx, ticket_id: int, text: str, meta: dict) -> TimelineEntry:
+    async def event(self, tx: Tx, ticket_id: int, text: str, meta: dict) -> TimelineEntry:
+        """A system event on the timeline, inside the caller's transaction."""
         return await tx.insert_entry(ticket_id=ticket_id, kind=EntryKind.EVENT, body=text, author_name=SYSTEM, meta=meta)
 
-    async def _status_event(self, tx: Tx, ticket: Ticket, new: Status, actor: Agent | None, reason: str | None) -> None:
+    async def status_event(self, tx: Tx, ticket: Ticket, new: Status, actor: Agent | None, reason: str | None) -> None:
+        """The timeline event of *ticket* moving to *new*, and its StatusChanged, inside the caller's transaction.
+
+        The caller updates the ticket's row itself (with its other changes).
+        """
         text = lifecycle.status_event_text(ticket.status, new, by=actor.name if actor else None, reason=reason)
-        await self._event(tx, ticket.id, text, {
+        await self.event(tx, ticket.id, text, {
             "event": "status", "from": ticket.status.value, "to": new.value,
             "by": actor.login if actor else None, "manual": actor is not None, "reason": reason,
         })
+        await self.events.record(tx, StatusChanged(ticket.id, ticket.status, new, actor.id if actor else None))
 
     async def _meanwhile(self, tx: Tx, ticket_id: int, seen_entry_id: int | None, actor: Agent) -> str | None:
         if seen_entry_id is None:

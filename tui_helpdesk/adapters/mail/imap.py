@@ -31,64 +31,21 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, TypeVar
 
-from ...domain.errors import HelpdeskError
+from ...domain.mail.transport import ConnectionLost, Fetched, ImapError, Incoming, MailboxStatus
 from ...settings import MailAccount
 from ...domain.mail.loops import Classification, classify
 from ...domain.mail.message import ParsedMessage, parse_message
 
 __all__ = [
-    "ConnectionLost",
-    "Fetched",
     "ImapConnection",
-    "ImapError",
     "ImapWorker",
-    "Incoming",
-    "MailboxStatus",
     "parse_remote",
     "prepare",
 ]
 
 T = TypeVar("T")
-
-
-class ImapError(HelpdeskError):
-    """The IMAP server refused something (login, a mailbox); retrying may help later."""
-
-
-class ConnectionLost(ImapError):
-    """The connection is gone (BYE, reset, timeout): reconnect with backoff."""
-
-
-@dataclass(frozen=True, slots=True)
-class MailboxStatus:
-    uidvalidity: int
-    uidnext: int | None
-    exists: int
-    idle: bool
-    move: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Fetched:
-    uid: int
-    raw: bytes
-    internaldate: datetime | None
-
-
-@dataclass(slots=True)
-class Incoming:
-    """One fetched message, parsed and classified, ready for the database."""
-
-    uid: int
-    raw: bytes
-    internaldate: datetime | None
-    parsed: ParsedMessage
-    kind: Classification
-    sha256: str
 
 
 def prepare(fetched: Sequence[Fetched]) -> list[Incoming]:
@@ -386,6 +343,10 @@ class ImapWorker:
 
     async def open(self) -> None:
         await self.call(self.conn.open)
+
+    async def prepare(self, fetched: Sequence[Fetched]) -> list[Incoming]:
+        """:func:`prepare` on this worker's thread, off the event loop."""
+        return await self.call(prepare, fetched)
 
     async def select(self, mailbox: str, processed_folder: str = "") -> MailboxStatus:
         return await self.call(self.conn.select, mailbox, processed_folder)

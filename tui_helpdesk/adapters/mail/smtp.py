@@ -21,31 +21,15 @@ from __future__ import annotations
 import ipaddress
 import re
 import ssl
-from dataclasses import dataclass
 
+from ...domain.mail.transport import FAILED, RETRY, SENT, UNKNOWN, RecipientResult, SmtpError
 from ...domain.text import one_line
 from ...settings import MailAccount
 
-__all__ = ["RecipientResult", "SmtpSender", "SENT", "RETRY", "FAILED", "UNKNOWN"]
-
-SENT = "sent"
-RETRY = "retry"
-FAILED = "failed"
-UNKNOWN = "unknown"
+__all__ = ["SmtpSender"]
 
 _LINE_ENDS = re.compile(rb"\r\n|\r|\n")
 _LEADING_DOT = re.compile(rb"(?m)^\.")
-
-
-@dataclass(frozen=True, slots=True)
-class RecipientResult:
-    address: str
-    state: str
-    code: int | None = None
-    text: str = ""
-
-    def as_dict(self) -> dict:
-        return {"state": self.state, "code": self.code, "text": self.text}
 
 
 def _is_loopback(host: str) -> bool:
@@ -76,10 +60,6 @@ def dot_stuffed(raw: bytes) -> bytes:
     if not data.endswith(b"\r\n"):
         data += b"\r\n"
     return _LEADING_DOT.sub(b"..", data) + b".\r\n"
-
-
-class SmtpError(Exception):
-    """A configuration problem that no retry will fix (no host, clear text to a remote host)."""
 
 
 class SmtpSender:
