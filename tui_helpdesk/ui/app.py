@@ -23,6 +23,7 @@ from ..domain.model import Agent, Availability, Change
 from ..domain.text import clean, one_line
 from ..domain.views import SYSTEM_VIEW_KEYS
 from . import keymap
+from .keys import APP_KEYS
 from .help import HelpScreen
 from .inbox import InboxScreen
 from .palette import ActionsProvider, TicketsProvider, ViewsProvider
@@ -50,7 +51,7 @@ class HelpdeskApp(App[int]):
     CSS_PATH = ["app.tcss"]
     TITLE = "helpdesk"
     COMMANDS = App.COMMANDS | {TicketsProvider, ViewsProvider, ActionsProvider}
-    BINDINGS = keymap.bindings(keymap.APP_KEYS)
+    BINDINGS = keymap.bindings(APP_KEYS)
     NOTIFICATION_TIMEOUT = 6
 
     def __init__(self, settings: "Settings | None" = None, *, act_as: str | None = None, login: str | None = None,

@@ -26,6 +26,7 @@ from ..domain.query import DEFAULT_COLUMNS, Field, Sort, SortKey, ViewSpec
 from ..services.views import RailItem
 from ..bootstrap import chatbot_configured
 from . import heap, keymap
+from .keys import INBOX_KEYS
 from .filters import ColumnsDialog, FilterBar, FilterBuilder, SaveViewDialog, ViewForm
 from .pickers import UNASSIGN, AgentPicker, ConfirmDialog, StatusPicker, TagDialog
 from .text import line, plain
@@ -53,7 +54,7 @@ def _has_text(spec: ViewSpec) -> bool:
 
 
 class InboxScreen(Screen):
-    BINDINGS = keymap.bindings(keymap.INBOX_KEYS)
+    BINDINGS = keymap.bindings(INBOX_KEYS)
 
     def __init__(self, hd: "Helpdesk", me: Agent, *, now: Callable | None = None,
                  rail: list[RailItem] | None = None, first_page: "asyncio.Future | None" = None) -> None:
@@ -138,14 +139,6 @@ class InboxScreen(Screen):
 
     def on_resize(self, event) -> None:
         self.set_class(event.size.width < 100, "-narrow")
-
-    def key_hints(self) -> dict[str, str]:
-        """Binding id -> the keys that trigger it now (after remapping)."""
-        out: dict[str, list[str]] = {}
-        for key, active in self.active_bindings.items():
-            if active.binding.id:
-                out.setdefault(active.binding.id, []).append(self.app.get_key_display(active.binding.__class__(key, "")))
-        return {k: " ".join(v) for k, v in out.items()}
 
     # ------------------------------------------------------------ the views
 

@@ -35,7 +35,8 @@ from ..domain.errors import ConfigError, HelpdeskError, NotFound
 from ..domain.model import Agent, EntryKind, Status, Ticket, TicketType
 from ..domain.text import clean, one_line
 from ..services.composer import HEARTBEAT_SECONDS, ComposerService, FirstView, Here, load_canned
-from .keymap import Key, bindings
+from .keymap import bindings, key_hints
+from .keys import Key
 from .widgets.composer import COMPOSER_KEYS, Composer
 from .widgets.details import DetailsPanel, PreviousTickets
 from .widgets.keybar import KeyBar
@@ -268,14 +269,6 @@ class TicketScreen(Screen):
             return False
         return True
 
-    def key_hints(self) -> dict[str, str]:
-        """Binding id -> the keys that trigger it now (after remapping)."""
-        out: dict[str, list[str]] = {}
-        for key, active in self.active_bindings.items():
-            if active.binding.id:
-                out.setdefault(active.binding.id, []).append(self.app.get_key_display(active.binding.__class__(key, "")))
-        return {k: " ".join(v) for k, v in out.items()}
-
     def keys_of(self, key: Key) -> str:
         """The keys bound to *key* now (the config's ``[keys]`` may remap it), for hints."""
         keys = (getattr(self.app, "_keymap", None) or {}).get(key.id) or key.keys
@@ -286,7 +279,7 @@ class TicketScreen(Screen):
         ticket = self.ticket
         if ticket is None:
             return []
-        hints = self.key_hints()
+        hints = key_hints(self)
         out = []
         for key in TICKET_KEYS:
             if key.id == "ticket.back":
@@ -762,7 +755,7 @@ class TicketScreen(Screen):
             ConfirmDialog("Allow AI replies?", body, "Allow AI replies", cancel="Keep it here"))
         if not confirmed:
             return
-        from .conversations import allow_ai_replies  # the chatbot side is loaded on first use
+        from .handback import allow_ai_replies  # the chatbot side is loaded on first use
 
         try:
             await allow_ai_replies(self.app, self.hd, self.me, self.ticket_id)

@@ -19,7 +19,8 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Static, TextArea
 
-from ..keymap import Key, bindings
+from ..keymap import bindings
+from ..keys import Key
 from .timeline import safe_line
 
 _TYPING_MENTION = re.compile(r"(?<![\w.@])@([A-Za-z0-9_.-]*)$")

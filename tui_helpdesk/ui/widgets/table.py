@@ -32,6 +32,7 @@ from ...domain.model import Status, TicketRow
 from ...domain.query import SortKey
 from ...domain.text import one_line
 from .. import keymap
+from ..keys import TABLE_KEYS
 from ..text import humanise, status_text
 
 Fetch = Callable[[tuple | None, bool, int], Awaitable[Page]]
@@ -112,7 +113,7 @@ class TicketTable(ScrollView, can_focus=True):
     view size. Line 0 is the header; rows scroll beneath it.
     """
 
-    BINDINGS = keymap.bindings(keymap.TABLE_KEYS)
+    BINDINGS = keymap.bindings(TABLE_KEYS)
     COMPONENT_CLASSES = {"ticket-table--header", "ticket-table--cursor", "ticket-table--cursor-blurred",
                          "ticket-table--hover"}
     DEFAULT_CSS = """

@@ -29,7 +29,8 @@ from textual.strip import Strip
 from ...domain.mentions import _MENTION as MENTION_RE  # the same rule the service uses
 from ...domain.model import EntryKind, TimelineEntry
 from ...domain.text import clean, one_line
-from ..keymap import Key, bindings
+from ..keymap import bindings
+from ..keys import Key
 from .attachments import attachments_of, human_size
 
 # --------------------------------------------------------------- safe text
