@@ -16,7 +16,8 @@ from tui_helpdesk.ui import ticket as ticket_module
 from tui_helpdesk.ui.ticket import ALL_TICKET_KEYS, PAGE, TicketScreen
 from tui_helpdesk.ui.widgets.composer import Composer
 from tui_helpdesk.ui.widgets.keybar import KeyBar
-from tui_helpdesk.ui.widgets.ticket_dialogs import AssigneePicker, CannedPicker, CollisionDialog, StatusPicker
+from tui_helpdesk.ui.dialogs import AgentPicker as AssigneePicker
+from tui_helpdesk.ui.dialogs import CannedPicker, CollisionDialog, StatusPicker
 from tui_helpdesk.ui.widgets.timeline import Timeline, split_quoted
 
 try:

@@ -48,7 +48,7 @@ def utcnow() -> datetime:
 
 
 class HelpdeskApp(App[int]):
-    CSS_PATH = ["app.tcss"]
+    CSS_PATH = ["app.tcss", "dialogs.tcss"]
     TITLE = "helpdesk"
     COMMANDS = App.COMMANDS | {TicketsProvider, ViewsProvider, ActionsProvider}
     BINDINGS = keymap.bindings(APP_KEYS)

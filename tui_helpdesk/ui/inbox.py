@@ -28,7 +28,7 @@ from ..bootstrap import chatbot_configured
 from . import heap, keymap
 from .keys import INBOX_KEYS
 from .filters import ColumnsDialog, FilterBar, FilterBuilder, SaveViewDialog, ViewForm
-from .pickers import UNASSIGN, AgentPicker, ConfirmDialog, StatusPicker, TagDialog
+from .dialogs import AgentPicker, AssigneeChoice, ConfirmDialog, StatusPicker, TagDialog
 from .text import line, plain
 from .widgets.rail import ViewRail
 from .widgets.statusbar import KeyBar, StatusBar
@@ -519,7 +519,7 @@ class InboxScreen(Screen):
         def done(yes: bool | None) -> None:
             if yes:
                 self._delete_view(item.key)
-        self.app.push_screen(ConfirmDialog(question), done)
+        self.app.push_screen(ConfirmDialog(question, warning=True), done)
 
     @work(group="views", exit_on_error=False)
     async def _delete_view(self, key: str) -> None:
@@ -671,13 +671,14 @@ class InboxScreen(Screen):
             self.notify(plain(exc), severity="error")
             return
 
-        def done(login: str | None) -> None:
-            if login is None:
+        def done(choice: AssigneeChoice | None) -> None:
+            if choice is None:
                 return
-            if login == UNASSIGN:
+            if choice.login is None:
                 self.bulk(ids, f"Unassigned {self._what(ids)}", assignee=None)
             else:
-                self.bulk(ids, Text(f"Assigned {self._what(ids)} to ", end="") + line(login), assignee=login)
+                self.bulk(ids, Text(f"Assigned {self._what(ids)} to ", end="") + line(choice.login),
+                          assignee=choice.login)
         self.app.push_screen(AgentPicker(f"Assign {self._what(ids)}", agents, self.me), done)
 
     @work(group="bulk", exit_on_error=False)

@@ -40,8 +40,7 @@ from .keys import Key
 from .widgets.composer import COMPOSER_KEYS, Composer
 from .widgets.details import DetailsPanel, PreviousTickets
 from .widgets.keybar import KeyBar
-from .widgets.ticket_dialogs import (AssigneeChoice, AssigneePicker, CannedPicker, CollisionDialog, ConfirmDialog,
-                                     StatusPicker)
+from .dialogs import AgentPicker, AssigneeChoice, CannedPicker, CollisionDialog, ConfirmDialog, StatusPicker
 from .widgets.attachments import (AttachmentPicker, SavePathDialog, attachments_of, default_save_path, open_attachment,
                                   opener, save_attachment)
 from .widgets.timeline import TIMELINE_KEYS, Delivery, Timeline, safe_line
@@ -659,7 +658,7 @@ class TicketScreen(Screen):
 
     @work(exclusive=True, group="ticket-action", exit_on_error=False)
     async def _pick_status(self) -> None:
-        status = await self.app.push_screen_wait(StatusPicker(self.ticket.status))
+        status = await self.app.push_screen_wait(StatusPicker(current=self.ticket.status))
         if status is not None and status is not self.ticket.status:
             await self._change_status(status)
 
@@ -694,7 +693,8 @@ class TicketScreen(Screen):
             self._agents = await self.hd.agents.list()
         except Exception:  # noqa: BLE001 - the list from opening will do
             pass
-        choice = await self.app.push_screen_wait(AssigneePicker(self._agents, self.ticket.assignee, self.me))
+        choice = await self.app.push_screen_wait(AgentPicker("Assign to", self._agents, self.me,
+                                                               current=self.ticket.assignee, offer_take=True))
         if choice is not None:
             await self._assign(choice)
 
