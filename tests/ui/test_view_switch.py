@@ -10,7 +10,7 @@ import pytest
 from tui_helpdesk.adapters.store.repository import Page
 from tui_helpdesk.ui import inbox as inbox_mod
 from tui_helpdesk.ui.text import line
-from tui_helpdesk.ui.widgets.table import _line
+from tui_helpdesk.ui.widgets.table_rows import _line
 
 from ui_support import PAYLOADS, settle
 

@@ -29,7 +29,7 @@ from .inbox import InboxScreen
 from .palette import ActionsProvider, TicketsProvider, ViewsProvider
 from .text import line, plain
 from .widgets.statusbar import mail_state
-from .widgets.table import PAGE_SIZE
+from .widgets.table_window import PAGE_SIZE
 
 if TYPE_CHECKING:
     from ..bootstrap import Helpdesk

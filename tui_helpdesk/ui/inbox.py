@@ -32,7 +32,9 @@ from .dialogs import AgentPicker, AssigneeChoice, ConfirmDialog, StatusPicker, T
 from .text import line, plain
 from .widgets.rail import ViewRail
 from .widgets.statusbar import KeyBar, StatusBar
-from .widgets.table import COLUMN_SORT, PAGE_SIZE, TicketTable
+from .widgets.table import TicketTable
+from .widgets.table_rows import COLUMN_SORT
+from .widgets.table_window import PAGE_SIZE
 
 if TYPE_CHECKING:
     from ..bootstrap import Helpdesk
