@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from tui_helpdesk.adapters.store.repository import Page
-from tui_helpdesk.ui import inbox as inbox_mod
+from tui_helpdesk.ui import inbox_views as inbox_mod
 from tui_helpdesk.ui.text import line
 from tui_helpdesk.ui.widgets.table_rows import _line
 
