@@ -47,7 +47,7 @@ class Choice(Generic[T]):
 class Picker(ModalScreen[T | None], Generic[T]):
     """A titled list; Enter picks, Escape backs out.
 
-    With ``filter=True`` an input above the list narrows it to the choices
+    With ``filterable=True`` an input above the list narrows it to the choices
     whose words contain what is typed; up and down still move in the list and
     Enter picks the highlighted choice.
     """
@@ -56,18 +56,18 @@ class Picker(ModalScreen[T | None], Generic[T]):
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="ticket.dialog.cancel")]
     HINT = "enter choose · esc cancel"
 
-    def __init__(self, title: str, choices: list[Choice[T]], highlight: int = 0, *, filter: bool = False) -> None:
+    def __init__(self, title: str, choices: list[Choice[T]], highlight: int = 0, *, filterable: bool = False) -> None:
         super().__init__(classes="modal-dialog")
         self._title = title
         self._choices = choices
         self._shown = choices
         self._highlight = highlight
-        self._filter = filter
+        self._filterable = filterable
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box"):
             yield Static(Text(self._title, style="bold", end=""), classes="dialog-title")
-            if self._filter:
+            if self._filterable:
                 yield Input(placeholder="type to filter", id="picker-filter", classes="dialog-input")
             yield OptionList(*(Option(c.prompt) for c in self._choices), id="picker-list", classes="dialog-options")
             yield Static(Text(self.HINT, style="dim"), classes="dialog-hint")
@@ -80,7 +80,7 @@ class Picker(ModalScreen[T | None], Generic[T]):
         options = self.options
         if self._choices:
             options.highlighted = max(0, min(self._highlight, len(self._choices) - 1))
-        (self.query_one("#picker-filter") if self._filter else options).focus()
+        (self.query_one("#picker-filter") if self._filterable else options).focus()
 
     @on(Input.Changed, "#picker-filter")
     def _narrow(self, event: Input.Changed) -> None:
@@ -194,7 +194,7 @@ class AgentPicker(Picker[AssigneeChoice]):
             if mine:
                 highlight = len(choices)
             choices.append(Choice(prompt, AssigneeChoice(agent.login), f"{agent.login} {agent.name}"))
-        super().__init__(title, choices, highlight=highlight, filter=True)
+        super().__init__(title, choices, highlight=highlight, filterable=True)
 
 
 class CannedPicker(Picker[str]):
