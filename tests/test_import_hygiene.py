@@ -75,3 +75,43 @@ def test_import_contracts():
     proc = subprocess.run([*argv, "--no-cache"], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "0 broken" in proc.stdout and "broken." in proc.stdout
+
+
+# Imports inside tui_helpdesk.ui that close a cycle and are allowed: none.
+UI_CYCLE_EDGES_ALLOWED: set[tuple[str, str]] = set()
+
+
+def _cycle(edges: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle of the graph *edges* (module -> modules it imports), or None."""
+    state: dict[str, str] = {}  # "path": on the path being walked; "done": no cycle through it
+    for root in sorted(edges):
+        if root in state:
+            continue
+        path, stack = [root], [iter(sorted(edges[root]))]
+        state[root] = "path"
+        while stack:
+            following = next(stack[-1], None)
+            if following is None:
+                state[path.pop()] = "done"
+                stack.pop()
+            elif state.get(following) == "path":
+                return path[path.index(following):] + [following]
+            elif following not in state:
+                state[following] = "path"
+                path.append(following)
+                stack.append(iter(sorted(edges.get(following, ()))))
+    return None
+
+
+def test_no_import_cycle_among_ui_modules():
+    """Every import inside the UI, lazy ones included, points one way: keymap never imports a screen."""
+    import grimp
+
+    graph = grimp.build_graph("tui_helpdesk", cache_dir=None)
+    ui = {m for m in graph.modules if m == "tui_helpdesk.ui" or m.startswith("tui_helpdesk.ui.")}
+    edges = {m: {i for i in graph.find_modules_directly_imported_by(m) if i in ui} for m in ui}
+    for importer, imported in UI_CYCLE_EDGES_ALLOWED:
+        assert imported in edges[importer], f"{importer} no longer imports {imported}: drop it from the allowed edges"
+        edges[importer].discard(imported)
+    cycle = _cycle(edges)
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)

@@ -18,7 +18,8 @@ from textual.app import App, ComposeResult
 from tests.chat_fixtures import FORBIDDEN, KEY, PAYLOADS, open_desk
 from tui_helpdesk.adapters.chatbot.sim import Simulator
 from tui_helpdesk.domain.model import Status
-from tui_helpdesk.ui.conversations import ConversationsView, allow_ai_replies
+from tui_helpdesk.ui.conversations import ConversationsView
+from tui_helpdesk.ui.handback import allow_ai_replies
 
 
 @pytest.fixture

@@ -333,7 +333,8 @@ async def test_open_ticket_with_enter(desk, make_app):
 
 
 def test_apply_keymap_passes_other_screens_ids_and_flags_unknown_own_ids():
-    from tui_helpdesk.ui.keymap import ALL_KEYS, apply_keymap
+    from tui_helpdesk.ui.keymap import apply_keymap
+    from tui_helpdesk.ui.keys import ALL_KEYS
 
     class Fake:
         keymap = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from tui_helpdesk.ui import keymap
+from tui_helpdesk.ui import keymap, keys
 from tui_helpdesk.ui.help import HelpScreen
 
 from ui_support import screen_text, settle
@@ -35,7 +35,7 @@ def test_other_screens_ids_are_known_without_importing_them_first():
                                          "ticket.nope": "x", "dialog.whatever": "y"})
     assert unknown == ["ticket.nope"]
     assert set(fake.km) == {"ticket.composer.send", "conversations.down", "dialog.whatever"}
-    assert keymap.describe("ticket.composer.send").group == "Composer" in keymap.GROUPS
-    assert {k.group for k in keymap.every_key()} <= set(keymap.GROUPS)
+    assert keymap.describe("ticket.composer.send").group == "Composer" in keys.GROUPS
+    assert {k.group for k in keymap.every_key()} <= set(keys.GROUPS)
     ids = [k.id for k in keymap.every_key()]
     assert len(ids) == len(set(ids))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ui_support import settle
 
 from tui_helpdesk.adapters.store.seed import seed
-from tui_helpdesk.ui.widgets.table import PAGE_SIZE
+from tui_helpdesk.ui.widgets.table_window import PAGE_SIZE
 
 
 async def test_pages_load_on_demand_and_g_jumps_to_the_end(desk, make_app):
@@ -49,7 +49,7 @@ async def test_pages_load_on_demand_and_g_jumps_to_the_end(desk, make_app):
 
 
 async def test_the_window_stays_bounded_and_positions_stay_true(desk, make_app, monkeypatch):
-    from tui_helpdesk.ui.widgets import table as table_mod
+    from tui_helpdesk.ui.widgets import table_window as table_mod
 
     hd, ana, _ = desk
     await seed(hd.store, tickets=1500, messages_per_ticket=1, seed=4)

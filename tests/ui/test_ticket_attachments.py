@@ -25,7 +25,7 @@ from tui_helpdesk.settings import load
 from tui_helpdesk.ui.ticket import loading as ticket_module
 from tui_helpdesk.ui.widgets.attachments import (AttachmentPicker, SavePathDialog, attachments_of, safe_filename,
                                                  save_attachment)
-from tui_helpdesk.ui.widgets.ticket_dialogs import ConfirmDialog
+from tui_helpdesk.ui.dialogs import ConfirmDialog
 
 try:
     from .ticket_fixtures import Clock, TicketHarness, opened, screen_text, wait_until

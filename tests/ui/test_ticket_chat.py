@@ -12,7 +12,7 @@ import pytest
 from tests.chat_fixtures import KEY, open_desk
 from tui_helpdesk.adapters.chatbot.sim import Simulator
 from tui_helpdesk.domain.model import EntryKind, Status, TicketType
-from tui_helpdesk.ui.widgets.ticket_dialogs import ConfirmDialog
+from tui_helpdesk.ui.dialogs import ConfirmDialog
 
 try:
     from .ticket_fixtures import TicketHarness, opened, screen_text, wait_until

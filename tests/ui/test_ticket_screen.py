@@ -18,8 +18,9 @@ from tui_helpdesk.ui.ticket.loading import PAGE
 from tui_helpdesk.ui.ticket.screen import TicketScreen
 from tui_helpdesk.ui.widgets.composer import Composer
 from tui_helpdesk.ui.widgets.keybar import KeyBar
-from tui_helpdesk.ui.widgets.ticket_dialogs import AssigneePicker, CannedPicker, CollisionDialog, StatusPicker
 from tui_helpdesk.domain.mail.quotes import split_quoted
+from tui_helpdesk.ui.dialogs import AgentPicker as AssigneePicker
+from tui_helpdesk.ui.dialogs import CannedPicker, CollisionDialog, StatusPicker
 from tui_helpdesk.ui.widgets.timeline import Timeline
 
 try:

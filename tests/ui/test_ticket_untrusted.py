@@ -14,7 +14,7 @@ import pytest
 from tui_helpdesk.domain.text import clean, one_line
 from tui_helpdesk.ui.ticket.screen import TicketScreen
 from tui_helpdesk.ui.widgets.attachments import safe_filename
-from tui_helpdesk.ui.widgets.ticket_dialogs import CollisionDialog
+from tui_helpdesk.ui.dialogs import CollisionDialog
 
 try:
     from .ticket_fixtures import (Clock, StrictApp, isolate, open_desk, opened, screen_segments, screen_text,

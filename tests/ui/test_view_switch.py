@@ -8,9 +8,9 @@ from dataclasses import replace
 import pytest
 
 from tui_helpdesk.domain.views import Page
-from tui_helpdesk.ui import inbox as inbox_mod
+from tui_helpdesk.ui import inbox_views as inbox_mod
 from tui_helpdesk.ui.text import line
-from tui_helpdesk.ui.widgets.table import _line
+from tui_helpdesk.ui.widgets.table_rows import _line
 
 from ui_support import PAYLOADS, settle
 

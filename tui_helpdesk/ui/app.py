@@ -24,12 +24,13 @@ from ..domain.text import clean, one_line
 from ..domain.views import SYSTEM_VIEW_KEYS
 from . import keymap
 from .feed import tell_screens
+from .keys import APP_KEYS
 from .help import HelpScreen
 from .inbox import InboxScreen
 from .palette import ActionsProvider, TicketsProvider, ViewsProvider
 from .text import line, plain
 from .widgets.statusbar import mail_state
-from .widgets.table import PAGE_SIZE
+from .widgets.table_window import PAGE_SIZE
 
 if TYPE_CHECKING:
     from ..bootstrap import Helpdesk
@@ -48,10 +49,10 @@ def utcnow() -> datetime:
 
 
 class HelpdeskApp(App[int]):
-    CSS_PATH = ["app.tcss"]
+    CSS_PATH = ["app.tcss", "dialogs.tcss"]
     TITLE = "helpdesk"
     COMMANDS = App.COMMANDS | {TicketsProvider, ViewsProvider, ActionsProvider}
-    BINDINGS = keymap.bindings(keymap.APP_KEYS)
+    BINDINGS = keymap.bindings(APP_KEYS)
     NOTIFICATION_TIMEOUT = 6
 
     def __init__(self, settings: "Settings | None" = None, *, act_as: str | None = None, login: str | None = None,

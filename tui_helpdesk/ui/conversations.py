@@ -11,13 +11,7 @@ Keys: ``t`` takes the highlighted conversation over and opens its new ticket
 that ticket instead; on an ended one it says it cannot. ``enter`` opens the
 ticket when there is one.
 
-For the ticket screen, :func:`allow_ai_replies` is the "Allow AI replies"
-command of a live-chat ticket: it asks the platform to resume the bot and,
-only if that worked, closes the ticket with an "AI resumed" event; otherwise
-the agent is told and nothing changes::
-
-    from .conversations import allow_ai_replies
-    ok = await allow_ai_replies(self.app, self.hd, self.me, ticket_id)
+The ticket screen's "Allow AI replies" is in ``ui/handback.py``.
 
 Every customer-provided string (names, messages, channel, platform errors)
 reaches the screen as ``rich.text.Text`` from cleaned text, never as markup.
@@ -33,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Static
 
@@ -41,7 +35,9 @@ from ..domain.conversations import ConversationInfo, PollStatus
 from ..domain.errors import HelpdeskError
 from ..domain.model import Agent
 from ..services.conversations import state_label
-from .keymap import Key, bindings
+from .keymap import bindings
+from .handback import say
+from .keys import CONVERSATION_KEYS
 from ..domain.text import one_line
 from .text import block, humanise, line, plain
 
@@ -52,15 +48,6 @@ REFRESH_SECONDS = 2.0
 TRANSCRIPT_SECONDS = 10.0  # a highlighted conversation's transcript is read again after this
 PREVIEW_MESSAGES = 12
 
-CONVERSATION_KEYS: tuple[Key, ...] = (
-    Key("conversations.take-over", "t", "take_over", "Take over / open ticket", True, "Tickets"),
-    Key("conversations.down", "j", "move(1)", "Next conversation", False, "Moving"),
-    Key("conversations.up", "k", "move(-1)", "Previous conversation", False, "Moving"),
-    Key("conversations.first", "g", "move_to(0)", "First conversation", False, "Moving"),
-    Key("conversations.last", "G", "move_to(-1)", "Last conversation", False, "Moving"),
-    Key("conversations.refresh", "ctrl+r", "refresh_conversations", "Refresh", False, "General"),
-)
-
 COLUMNS = (("state", "State", 12), ("ticket", "Ticket", 10), ("channel", "Channel", 10),
            ("customer", "Customer", 22), ("updated", "Updated", 7), ("last", "Last message", None))
 # First, when more than one desk has a chatbot: which desk's customer it is.
@@ -68,11 +55,6 @@ DESK_COLUMN = ("desk", "Desk", 12)
 ROLE_LABEL = {"assistant": "Chatbot", "human_agent": "Teammate", "system": "Platform"}
 NOT_CONFIGURED = ("Conversations appear here when a chatbot platform is configured for the desk "
                   "([desks.chatbot] base_url in config.toml; 'helpdesk bot-sim' runs a simulator).")
-
-
-def say(target, message: str, **kwargs) -> None:
-    """A notification of one cleaned line, never parsed as markup (it may quote a customer or the platform)."""
-    target.notify(one_line(message, 500), markup=False, **kwargs)
 
 
 def _key(info: ConversationInfo) -> str:
@@ -374,19 +356,3 @@ class ConversationsView(Vertical):
         from .ticket.screen import TicketScreen
 
         await self.app.push_screen(TicketScreen(self.hd, self.me, ticket_id))
-
-
-async def allow_ai_replies(app: App, hd: "Helpdesk", me: Agent, ticket_id: int) -> bool:
-    """"Allow AI replies" on a live-chat ticket: resume the bot, then close the ticket.
-
-    Tells the agent what happened through ``app.notify``; returns True when
-    the bot was resumed and the ticket closed. When the platform call fails,
-    nothing changes locally and the error is shown.
-    """
-    try:
-        ticket = await hd.conversations.allow_ai_replies(ticket_id, me)
-    except HelpdeskError as exc:
-        say(app, f"Nothing changed: {exc}", severity="error", title="Allow AI replies")
-        return False
-    say(app, f"#{ticket.id} handed back to the chatbot and closed.", title="AI resumed")
-    return True

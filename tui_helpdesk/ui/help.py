@@ -17,6 +17,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Label, Static
 
 from . import keymap
+from .keys import GROUPS
 
 
 def binding_rows(app, screen: Screen) -> "OrderedDict[str, list[tuple[str, str, str]]]":
@@ -37,7 +38,7 @@ def binding_rows(app, screen: Screen) -> "OrderedDict[str, list[tuple[str, str, 
         if display not in merged[ident][1]:
             merged[ident][1].append(display)
     groups: OrderedDict[str, list[tuple[str, str, str]]] = OrderedDict(
-        (g, []) for g in (*keymap.GROUPS, "This screen"))
+        (g, []) for g in (*GROUPS, "This screen"))
     for ident in order:
         group, keys, description, binding_id = merged[ident]
         groups.setdefault(group, []).append((" ".join(keys), description, binding_id))

@@ -1,13 +1,93 @@
-"""The key tables: every binding with an id, remappable from the config's ``[keys]``.
+"""Every key table of the app: each binding's id, keys, action and help wording.
 
-Tables only (ids, keys, actions, wording): the widgets and screens turn them
-into bindings with :func:`tui_helpdesk.ui.keymap.bindings`, and the keymap and
-the help screen read them from here without importing a screen.
+Plain data (no Textual): the screens turn a table into bindings with
+``keymap.bindings``, and the keymap, the help screen and the command palette
+read the tables from here, so none of them has to import a screen to learn
+its keys. A binding id is what ``[keys]`` in config.toml remaps.
 """
 
 from __future__ import annotations
 
-from .keymap import Key
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    id: str
+    keys: str
+    action: str
+    description: str
+    show: bool = False
+    group: str = ""
+    long: str = ""  # the help screen's wording, when the footer's is short
+
+    @property
+    def help(self) -> str:
+        return self.long or self.description
+
+
+APP_KEYS: tuple[Key, ...] = (
+    Key("app.help", "question_mark,f1", "help", "Help", True, "General", "Help: every key"),
+    Key("app.palette", "colon", "command_palette", "Command palette", False, "General"),
+)
+
+INBOX_KEYS: tuple[Key, ...] = (
+    Key("inbox.filter", "slash", "filter", "Filter", True, "Filters and views", "Filter / search (query language)"),
+    Key("inbox.filter-builder", "F", "filter_builder", "Filter builder", False, "Filters and views"),
+    Key("inbox.clear-filter", "backspace", "clear_filter", "Clear the filter", False, "Filters and views"),
+    Key("inbox.save-view", "S", "save_view", "Save filter as a view", False, "Filters and views"),
+    Key("inbox.edit-view", "E", "edit_view", "Edit this view", False, "Filters and views"),
+    Key("inbox.delete-view", "D", "delete_view", "Delete this view", False, "Filters and views"),
+    Key("inbox.columns", "C", "columns", "Choose columns", False, "Filters and views"),
+    Key("inbox.sort", "o", "sort_next", "Sort by the next column", False, "Filters and views"),
+    Key("inbox.sort-reverse", "O", "sort_reverse", "Reverse the sort", False, "Filters and views"),
+    Key("inbox.next-view", "right_square_bracket", "next_view", "Next view", False, "Filters and views"),
+    Key("inbox.prev-view", "left_square_bracket", "prev_view", "Previous view", False, "Filters and views"),
+    Key("inbox.focus-rail", "h", "focus_rail", "Focus the view rail", False, "Filters and views"),
+    Key("inbox.focus-table", "l", "focus_table", "Focus the ticket table", False, "Filters and views"),
+    Key("inbox.reply", "r", "reply", "Reply", True, "Tickets"),
+    Key("inbox.note", "n", "note", "Note", True, "Tickets", "Internal note"),
+    Key("inbox.assign", "a", "assign", "Assign", True, "Tickets", "Assign to an agent…"),
+    Key("inbox.take", "t", "take", "Take", True, "Tickets", "Take (assign to me)"),
+    Key("inbox.status", "s", "status", "Status", True, "Tickets", "Set status…"),
+    Key("inbox.close", "c", "close_ticket", "Close", True, "Tickets"),
+    Key("inbox.tag", "plus", "tag", "Add tags…", False, "Tickets"),
+    Key("inbox.select", "space", "toggle_select", "Select / unselect", False, "Tickets"),
+    Key("inbox.select-all", "asterisk", "select_all", "Select all loaded", False, "Tickets"),
+    Key("inbox.unselect", "escape", "unselect", "Clear the selection", False, "Tickets"),
+    Key("inbox.refresh", "ctrl+r", "refresh", "Refresh", False, "General"),
+    # On the inbox, not the app: a letter typed into a dialog must never quit.
+    Key("app.availability", "A", "app.toggle_availability", "Toggle available / away", False, "General"),
+    Key("app.quit", "q", "app.quit", "Quit", True, "General"),
+)
+
+TABLE_KEYS: tuple[Key, ...] = (
+    Key("table.down", "j,down", "cursor_down", "Next ticket", False, "Moving"),
+    Key("table.up", "k,up", "cursor_up", "Previous ticket", False, "Moving"),
+    Key("table.top", "g,home", "first", "First ticket", False, "Moving"),
+    Key("table.bottom", "G,end", "last", "Last ticket", False, "Moving"),
+    Key("table.half-down", "ctrl+d", "half_page_down", "Half a page down", False, "Moving"),
+    Key("table.half-up", "ctrl+u", "half_page_up", "Half a page up", False, "Moving"),
+    Key("table.page-down", "pagedown,ctrl+f", "page_down", "Page down", False, "Moving"),
+    Key("table.page-up", "pageup,ctrl+b", "page_up", "Page up", False, "Moving"),
+    Key("table.open", "enter", "select_cursor", "Open", True, "Tickets", "Open the ticket"),
+)
+
+RAIL_KEYS: tuple[Key, ...] = (
+    Key("rail.down", "j", "cursor_down", "Next view", False, "Moving"),
+    Key("rail.up", "k", "cursor_up", "Previous view", False, "Moving"),
+)
+
+# ------------------------------------------------------- Conversations view
+
+CONVERSATION_KEYS: tuple[Key, ...] = (
+    Key("conversations.take-over", "t", "take_over", "Take over / open ticket", True, "Tickets"),
+    Key("conversations.down", "j", "move(1)", "Next conversation", False, "Moving"),
+    Key("conversations.up", "k", "move(-1)", "Previous conversation", False, "Moving"),
+    Key("conversations.first", "g", "move_to(0)", "First conversation", False, "Moving"),
+    Key("conversations.last", "G", "move_to(-1)", "Last conversation", False, "Moving"),
+    Key("conversations.refresh", "ctrl+r", "refresh_conversations", "Refresh", False, "General"),
+)
 
 # ------------------------------------------------------------ Ticket screen
 
@@ -58,3 +138,8 @@ COMPOSER_KEYS: tuple[Key, ...] = (
 
 # Everything the ticket screen binds, for the keymap and the help screen.
 ALL_TICKET_KEYS: tuple[Key, ...] = TICKET_KEYS + TIMELINE_KEYS + COMPOSER_KEYS
+
+
+ALL_KEYS: tuple[Key, ...] = APP_KEYS + INBOX_KEYS + TABLE_KEYS + RAIL_KEYS
+KEY_IDS = frozenset(k.id for k in ALL_KEYS)
+GROUPS = ("Moving", "Tickets", "Composer", "Filters and views", "General")

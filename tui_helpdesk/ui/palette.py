@@ -18,6 +18,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from ..domain.errors import HelpdeskError
 from ..domain.text import one_line
 from . import keymap
+from .keys import APP_KEYS, INBOX_KEYS
 from .text import line
 
 if TYPE_CHECKING:
@@ -119,13 +120,13 @@ class ActionsProvider(Provider):
         inbox = _inbox(self)
         if inbox is None:
             return []
-        keys = inbox.key_hints()
+        hints = keymap.key_hints(inbox)
         out = []
-        for key in keymap.INBOX_KEYS + keymap.APP_KEYS:
+        for key in INBOX_KEYS + APP_KEYS:
             if key.id in ("app.palette", "inbox.unselect"):
                 continue
-            target = self.app if key in keymap.APP_KEYS else inbox
-            hint = keys.get(key.id, "")
+            target = self.app if key in APP_KEYS else inbox
+            hint = hints.get(key.id, "")
             out.append((key.help, hint, partial(target.run_action, key.action)))
         return out
 

@@ -22,8 +22,7 @@ from ..keys import RESEND
 from ..widgets.attachments import (AttachmentPicker, SavePathDialog, attachments_of, default_save_path, open_attachment,
                                    opener, save_attachment)
 from ..widgets.entry_text import safe_line
-from ..widgets.ticket_dialogs import (AssigneeChoice, AssigneePicker, CannedPicker, CollisionDialog, ConfirmDialog,
-                                      StatusPicker)
+from ..dialogs import AgentPicker, AssigneeChoice, CannedPicker, CollisionDialog, ConfirmDialog, StatusPicker
 
 
 class TicketActions:
@@ -37,7 +36,7 @@ class TicketActions:
 
     @work(exclusive=True, group="ticket-action", exit_on_error=False)
     async def _pick_status(self) -> None:
-        status = await self.app.push_screen_wait(StatusPicker(self.ticket.status))
+        status = await self.app.push_screen_wait(StatusPicker(current=self.ticket.status))
         if status is not None and status is not self.ticket.status:
             await self._change_status(status)
 
@@ -72,7 +71,8 @@ class TicketActions:
             self._agents = await self.hd.agents.list()
         except Exception:  # noqa: BLE001 - the list from opening will do
             pass
-        choice = await self.app.push_screen_wait(AssigneePicker(self._agents, self.ticket.assignee, self.me))
+        choice = await self.app.push_screen_wait(AgentPicker("Assign to", self._agents, self.me,
+                                                               current=self.ticket.assignee, offer_take=True))
         if choice is not None:
             await self._assign(choice)
 
@@ -127,7 +127,7 @@ class TicketActions:
             ConfirmDialog("Allow AI replies?", body, "Allow AI replies", cancel="Keep it here"))
         if not confirmed:
             return
-        from ..conversations import allow_ai_replies  # the chatbot side is loaded on first use
+        from ..handback import allow_ai_replies  # the chatbot side is loaded on first use
 
         try:
             await allow_ai_replies(self.app, self.hd, self.me, self.ticket_id)

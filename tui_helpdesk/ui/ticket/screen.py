@@ -28,7 +28,8 @@ from ...domain.model import Agent, Status, Ticket, TicketType
 from ...domain.text import one_line
 from ...services.composer import ComposerService, Here
 from ...services.delivery import DeliveryService
-from ..keymap import Key, bindings
+from ..keymap import bindings, key_hints
+from ..keys import Key
 from ..keys import ALLOW_AI, ATTACHMENTS, RESEND, TICKET_KEYS
 from ..widgets.composer import Composer
 from ..widgets.details import DetailsPanel, PreviousTickets
@@ -151,14 +152,6 @@ class TicketScreen(TicketLoading, TicketSending, TicketActions, Screen):
             return False
         return True
 
-    def key_hints(self) -> dict[str, str]:
-        """Binding id -> the keys that trigger it now (after remapping)."""
-        out: dict[str, list[str]] = {}
-        for key, active in self.active_bindings.items():
-            if active.binding.id:
-                out.setdefault(active.binding.id, []).append(self.app.get_key_display(active.binding.__class__(key, "")))
-        return {k: " ".join(v) for k, v in out.items()}
-
     def keys_of(self, key: Key) -> str:
         """The keys bound to *key* now (the config's ``[keys]`` may remap it), for hints."""
         keys = (getattr(self.app, "_keymap", None) or {}).get(key.id) or key.keys
@@ -169,7 +162,7 @@ class TicketScreen(TicketLoading, TicketSending, TicketActions, Screen):
         ticket = self.ticket
         if ticket is None:
             return []
-        hints = self.key_hints()
+        hints = key_hints(self)
         out = []
         for key in TICKET_KEYS:
             if key.id == "ticket.back":

@@ -13,6 +13,7 @@ from textual.widgets.option_list import Option
 
 from ...services.views import RailItem
 from .. import keymap
+from ..keys import RAIL_KEYS
 from ..text import line
 
 KIND_MARK = {"system": "", "personal": "", "shared": "⇄ ", "config": "⚙ "}
@@ -21,7 +22,7 @@ KIND_MARK = {"system": "", "personal": "", "shared": "⇄ ", "config": "⚙ "}
 class ViewRail(OptionList):
     """An OptionList whose option ids are view keys ("inbox", "saved:3", "config:Billing")."""
 
-    BINDINGS = keymap.bindings(keymap.RAIL_KEYS)
+    BINDINGS = keymap.bindings(RAIL_KEYS)
 
     highlighted: reactive[int | None] = reactive(None, repaint=False)
 
