@@ -12,7 +12,7 @@ from tui_helpdesk.bootstrap import bootstrap
 from tui_helpdesk.domain.model import EntryKind, TicketType
 from tui_helpdesk.services.chat_outbox import MAX_TEXT, idempotency_key, split_text
 
-from .chat_fixtures import KEY, chat_settings, open_desk, without_chatbot
+from ..chat_fixtures import KEY, chat_settings, open_desk, without_chatbot
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from tui_helpdesk.domain.errors import UsageError
 from tui_helpdesk.domain.model import EntryKind, Status, TicketType
 from tui_helpdesk.services.conversations import SUMMARY_UNAVAILABLE, Summary
 
-from .chat_fixtures import FORBIDDEN, KEY, PAYLOADS, FailPaths, open_desk
+from ..chat_fixtures import FORBIDDEN, KEY, PAYLOADS, FailPaths, open_desk
 
 
 @pytest.fixture

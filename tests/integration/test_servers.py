@@ -13,8 +13,8 @@ from email.message import EmailMessage
 
 import pytest
 
-from . import servers
-from .servers import DovecotServer, PostgresServer, SmtpServer, require
+from .. import servers
+from ..servers import DovecotServer, PostgresServer, SmtpServer, require
 
 
 @pytest.fixture(scope="module")
