@@ -4,7 +4,7 @@
 # Installs what is missing, and only that: Debian packages for the real test
 # servers (Dovecot IMAP, PostgreSQL, tmux) and the project with its test extra
 # (pip install -e '.[test]'). Then runs pytest on 2 workers; arguments are passed
-# to pytest, e.g.  scripts/test.sh tests/test_servers.py -x
+# to pytest, e.g.  scripts/test.sh tests/integration/test_servers.py -x
 #
 # Exit code: pytest's. "No tests collected" (pytest's 5) is a failure too.
 # Environment: PYTHON picks the interpreter (default: .venv/bin/python if it

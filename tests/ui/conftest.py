@@ -1,9 +1,9 @@
-"""Fixtures for the terminal UI: a fresh SQLite desk per test, nothing under $HOME.
+"""Fixtures for the terminal UI: nothing under $HOME, the app, the demo database.
 
-``desk`` gives a bootstrapped :class:`Helpdesk` on a file under ``tmp_path``
-with a fixed clock, the agents ana (admin, "me") and ben, and a handful of
-deterministic tickets. ``make_app`` builds the app on it; ``settle`` waits for
-the app's workers and a condition.
+``desk`` (tests/conftest.py) gives, by default, a bootstrapped :class:`Helpdesk`
+on a file under ``tmp_path`` with a fixed clock, the agents ana (admin, "me")
+and ben, and a handful of deterministic tickets. ``make_app`` builds the app on
+it; ``settle`` (ui_support) waits for the app's workers and a condition.
 """
 
 from __future__ import annotations
@@ -12,10 +12,9 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from ui_support import copy_db, db_url, fill_desk, fixed_clock, make_settings
 
+from tests.desks import db_url, fixed_clock
 from tui_helpdesk import settings as settings_mod
-from tui_helpdesk.bootstrap import bootstrap
 
 @pytest.fixture(autouse=True)
 def xdg(tmp_path, monkeypatch):
@@ -27,32 +26,6 @@ def xdg(tmp_path, monkeypatch):
     for var in ("HELPDESK_CONFIG", "HELPDESK_DB", "HELPDESK_AS"):
         monkeypatch.delenv(var, raising=False)
     return tmp_path / "xdg"
-
-
-@pytest.fixture(scope="session")
-def desk_template(tmp_path_factory) -> Path:
-    """The small deterministic desk, built once; each test gets a copy."""
-    path = tmp_path_factory.mktemp("template") / "desk.db"
-
-    async def build():
-        hd = await bootstrap(make_settings(path), clock=fixed_clock)
-        try:
-            await fill_desk(hd)
-        finally:
-            await hd.close()
-
-    asyncio.run(build())
-    return path
-
-
-@pytest.fixture
-async def desk(tmp_path, desk_template):
-    """(hd, ana, ben) on a fresh copy of the template database, with a fixed clock."""
-    path = copy_db(desk_template, tmp_path / "desk.db")
-    hd = await bootstrap(make_settings(path), clock=fixed_clock)
-    ana, ben = await hd.agents.get("ana"), await hd.agents.get("ben")
-    yield hd, ana, ben
-    await hd.close()
 
 
 @pytest.fixture

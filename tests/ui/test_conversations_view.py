@@ -22,12 +22,7 @@ from tui_helpdesk.ui.conversations import ConversationsView
 from tui_helpdesk.ui.handback import allow_ai_replies
 
 
-@pytest.fixture
-async def sim():
-    simulator = Simulator(KEY, seed=3, rate_limit=100_000)
-    await simulator.start("127.0.0.1", 0)
-    yield simulator
-    await simulator.stop()
+pytestmark = pytest.mark.sim(seed=3, rate_limit=100_000)
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ui_support import copy_db, make_settings
+from tests.desks import copy_db, make_settings
 
 from tui_helpdesk.bootstrap import bootstrap
 from tui_helpdesk.domain import querylang

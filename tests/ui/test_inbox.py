@@ -351,7 +351,7 @@ def test_apply_keymap_passes_other_screens_ids_and_flags_unknown_own_ids():
 
 
 async def test_a_stranger_gets_a_clear_message_not_a_traceback(tmp_path, desk_template):
-    from ui_support import copy_db, make_settings
+    from tests.desks import copy_db, make_settings
 
     from tui_helpdesk.ui.app import HelpdeskApp
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 
-from ui_support import fixed_clock, make_settings, settle
+from ui_support import settle
 
+from tests.desks import fixed_clock, make_settings
 from tui_helpdesk.bootstrap import bootstrap
 from tui_helpdesk.domain.model import Status
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from ui_support import copy_db, fixed_clock, make_settings
+from tests.desks import copy_db, fixed_clock, make_settings
 
 from tui_helpdesk.ui.app import HelpdeskApp
 

@@ -17,8 +17,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-from ui_support import PAYLOADS, copy_db, db_url
+from ui_support import PAYLOADS
 
+from tests.desks import copy_db, db_url
 from tui_helpdesk import settings as settings_mod
 from tui_helpdesk.bootstrap import bootstrap
 from tui_helpdesk.services.agents import os_login

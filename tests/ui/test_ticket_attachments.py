@@ -28,9 +28,11 @@ from tui_helpdesk.ui.widgets.attachments import (AttachmentPicker, SavePathDialo
 from tui_helpdesk.ui.dialogs import ConfirmDialog
 
 try:
-    from .ticket_fixtures import Clock, TicketHarness, opened, screen_text, wait_until
+    from .ticket_fixtures import TicketHarness, opened, screen_text, wait_until
 except ImportError:
-    from ticket_fixtures import Clock, TicketHarness, opened, screen_text, wait_until
+    from ticket_fixtures import TicketHarness, opened, screen_text, wait_until
+from tests.clock import Clock
+from tests.desks import START
 
 EVIL = ".\u202einvoice [b]x[@click=app.quit]\x1b]0;PWNED\x07.pdf"
 PDF = b"%PDF-1.4 the invoice\n"
@@ -51,7 +53,7 @@ async def mail_desk(tmp_path, smtp, monkeypatch):
         monkeypatch.setenv(var, str(tmp_path / var.lower()))
     config = write_config(tmp_path / "config.toml", database_url=f"sqlite+aiosqlite:///{tmp_path / 'desk.db'}",
                           smtp_port=smtp.port)
-    hd = await bootstrap(load(str(config)), clock=Clock())
+    hd = await bootstrap(load(str(config)), clock=Clock(START))
     hd.outbox.timeout = 5.0
     hd.outbox.data_timeout = 2.0
     raw = customer_mail(attachments=[(EVIL, "application/pdf", PDF), ("notes.txt", "text/plain", TXT)])

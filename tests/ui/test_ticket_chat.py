@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.chat_fixtures import KEY, open_desk
-from tui_helpdesk.adapters.chatbot.sim import Simulator
+from tests.chat_fixtures import open_desk
 from tui_helpdesk.domain.model import EntryKind, Status, TicketType
 from tui_helpdesk.ui.dialogs import ConfirmDialog
 
@@ -20,12 +19,7 @@ except ImportError:
     from ticket_fixtures import TicketHarness, opened, screen_text, wait_until
 
 
-@pytest.fixture
-async def sim():
-    simulator = Simulator(KEY, seed=5, rate_limit=100_000)
-    await simulator.start("127.0.0.1", 0)
-    yield simulator
-    await simulator.stop()
+pytestmark = pytest.mark.sim(seed=5, rate_limit=100_000)
 
 
 @pytest.fixture

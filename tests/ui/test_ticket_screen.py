@@ -24,17 +24,12 @@ from tui_helpdesk.ui.dialogs import CannedPicker, CollisionDialog, StatusPicker
 from tui_helpdesk.ui.widgets.timeline import Timeline
 
 try:
-    from .ticket_fixtures import Clock, TicketHarness, isolate, open_desk, opened, screen_text, wait_until
+    from .ticket_fixtures import TicketHarness, opened, screen_text, wait_until
 except ImportError:
-    from ticket_fixtures import Clock, TicketHarness, isolate, open_desk, opened, screen_text, wait_until
+    from ticket_fixtures import TicketHarness, opened, screen_text, wait_until
+from tests.desks import START
 
-
-@pytest.fixture
-async def desk(tmp_path, monkeypatch):
-    isolate(monkeypatch, tmp_path)
-    desk = await open_desk(tmp_path / "desk.db", Clock())
-    yield desk
-    await desk.hd.close()
+pytestmark = [pytest.mark.desk("team"), pytest.mark.clock(START)]
 
 
 async def new_ticket(desk, subject="Refund for order 42", body="Where is my refund?", email="cy@example.com",

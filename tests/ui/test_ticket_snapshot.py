@@ -17,9 +17,11 @@ from tui_helpdesk.domain.model import Status, TicketType
 from tui_helpdesk.ui.ticket.screen import TicketScreen
 
 try:
-    from .ticket_fixtures import START, Clock, isolate, open_desk, wait_until
+    from .ticket_fixtures import wait_until
 except ImportError:
-    from ticket_fixtures import START, Clock, isolate, open_desk, wait_until
+    from ticket_fixtures import wait_until
+from tests.clock import Clock
+from tests.desks import START, isolate, open_desk
 
 
 class SnapshotApp(App):

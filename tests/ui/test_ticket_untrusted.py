@@ -17,11 +17,12 @@ from tui_helpdesk.ui.widgets.attachments import safe_filename
 from tui_helpdesk.ui.dialogs import CollisionDialog
 
 try:
-    from .ticket_fixtures import (Clock, StrictApp, isolate, open_desk, opened, screen_segments, screen_text,
+    from .ticket_fixtures import (StrictApp, opened, screen_segments, screen_text,
                                   wait_until)
 except ImportError:
-    from ticket_fixtures import (Clock, StrictApp, isolate, open_desk, opened, screen_segments, screen_text,
+    from ticket_fixtures import (StrictApp, opened, screen_segments, screen_text,
                                  wait_until)
+from tests.desks import START
 
 
 ESCAPES = [
@@ -52,12 +53,7 @@ class Shell(StrictApp):
     """An empty app; the test pushes ticket screens onto it."""
 
 
-@pytest.fixture
-async def desk(tmp_path, monkeypatch):
-    isolate(monkeypatch, tmp_path)
-    desk = await open_desk(tmp_path / "desk.db", Clock())
-    yield desk
-    await desk.hd.close()
+pytestmark = [pytest.mark.desk("team"), pytest.mark.clock(START)]
 
 
 async def payload_ticket(desk, n: int, payload: str, *, previous: bool = True):

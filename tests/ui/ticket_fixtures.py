@@ -1,63 +1,23 @@
-"""Helpers for the ticket-screen tests: a fresh SQLite desk, a harness app, waiting."""
+"""Helpers for the ticket-screen tests: a harness app, waiting, reading the screen.
+
+The desk itself (ann, bob and a settable clock) comes from tests/desks.py.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from pathlib import Path
 
 from textual import work
 from textual.app import App
 
-from tui_helpdesk.bootstrap import Helpdesk, bootstrap
+from tui_helpdesk.bootstrap import Helpdesk
 from tui_helpdesk.domain.model import Agent
 from tui_helpdesk.domain.text import one_line
-from tui_helpdesk.settings import load
 from tui_helpdesk.ui.feed import tell_screens
 from tui_helpdesk.ui.ticket.screen import TicketScreen
 
-START = datetime(2026, 3, 2, 9, 0, 0)
 FEED_SECONDS = 0.4  # as often as the help desk app reads the change feed
-
-
-class Clock:
-    """A settable naive-UTC clock for the store."""
-
-    def __init__(self, now: datetime = START):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kwargs) -> None:
-        self.now += timedelta(**kwargs)
-
-
-@dataclass
-class Desk:
-    hd: Helpdesk
-    ann: Agent  # the agent at the keyboard
-    bob: Agent  # a teammate in another terminal
-    clock: Clock
-
-
-def isolate(monkeypatch, root: Path) -> None:
-    for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
-        path = root / var.lower()
-        path.mkdir(parents=True, exist_ok=True)
-        monkeypatch.setenv(var, str(path))
-    for var in ("HELPDESK_DB", "HELPDESK_CONFIG"):
-        monkeypatch.delenv(var, raising=False)
-
-
-async def open_desk(db: Path, clock: Clock | None = None) -> Desk:
-    clock = clock or Clock()
-    hd = await bootstrap(load(database_url=f"sqlite+aiosqlite:///{db}"), clock=clock)
-    ann = await hd.agents.identify("ann")
-    bob = await hd.agents.add(ann, "bob", name="Bob Brown")
-    return Desk(hd, ann, bob, clock)
 
 
 class StrictApp(App):

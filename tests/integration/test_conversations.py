@@ -19,22 +19,10 @@ from tui_helpdesk.domain.errors import UsageError
 from tui_helpdesk.domain.model import EntryKind, Status, TicketType
 from tui_helpdesk.services.conversations import SUMMARY_UNAVAILABLE
 
-from .chat_fixtures import FORBIDDEN, KEY, PAYLOADS, FailPaths, open_desk
+from ..chat_fixtures import FORBIDDEN, KEY, PAYLOADS, FailPaths, open_desk
 
 
-@pytest.fixture
-async def sim():
-    simulator = Simulator(KEY, seed=1, rate_limit=100_000)
-    await simulator.start("127.0.0.1", 0)
-    yield simulator
-    await simulator.stop()
-
-
-@pytest.fixture
-async def desk(sqlite_url, sim, clock):
-    hd = await open_desk(sqlite_url, sim, clock)
-    yield hd
-    await hd.close()
+pytestmark = [pytest.mark.desk("chat"), pytest.mark.sim(seed=1, rate_limit=100_000)]
 
 
 @pytest.fixture

@@ -12,22 +12,10 @@ from tui_helpdesk.bootstrap import bootstrap
 from tui_helpdesk.domain.model import EntryKind, TicketType
 from tui_helpdesk.services.chat_outbox import MAX_TEXT, idempotency_key, split_text
 
-from .chat_fixtures import KEY, chat_settings, open_desk, without_chatbot
+from ..chat_fixtures import chat_settings, without_chatbot
 
 
-@pytest.fixture
-async def sim():
-    simulator = Simulator(KEY, seed=2, rate_limit=100_000)
-    await simulator.start("127.0.0.1", 0)
-    yield simulator
-    await simulator.stop()
-
-
-@pytest.fixture
-async def desk(sqlite_url, sim, clock):
-    hd = await open_desk(sqlite_url, sim, clock)
-    yield hd
-    await hd.close()
+pytestmark = [pytest.mark.desk("chat"), pytest.mark.sim(seed=2, rate_limit=100_000)]
 
 
 @pytest.fixture

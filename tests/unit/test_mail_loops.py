@@ -28,7 +28,7 @@ SECRET = b"loop-test-secret-0123456789abcdef"
 
 def corpus_dir() -> Path:
     env = os.environ.get("HELPDESK_CORPUS")
-    return Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "email"
+    return Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "email"
 
 
 def mail(extra_headers: str = "", subject: str = "Printer broken", sender: str = "Dana <dana@example.com>",

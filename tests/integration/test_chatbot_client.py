@@ -38,6 +38,8 @@ from tui_helpdesk.domain.chat.errors import (
 )
 from tui_helpdesk.domain.chat.model import ChatMessage, Conversation, ConversationState, MessageRole
 
+from ..clock import Clock
+
 KEY = "oc_test_9f8e7d6c5b4a"
 T0 = 1_717_430_400.0
 FAST = RetryPolicy(attempts=4, base_delay=0.001, max_delay=0.005, max_retry_after=5)
@@ -63,25 +65,7 @@ PAYLOADS = [
 FORBIDDEN = set("\x1b\x07\x9b\x9c\x9d\r\x08\x7f") | set("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
-class FakeClock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-async def sim(clock: FakeClock):
-    simulator = Simulator(KEY, seed=7, clock=clock)
-    await simulator.start("127.0.0.1", 0)
-    yield simulator
-    await simulator.stop()
+pytestmark = [pytest.mark.clock(T0), pytest.mark.sim(key=KEY, seed=7, on_clock=True)]
 
 
 @pytest.fixture
@@ -149,7 +133,7 @@ async def test_changed_conversation_moves_to_end_of_feed(client: ChatbotClient, 
     assert [c.id for c in convs] == [b, a]
 
 
-async def test_conversation_fields_and_transcript(client: ChatbotClient, sim: Simulator, clock: FakeClock) -> None:
+async def test_conversation_fields_and_transcript(client: ChatbotClient, sim: Simulator, clock: Clock) -> None:
     conv_id = sim.add_conversation("Lucía Fernández", text="Hola, mi pedido no llegó", language="es",
                                    channel="whatsapp", email="lucia@example.com")
     clock.now += 5
@@ -186,7 +170,7 @@ async def test_bogus_cursor_is_invalid_cursor(client: ChatbotClient) -> None:
         await client.changed_conversations("bm90LWEtY3Vyc29y", limit=5)
 
 
-async def test_cursor_from_another_platform_run_is_invalid(client: ChatbotClient, clock: FakeClock) -> None:
+async def test_cursor_from_another_platform_run_is_invalid(client: ChatbotClient, clock: Clock) -> None:
     other = Simulator(KEY, seed=7, clock=clock)
     other.add_conversation("X", text="x")
     await other.start()
@@ -428,7 +412,7 @@ async def test_server_dropping_connections_is_unavailable(client: ChatbotClient,
     assert (await client.health()).status == "ok"
 
 
-async def test_server_gone_is_unavailable(clock: FakeClock) -> None:
+async def test_server_gone_is_unavailable(clock: Clock) -> None:
     simulator = Simulator(KEY, clock=clock)
     url = await simulator.start()
     await simulator.stop()

@@ -28,7 +28,7 @@ from tui_helpdesk.domain.model import EntryKind, Status, TicketType
 from tui_helpdesk.services.mail_sync import CRASH_ENV
 from tui_helpdesk.settings import load
 
-from .mail_fixtures import (
+from ..mail_fixtures import (
     IMAP_PASSWORD_ENV,
     SUPPORT,
     auto_reply,
@@ -39,9 +39,9 @@ from .mail_fixtures import (
     varied_messages,
     write_config,
 )
-from .servers import DovecotServer, require
+from ..servers import DovecotServer, require
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # ------------------------------------------------------------------ fixtures
@@ -510,7 +510,7 @@ async def _has_tickets(desk: Desk, n: int) -> bool:
 
 
 async def test_background_sync_and_send_for_the_app(imap, folder, sqlite_url, make_desk):
-    from .servers import SmtpServer
+    from ..servers import SmtpServer
 
     require("smtp")
     with SmtpServer() as smtp:

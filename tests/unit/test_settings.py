@@ -10,7 +10,7 @@ import pytest
 from tui_helpdesk.domain.errors import ConfigError
 from tui_helpdesk.settings import Secret, load
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "config.example.toml"
+EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.toml"
 
 
 def test_example_config_loads_and_documents_every_section():

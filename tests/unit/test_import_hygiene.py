@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 CORE = ("tui_helpdesk.domain", "tui_helpdesk.services", "tui_helpdesk.adapters")
 # Alembic's environment script runs migrations when imported; only Alembic loads it.

@@ -20,7 +20,7 @@ import pytest
 
 from tui_helpdesk.services.agents import os_login
 
-from .servers import DovecotServer, SmtpServer, require
+from ..servers import DovecotServer, SmtpServer, require
 
 STATUSES = "new, on_you, on_customer, on_hold, closed, cancelled"
 FIELDS = "status, assignee, channel, type, tag, requester, by, created, last, mentions, text, sort"

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
-from tui_helpdesk.bootstrap import bootstrap
 from tui_helpdesk.domain.errors import ConfigError
 from tui_helpdesk.domain.model import EntryKind
 from tui_helpdesk.services.composer import (
@@ -17,33 +16,10 @@ from tui_helpdesk.services.composer import (
     expand_canned,
     load_canned,
 )
-from tui_helpdesk.settings import load
 
+from ..desks import START
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 3, 2, 9, 0, 0)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def desk(tmp_path, monkeypatch, clock):
-    for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
-        monkeypatch.setenv(var, str(tmp_path / var.lower()))
-    hd = await bootstrap(load(database_url=f"sqlite+aiosqlite:///{tmp_path / 'desk.db'}"), clock=clock)
-    ann = await hd.agents.identify("ann")
-    bob = await hd.agents.add(ann, "bob", name="Bob Brown")
-    ticket = await hd.tickets.create(subject="Refund", body="Where is my refund?", requester_email="cy@example.com",
-                                     requester_name="Cy Young")
-    yield hd, ann, bob, ticket
-    await hd.close()
+pytestmark = [pytest.mark.desk("ticket"), pytest.mark.clock(START)]
 
 
 async def test_draft_round_trip_survives_a_new_service_and_is_per_agent(desk):

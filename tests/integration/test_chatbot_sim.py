@@ -17,31 +17,15 @@ import pytest
 from tui_helpdesk.adapters.chatbot import ChatbotClient, RetryPolicy
 from tui_helpdesk.adapters.chatbot.sim import GARBAGE_KINDS, Simulator, serve
 
+from ..clock import Clock
+
 KEY = "oc_sim_test_key"
 T0 = 1_717_430_400.0
 AUTH = {"Authorization": f"Bearer {KEY}"}
 RATE_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
 
 
-class FakeClock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-async def sim(clock: FakeClock):
-    simulator = Simulator(KEY, seed=3, clock=clock)
-    await simulator.start("127.0.0.1", 0)
-    yield simulator
-    await simulator.stop()
+pytestmark = [pytest.mark.clock(T0), pytest.mark.sim(key=KEY, seed=3, on_clock=True)]
 
 
 @pytest.fixture
@@ -59,7 +43,7 @@ def _all(sim: Simulator) -> list[dict]:
 
 def test_same_seed_same_story() -> None:
     def run(seed: int) -> list[dict]:
-        clock = FakeClock()
+        clock = Clock(T0)
         s = Simulator(KEY, seed=seed, clock=clock)
         s.populate(8)
         for _ in range(30):
@@ -71,7 +55,7 @@ def test_same_seed_same_story() -> None:
     assert run(11) != run(12)
 
 
-def test_simulation_is_lively_and_multilingual(clock: FakeClock) -> None:
+def test_simulation_is_lively_and_multilingual(clock: Clock) -> None:
     s = Simulator(KEY, seed=5, clock=clock, max_live=40)
     s.populate(40, steps=60)
     convs = _all(s)
@@ -89,7 +73,7 @@ def test_simulation_is_lively_and_multilingual(clock: FakeClock) -> None:
         assert c["last_message"]["text"] == c["messages"][-1]["text"]
 
 
-def test_bot_answers_only_while_not_paused(clock: FakeClock) -> None:
+def test_bot_answers_only_while_not_paused(clock: Clock) -> None:
     s = Simulator(KEY, seed=1, clock=clock)
     conv_id = s.add_conversation("Ana", text="¿Hola?", language="es", ai_paused=True)
     for _ in range(5):
@@ -97,7 +81,7 @@ def test_bot_answers_only_while_not_paused(clock: FakeClock) -> None:
     assert [m["role"] for m in s.snapshot(conv_id)["messages"]] == ["user"]
 
 
-def test_hooks(clock: FakeClock) -> None:
+def test_hooks(clock: Clock) -> None:
     s = Simulator(KEY, seed=1, clock=clock)
     conv_id = s.add_conversation(text="Hi", language="ja", channel="messenger", email="a@example.com")
     snap = s.snapshot(conv_id)
@@ -191,7 +175,7 @@ async def test_rate_limit_headers_on_every_response(http: httpx.AsyncClient, sim
     assert remaining == sorted(remaining, reverse=True) and remaining[0] > remaining[-1]
 
 
-async def test_rate_limit_is_enforced_per_window(clock: FakeClock) -> None:
+async def test_rate_limit_is_enforced_per_window(clock: Clock) -> None:
     s = Simulator(KEY, clock=clock, rate_limit=3, rate_window=10)
     url = await s.start()
     try:
@@ -281,7 +265,7 @@ async def test_down_drops_connections(http: httpx.AsyncClient, sim: Simulator) -
     assert (await http.get("/health")).status_code == 200
 
 
-async def test_stopped_simulator_refuses_connections(clock: FakeClock) -> None:
+async def test_stopped_simulator_refuses_connections(clock: Clock) -> None:
     s = Simulator(KEY, clock=clock)
     url = await s.start()
     await s.stop()

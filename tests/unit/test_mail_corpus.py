@@ -23,7 +23,7 @@ BIDI = set("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u
 
 def corpus_dir() -> Path:
     env = os.environ.get("HELPDESK_CORPUS")
-    return Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "email"
+    return Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "email"
 
 
 CORPUS = corpus_dir()

@@ -11,7 +11,7 @@ concurrent reader.
 Size: ``HELPDESK_CONCURRENCY=PROCSxWRITES`` for both databases (defaults 8x150
 on SQLite and 8x100 on PostgreSQL, so the file stays under a minute on two
 cores; RELIABILITY.md's full figure is 8x1000:
-``HELPDESK_CONCURRENCY=8x1000 pytest tests/test_concurrency.py``).
+``HELPDESK_CONCURRENCY=8x1000 pytest tests/integration/test_concurrency.py``).
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ from tui_helpdesk.bootstrap import bootstrap
 from tui_helpdesk.domain.model import EntryKind
 from tui_helpdesk.settings import load
 
-from .mail_fixtures import SUPPORT, customer_mail, fetched, write_config
-from .servers import SmtpServer, require
+from ..mail_fixtures import SUPPORT, customer_mail, fetched, write_config
+from ..servers import SmtpServer, require
 
 
 @pytest.fixture
@@ -214,7 +214,7 @@ async def test_the_queue_survives_a_restart(sqlite_url, smtp, tmp_path, clock):
 
 
 async def test_an_unreachable_server_backs_off_instead_of_looping(sqlite_url, make_desk, clock):
-    from .servers import free_port
+    from ..servers import free_port
 
     desk = await make_desk(sqlite_url, free_port())  # nothing listens there
     _ticket_id, item = await desk.ticket_with_reply()

@@ -1,4 +1,4 @@
-"""Proof that the real test servers in tests/servers.py work.
+"""Proof that the real test servers in tests/servers/ work.
 
 Each server is started for this module, reached with the same client libraries
 the application uses (asyncpg / SQLAlchemy, imapclient, aiosmtplib), and each
@@ -13,8 +13,8 @@ from email.message import EmailMessage
 
 import pytest
 
-from . import servers
-from .servers import DovecotServer, PostgresServer, SmtpServer, require
+from .. import servers
+from ..servers import DovecotServer, PostgresServer, SmtpServer, require
 
 
 @pytest.fixture(scope="module")
@@ -212,7 +212,7 @@ async def test_smtp_stall_after_data_times_out_then_accept_all(smtp: SmtpServer)
 
 
 def test_require_skips_locally_and_fails_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(servers, "postgres_bin_dir", lambda: None)
+    monkeypatch.setattr(servers.missing, "postgres_bin_dir", lambda: None)
     monkeypatch.delenv("CI", raising=False)
     with pytest.raises(pytest.skip.Exception, match="MISSING TEST SERVER"):
         require("postgres")
