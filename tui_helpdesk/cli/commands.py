@@ -21,8 +21,35 @@ def _load(args) -> settings_mod.Settings:
     return settings_mod.load(args.config, database_url=args.db)
 
 
+def _load_existing(args) -> settings_mod.Settings:
+    """Settings whose database exists: only `db upgrade` and the default path create one.
+
+    A mistyped ``--db``, ``HELPDESK_DB`` or ``[database] url`` would otherwise
+    make a new empty database, and a script would read an empty desk and
+    report success.
+    """
+    from ..adapters.store.engine import normalise_url, sqlite_path
+    from ..paths import default_database_url
+
+    settings = _load(args)
+    path = sqlite_path(normalise_url(settings.database_url))
+    # Only a path that could be made is "missing": a file in the way is the store's own error.
+    if path is not None and not path.exists() and not path.is_symlink() and _nearest(path).is_dir():
+        default = sqlite_path(normalise_url(default_database_url()))
+        if default is None or path.resolve() != default.resolve():
+            raise HelpdeskError(f"database {path} does not exist; to create it run: helpdesk --db {path} db upgrade")
+    return settings
+
+
+def _nearest(path):
+    """The closest ancestor of *path* that exists."""
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    return path
+
+
 async def _open(args, *, upgrade: bool = False) -> tuple[Helpdesk, Agent]:
-    hd = await bootstrap(_load(args), upgrade=upgrade)
+    hd = await bootstrap(_load_existing(args), upgrade=upgrade)
     try:
         me = await hd.agents.identify(act_as=args.act_as or os.environ.get("HELPDESK_AS"))
     except BaseException:
@@ -135,7 +162,7 @@ async def dispatch(args: argparse.Namespace) -> int:
     if args.command == "sync":
         from .sync import sync
 
-        return await sync(args, _load)
+        return await sync(args, _load_existing)
     hd, me = await _open(args)
     try:
         handler = HANDLERS[(args.command, getattr(args, "action", None))]
@@ -295,15 +322,25 @@ HANDLERS = {
 }
 
 
+def _need_terminal() -> None:
+    # Without a terminal (cron, a pipe, stdin from /dev/null) the app would
+    # write escape codes into a log and spin waiting for keys nobody can press.
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UsageError("the app needs a terminal; from scripts and cron use a command, "
+                         "e.g. 'helpdesk ticket list' (see 'helpdesk --help')")
+
+
 def run_app(args) -> int:
+    _need_terminal()
     try:
         from ..ui.app import run
     except ImportError as exc:  # pragma: no cover - the UI ships with the package
         raise HelpdeskError(f"the terminal app is not available: {exc}") from None
-    return run(_load(args), act_as=args.act_as or os.environ.get("HELPDESK_AS"))
+    return run(_load_existing(args), act_as=args.act_as or os.environ.get("HELPDESK_AS"))
 
 
 def run_demo(args) -> int:
+    _need_terminal()
     from ..ui.demo import run_demo as demo
 
     return demo(args)
