@@ -634,3 +634,23 @@ def test_the_app_without_a_terminal_says_so_and_exits(cli):
         assert proc.returncode == 2, proc.stderr
         assert proc.stderr.startswith("helpdesk: error: the app needs a terminal"), proc.stderr
         assert "\x1b" not in proc.stderr + proc.stdout
+
+
+def test_seed_refuses_a_database_with_tickets_unless_told(cli):
+    cli.run("ticket", "create", "--requester", "a@example.com", "--subject", "A real one", "--body", "x")
+    line = cli.error("seed", "--tickets", "3", code=2)
+    assert line.startswith("helpdesk: error: this database already holds 1 tickets; seed writes synthetic ones"), line
+    assert [r["subject"] for r in cli.json("ticket", "list")] == ["A real one"]
+    assert cli.json("seed", "--tickets", "3", "--messages-per-ticket", "2", "--into-existing")["seeded"].startswith(
+        "seeded 3 tickets")
+    assert len(cli.json("ticket", "list", "--query", "status:active,solved")) >= 2
+
+
+def test_every_command_takes_json(cli, tmp_path):
+    db = tmp_path / "new.db"
+    assert cli.json("--db", str(db), "db", "upgrade") == {"database": "created"}
+    assert cli.json("--db", str(db), "db", "upgrade") == {"database": "current"}
+    assert cli.json("--db", str(db), "seed", "--tickets", "2", "--messages-per-ticket", "1")["seeded"].startswith(
+        "seeded 2 tickets")
+    cli.run("--db", str(db), "view", "save", "Mine", "assignee:me")
+    assert cli.json("--db", str(db), "view", "delete", "Mine") == {"deleted": "Mine"}

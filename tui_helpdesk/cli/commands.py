@@ -14,6 +14,7 @@ from ..domain import querylang
 from ..domain.errors import HelpdeskError, UsageError
 from ..domain.model import Agent, SearchHit, Ticket, TicketRow, TimelineEntry
 from ..domain.text import clean, one_line
+from ..domain.query import ViewSpec
 from ..domain.views import SYSTEM_VIEWS
 
 
@@ -139,7 +140,7 @@ def _show_ticket(t: Ticket, entries: list[TimelineEntry]) -> None:
 async def dispatch(args: argparse.Namespace) -> int:
     if args.command == "db":
         hd = await bootstrap(_load(args), upgrade=True)
-        _print(f"database {hd.store.prepared}")
+        _dump({"database": hd.store.prepared}) if args.json else _print(f"database {hd.store.prepared}")
         await hd.close()
         return 0
     if args.command == "seed":
@@ -149,11 +150,18 @@ async def dispatch(args: argparse.Namespace) -> int:
             raise UsageError("--tickets must be ≥ 0 and --messages-per-ticket ≥ 1")
         hd, me = await _open(args)
         try:
+            # Synthetic tickets in a real inbox cannot be told apart afterwards.
+            held = await hd.views.count(ViewSpec(), me)
+            if held and not args.into_existing:
+                raise UsageError(
+                    f"this database already holds {held:,} tickets; seed writes synthetic ones into it. "
+                    f"Seed a new database (helpdesk --db /tmp/seeded.db db upgrade, then --db /tmp/seeded.db seed) "
+                    f"or pass --into-existing")
             report = await seed(hd.store, tickets=args.tickets, messages_per_ticket=args.messages_per_ticket,
-                                seed=args.seed, progress=lambda text: print(text, file=sys.stderr))
+                                seed=args.seed, progress=None if args.json else lambda text: print(text, file=sys.stderr))
         finally:
             await hd.close()
-        _print(report)
+        _dump({"seeded": report}) if args.json else _print(report)
         return 0
     if args.command == "doctor":
         from .doctor import doctor
@@ -295,7 +303,7 @@ async def view_save(hd: Helpdesk, me: Agent, args) -> int:
 
 async def view_delete(hd: Helpdesk, me: Agent, args) -> int:
     view = await hd.views.delete(me, args.name)
-    _print(f"deleted view {view.name!r}")
+    _dump({"deleted": view.name}) if args.json else _print(f"deleted view {view.name!r}")
     return 0
 
 

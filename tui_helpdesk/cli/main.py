@@ -102,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--json", action="store_true")
     x = v.add_parser("delete")
     x.add_argument("name")
+    x.add_argument("--json", action="store_true")
 
     x = sub.add_parser("search", help="full-text search, newest first")
     x.add_argument("text", nargs="+")
@@ -109,12 +110,15 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--json", action="store_true")
 
     d = sub.add_parser("db", help="database").add_subparsers(dest="action", required=True, parser_class=_Parser, metavar="ACTION")
-    d.add_parser("upgrade", help="apply schema migrations")
+    d.add_parser("upgrade", help="apply schema migrations (creates the database if it does not exist)").add_argument(
+        "--json", action="store_true")
 
     x = sub.add_parser("seed", help="fill the database with realistic synthetic tickets")
     x.add_argument("--tickets", type=int, default=1000)
     x.add_argument("--messages-per-ticket", type=int, default=5)
     x.add_argument("--seed", type=int, default=1)
+    x.add_argument("--into-existing", action="store_true", help="seed a database that already holds tickets")
+    x.add_argument("--json", action="store_true")
 
     x = sub.add_parser("doctor", help="check config, database, mail and chatbot")
     x.add_argument("--json", action="store_true")
