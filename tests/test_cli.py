@@ -654,3 +654,19 @@ def test_every_command_takes_json(cli, tmp_path):
         "seeded 2 tickets")
     cli.run("--db", str(db), "view", "save", "Mine", "assignee:me")
     assert cli.json("--db", str(db), "view", "delete", "Mine") == {"deleted": "Mine"}
+
+
+def test_every_subcommand_is_listed_in_its_help():
+    import argparse
+
+    from tui_helpdesk.cli.main import build_parser
+
+    def walk(parser, path):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                helped = {a.dest for a in action._choices_actions if a.help}
+                for name, sub in action.choices.items():
+                    assert name in helped, f"'{' '.join([*path, name])}' is missing from '{' '.join(path)} --help'"
+                    walk(sub, [*path, name])
+
+    walk(build_parser(), ["helpdesk"])
