@@ -245,7 +245,7 @@ def test_bad_status(ready):
 @pytest.mark.parametrize(("query", "line"), [
     ("status:on_you bogus:1",
      f"unknown field 'bogus' (fields: {FIELDS}) at column 15"),
-    ("status:nope", f"unknown status 'nope' (expected one of: {STATUSES}) at column 1"),
+    ("status:nope", f"unknown status 'nope' (expected one of: {STATUSES}; or a group: active, solved) at column 1"),
     ('"refund', "unterminated quote at column 1"),
     ("status:on_you  created:<9q", "'9q' is not a date (YYYY-MM-DD) at column 16"),
 ])
@@ -670,3 +670,12 @@ def test_every_subcommand_is_listed_in_its_help():
                     walk(sub, [*path, name])
 
     walk(build_parser(), ["helpdesk"])
+
+
+def test_a_query_no_ticket_of_the_view_can_match_is_an_error(ready):
+    line = ready.error("ticket", "list", "--view", "all", "--query", "status:closed", code=2)
+    assert line.startswith("helpdesk: error: the view 'All' holds only tickets with status "), line
+    assert "--view solved" in line
+    assert ready.json("ticket", "list", "--view", "solved", "--query", "status:closed") == []
+    assert ready.error("ticket", "list", "--query", "tag:~", code=2) == (
+        "helpdesk: error: 'tag:~' needs the text to look for, e.g. tag:~bil at column 1")

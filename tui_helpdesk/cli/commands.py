@@ -184,7 +184,14 @@ async def ticket_list(hd: Helpdesk, me: Agent, args) -> int:
         raise UsageError("--limit is 1 to 10000")
     name, spec = await hd.views.resolve(args.view, me)
     if args.query:
-        spec = spec.and_(querylang.parse(args.query))
+        query = querylang.parse(args.query)
+        combined = spec.and_(query)
+        if combined.statuses() == frozenset() and query.statuses():
+            # e.g. --view all (active tickets) --query status:closed: say so, never an empty success
+            held = ", ".join(sorted(spec.statuses() or ()))
+            raise UsageError(f"the view '{name}' holds only tickets with status {held}, so "
+                             f"'{args.query}' matches none of them; use --view solved or --view for another view")
+        spec = combined
     page = await hd.views.page(spec, me, limit=args.limit)
     if args.json:
         _dump([row_json(r) for r in page.rows])
