@@ -679,3 +679,9 @@ def test_a_query_no_ticket_of_the_view_can_match_is_an_error(ready):
     assert ready.json("ticket", "list", "--view", "solved", "--query", "status:closed") == []
     assert ready.error("ticket", "list", "--query", "tag:~", code=2) == (
         "helpdesk: error: 'tag:~' needs the text to look for, e.g. tag:~bil at column 1")
+
+
+def test_agent_set_refuses_an_unknown_shift(ready):
+    assert ready.error("agent", "set", "alice", "--shift", "garbage", code=2) == (
+        "helpdesk: error: unknown shift 'garbage' (no shifts are configured; '' clears it)")
+    assert ready.json("agent", "set", "alice", "--shift", "")["shift"] is None

@@ -277,6 +277,11 @@ async def agent_add(hd: Helpdesk, me: Agent, args) -> int:
 
 
 async def agent_set(hd: Helpdesk, me: Agent, args) -> int:
+    if args.shift:  # '' clears the agent's shift
+        known = sorted({shift.name for desk in hd.settings.desks for shift in desk.shifts})
+        if args.shift not in known:
+            raise UsageError(f"unknown shift {args.shift!r} "
+                             f"({'shifts: ' + ', '.join(known) if known else 'no shifts are configured'}; '' clears it)")
     agent = await hd.agents.set(me, args.login, name=args.name, email=args.email, role=args.role,
                                 availability=args.availability, max_open=args.max_open, shift=args.shift)
     _dump(agent_json(agent)) if args.json else _print(f"updated agent {agent.login}")
