@@ -36,17 +36,18 @@ HELPDESK = _command()
 
 
 class Cli:
-    """Runs ``helpdesk`` with its own XDG dirs and ``HELPDESK_DB`` in a temp dir."""
+    """Runs ``helpdesk`` with its own XDG dirs in a temp dir (its database is the default one there)."""
 
     def __init__(self, root: Path):
         self.root = root
-        self.db = root / "data" / "helpdesk.db"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("HELPDESK_")}
         for var, sub in (("XDG_CONFIG_HOME", "xdg-config"), ("XDG_DATA_HOME", "xdg-data"),
                          ("XDG_STATE_HOME", "xdg-state")):
             (root / sub).mkdir(parents=True, exist_ok=True)
             self.env[var] = str(root / sub)
-        self.env["HELPDESK_DB"] = str(self.db)
+        # The default database (in the XDG data dir) is the one commands may create;
+        # a --db or HELPDESK_DB naming a file that does not exist is an error.
+        self.db = root / "xdg-data" / "helpdesk" / "helpdesk.db"
         self.env.pop("CI_NO_COLOR", None)
         self.env["NO_COLOR"] = "1"
 
@@ -244,7 +245,7 @@ def test_bad_status(ready):
 @pytest.mark.parametrize(("query", "line"), [
     ("status:on_you bogus:1",
      f"unknown field 'bogus' (fields: {FIELDS}) at column 15"),
-    ("status:nope", f"unknown status 'nope' (expected one of: {STATUSES}) at column 1"),
+    ("status:nope", f"unknown status 'nope' (expected one of: {STATUSES}; or a group: active, solved) at column 1"),
     ('"refund', "unterminated quote at column 1"),
     ("status:on_you  created:<9q", "'9q' is not a date (YYYY-MM-DD) at column 16"),
 ])
@@ -338,7 +339,7 @@ def test_unreadable_database_path(cli, tmp_path):
     plain.chmod(0o755)  # root may "search" a file with x bits: the check must not rely on access()
     assert cli.error("--db", str(plain / "x.db"), "ticket", "list", code=1) == \
         f"helpdesk: error: cannot use the database {plain}/x.db: {plain} is not a directory"
-    assert cli.error("--db", str(plain / "sub" / "x.db"), "ticket", "list", code=1) == \
+    assert cli.error("--db", str(plain / "sub" / "x.db"), "db", "upgrade", code=1) == \
         f"helpdesk: error: cannot create the database directory {plain}/sub: Not a directory"
     folder = tmp_path / "a-folder"
     folder.mkdir(mode=0o700)
@@ -358,7 +359,7 @@ def test_unreadable_database_path(cli, tmp_path):
 
 def test_missing_directory_is_created_private(cli, tmp_path):
     db = tmp_path / "new" / "deeper" / "hd.db"
-    cli.run("--db", str(db), "agent", "me")
+    cli.run("--db", str(db), "db", "upgrade")
     assert db.exists() and (db.stat().st_mode & 0o777) == 0o600
     assert (db.parent.stat().st_mode & 0o777) == 0o700
 
@@ -395,7 +396,7 @@ def test_group_shared_database_works(ready):
     ready.db.chmod(0o660)
     assert [r["id"] for r in ready.json("ticket", "list")] == [1]
     new_db = directory / "second.db"
-    ready.run("--db", str(new_db), "agent", "me")
+    ready.run("--db", str(new_db), "db", "upgrade")
     assert (new_db.stat().st_mode & 0o777) == 0o660  # group-shared directory → group read/write
 
 
@@ -412,6 +413,7 @@ def test_schema_from_a_newer_helpdesk(ready):
 
 def test_db_flag_overrides_env(cli, tmp_path):
     other = tmp_path / "other" / "other.db"
+    cli.run("--db", str(other), "db", "upgrade")
     cli.run("ticket", "create", "--requester", "a@example.com", "--subject", "in env db", "--body", "x")
     cli.run("--db", str(other), "ticket", "create", "--requester", "b@example.com", "--subject", "in flag db",
             "--body", "y")
@@ -438,6 +440,7 @@ def test_config_flag_and_env(cli, tmp_path):
         '[[views]]\nname = "Refunds"\nquery = \'"refund"\'\n'
     )
     env_without_db = {"HELPDESK_DB": ""}
+    cli.run("--config", str(config), "db", "upgrade", env=env_without_db)
     cli.run("--config", str(config), "ticket", "create", "--requester", "a@example.com",
             "--subject", "Refund", "--body", "refund me", env=env_without_db)
     assert db.exists()
@@ -610,3 +613,75 @@ def test_doctor_asks_the_chatbot_platform(cli, tmp_path):
                        "detail": "api key environment variable HD_BOT_KEY is not set"}
     finally:
         running.stop()
+
+
+def test_a_database_that_does_not_exist_is_an_error_not_a_new_one(cli, tmp_path):
+    typo = tmp_path / "srv" / "helpdsk.db"
+    for args in (("ticket", "list"), ("agent", "me"), ("sync", "--once")):
+        assert cli.error("--db", str(typo), *args, code=1) == (
+            f"helpdesk: error: database {typo} does not exist; to create it run: helpdesk --db {typo} db upgrade")
+    assert cli.error("ticket", "list", code=1, env={"HELPDESK_DB": str(typo)}).startswith(
+        f"helpdesk: error: database {typo} does not exist")
+    assert not typo.exists() and not typo.parent.exists()
+    cli.run("--db", str(typo), "db", "upgrade")
+    assert cli.json("--db", str(typo), "ticket", "list") == []
+
+
+def test_the_app_without_a_terminal_says_so_and_exits(cli):
+    for args in ((), ("demo",)):
+        proc = subprocess.run([*HELPDESK, *args], capture_output=True, text=True, env=cli.env, timeout=60,
+                              stdin=subprocess.DEVNULL)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.startswith("helpdesk: error: the app needs a terminal"), proc.stderr
+        assert "\x1b" not in proc.stderr + proc.stdout
+
+
+def test_seed_refuses_a_database_with_tickets_unless_told(cli):
+    cli.run("ticket", "create", "--requester", "a@example.com", "--subject", "A real one", "--body", "x")
+    line = cli.error("seed", "--tickets", "3", code=2)
+    assert line.startswith("helpdesk: error: this database already holds 1 tickets; seed writes synthetic ones"), line
+    assert [r["subject"] for r in cli.json("ticket", "list")] == ["A real one"]
+    assert cli.json("seed", "--tickets", "3", "--messages-per-ticket", "2", "--into-existing")["seeded"].startswith(
+        "seeded 3 tickets")
+    assert len(cli.json("ticket", "list", "--query", "status:active,solved")) >= 2
+
+
+def test_every_command_takes_json(cli, tmp_path):
+    db = tmp_path / "new.db"
+    assert cli.json("--db", str(db), "db", "upgrade") == {"database": "created"}
+    assert cli.json("--db", str(db), "db", "upgrade") == {"database": "current"}
+    assert cli.json("--db", str(db), "seed", "--tickets", "2", "--messages-per-ticket", "1")["seeded"].startswith(
+        "seeded 2 tickets")
+    cli.run("--db", str(db), "view", "save", "Mine", "assignee:me")
+    assert cli.json("--db", str(db), "view", "delete", "Mine") == {"deleted": "Mine"}
+
+
+def test_every_subcommand_is_listed_in_its_help():
+    import argparse
+
+    from tui_helpdesk.cli.main import build_parser
+
+    def walk(parser, path):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                helped = {a.dest for a in action._choices_actions if a.help}
+                for name, sub in action.choices.items():
+                    assert name in helped, f"'{' '.join([*path, name])}' is missing from '{' '.join(path)} --help'"
+                    walk(sub, [*path, name])
+
+    walk(build_parser(), ["helpdesk"])
+
+
+def test_a_query_no_ticket_of_the_view_can_match_is_an_error(ready):
+    line = ready.error("ticket", "list", "--view", "all", "--query", "status:closed", code=2)
+    assert line.startswith("helpdesk: error: the view 'All' holds only tickets with status "), line
+    assert "--view solved" in line
+    assert ready.json("ticket", "list", "--view", "solved", "--query", "status:closed") == []
+    assert ready.error("ticket", "list", "--query", "tag:~", code=2) == (
+        "helpdesk: error: 'tag:~' needs the text to look for, e.g. tag:~bil at column 1")
+
+
+def test_agent_set_refuses_an_unknown_shift(ready):
+    assert ready.error("agent", "set", "alice", "--shift", "garbage", code=2) == (
+        "helpdesk: error: unknown shift 'garbage' (no shifts are configured; '' clears it)")
+    assert ready.json("agent", "set", "alice", "--shift", "")["shift"] is None

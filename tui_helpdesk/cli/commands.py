@@ -14,6 +14,7 @@ from ..domain import querylang
 from ..domain.errors import HelpdeskError, UsageError
 from ..domain.model import Agent, SearchHit, Ticket, TicketRow, TimelineEntry
 from ..domain.text import clean, one_line
+from ..domain.query import ViewSpec
 from ..domain.views import SYSTEM_VIEWS
 
 
@@ -21,8 +22,35 @@ def _load(args) -> settings_mod.Settings:
     return settings_mod.load(args.config, database_url=args.db)
 
 
+def _load_existing(args) -> settings_mod.Settings:
+    """Settings whose database exists: only `db upgrade` and the default path create one.
+
+    A mistyped ``--db``, ``HELPDESK_DB`` or ``[database] url`` would otherwise
+    make a new empty database, and a script would read an empty desk and
+    report success.
+    """
+    from ..adapters.store.engine import normalise_url, sqlite_path
+    from ..paths import default_database_url
+
+    settings = _load(args)
+    path = sqlite_path(normalise_url(settings.database_url))
+    # Only a path that could be made is "missing": a file in the way is the store's own error.
+    if path is not None and not path.exists() and not path.is_symlink() and _nearest(path).is_dir():
+        default = sqlite_path(normalise_url(default_database_url()))
+        if default is None or path.resolve() != default.resolve():
+            raise HelpdeskError(f"database {path} does not exist; to create it run: helpdesk --db {path} db upgrade")
+    return settings
+
+
+def _nearest(path):
+    """The closest ancestor of *path* that exists."""
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    return path
+
+
 async def _open(args, *, upgrade: bool = False) -> tuple[Helpdesk, Agent]:
-    hd = await bootstrap(_load(args), upgrade=upgrade)
+    hd = await bootstrap(_load_existing(args), upgrade=upgrade)
     try:
         me = await hd.agents.identify(act_as=args.act_as or os.environ.get("HELPDESK_AS"))
     except BaseException:
@@ -112,7 +140,7 @@ def _show_ticket(t: Ticket, entries: list[TimelineEntry]) -> None:
 async def dispatch(args: argparse.Namespace) -> int:
     if args.command == "db":
         hd = await bootstrap(_load(args), upgrade=True)
-        _print(f"database {hd.store.prepared}")
+        _dump({"database": hd.store.prepared}) if args.json else _print(f"database {hd.store.prepared}")
         await hd.close()
         return 0
     if args.command == "seed":
@@ -122,11 +150,18 @@ async def dispatch(args: argparse.Namespace) -> int:
             raise UsageError("--tickets must be ≥ 0 and --messages-per-ticket ≥ 1")
         hd, me = await _open(args)
         try:
+            # Synthetic tickets in a real inbox cannot be told apart afterwards.
+            held = await hd.views.count(ViewSpec(), me)
+            if held and not args.into_existing:
+                raise UsageError(
+                    f"this database already holds {held:,} tickets; seed writes synthetic ones into it. "
+                    f"Seed a new database (helpdesk --db /tmp/seeded.db db upgrade, then --db /tmp/seeded.db seed) "
+                    f"or pass --into-existing")
             report = await seed(hd.store, tickets=args.tickets, messages_per_ticket=args.messages_per_ticket,
-                                seed=args.seed, progress=lambda text: print(text, file=sys.stderr))
+                                seed=args.seed, progress=None if args.json else lambda text: print(text, file=sys.stderr))
         finally:
             await hd.close()
-        _print(report)
+        _dump({"seeded": report}) if args.json else _print(report)
         return 0
     if args.command == "doctor":
         from .doctor import doctor
@@ -135,7 +170,7 @@ async def dispatch(args: argparse.Namespace) -> int:
     if args.command == "sync":
         from .sync import sync
 
-        return await sync(args, _load)
+        return await sync(args, _load_existing)
     hd, me = await _open(args)
     try:
         handler = HANDLERS[(args.command, getattr(args, "action", None))]
@@ -149,7 +184,14 @@ async def ticket_list(hd: Helpdesk, me: Agent, args) -> int:
         raise UsageError("--limit is 1 to 10000")
     name, spec = await hd.views.resolve(args.view, me)
     if args.query:
-        spec = spec.and_(querylang.parse(args.query))
+        query = querylang.parse(args.query)
+        combined = spec.and_(query)
+        if combined.statuses() == frozenset() and query.statuses():
+            # e.g. --view all (active tickets) --query status:closed: say so, never an empty success
+            held = ", ".join(sorted(spec.statuses() or ()))
+            raise UsageError(f"the view '{name}' holds only tickets with status {held}, so "
+                             f"'{args.query}' matches none of them; use --view solved or --view for another view")
+        spec = combined
     page = await hd.views.page(spec, me, limit=args.limit)
     if args.json:
         _dump([row_json(r) for r in page.rows])
@@ -235,6 +277,11 @@ async def agent_add(hd: Helpdesk, me: Agent, args) -> int:
 
 
 async def agent_set(hd: Helpdesk, me: Agent, args) -> int:
+    if args.shift:  # '' clears the agent's shift
+        known = sorted({shift.name for desk in hd.settings.desks for shift in desk.shifts})
+        if args.shift not in known:
+            raise UsageError(f"unknown shift {args.shift!r} "
+                             f"({'shifts: ' + ', '.join(known) if known else 'no shifts are configured'}; '' clears it)")
     agent = await hd.agents.set(me, args.login, name=args.name, email=args.email, role=args.role,
                                 availability=args.availability, max_open=args.max_open, shift=args.shift)
     _dump(agent_json(agent)) if args.json else _print(f"updated agent {agent.login}")
@@ -268,7 +315,7 @@ async def view_save(hd: Helpdesk, me: Agent, args) -> int:
 
 async def view_delete(hd: Helpdesk, me: Agent, args) -> int:
     view = await hd.views.delete(me, args.name)
-    _print(f"deleted view {view.name!r}")
+    _dump({"deleted": view.name}) if args.json else _print(f"deleted view {view.name!r}")
     return 0
 
 
@@ -295,15 +342,25 @@ HANDLERS = {
 }
 
 
+def _need_terminal() -> None:
+    # Without a terminal (cron, a pipe, stdin from /dev/null) the app would
+    # write escape codes into a log and spin waiting for keys nobody can press.
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UsageError("the app needs a terminal; from scripts and cron use a command, "
+                         "e.g. 'helpdesk ticket list' (see 'helpdesk --help')")
+
+
 def run_app(args) -> int:
+    _need_terminal()
     try:
         from ..ui.app import run
     except ImportError as exc:  # pragma: no cover - the UI ships with the package
         raise HelpdeskError(f"the terminal app is not available: {exc}") from None
-    return run(_load(args), act_as=args.act_as or os.environ.get("HELPDESK_AS"))
+    return run(_load_existing(args), act_as=args.act_as or os.environ.get("HELPDESK_AS"))
 
 
 def run_demo(args) -> int:
+    _need_terminal()
     from ..ui.demo import run_demo as demo
 
     return demo(args)

@@ -57,9 +57,8 @@ async def sync(args, load) -> int:
     try:
         chat = hd.conversations.configured
         if not hd.mail.addresses and not chat:
-            print("helpdesk: no email address or chatbot platform is configured "
-                  "(see [[desks.email]] and [desks.chatbot] in config.example.toml)", file=sys.stderr)
-            return 1
+            raise HelpdeskError("no email address or chatbot platform is configured "
+                                "(see [[desks.email]] and [desks.chatbot] in config.example.toml)")
         if args.status:
             return await _status(hd)
         printer = _Printer(args.quiet)

@@ -147,6 +147,21 @@ class ViewSpec:
         if len(set(self.columns)) != len(self.columns):
             raise UsageError("a column is listed twice")
 
+    def statuses(self) -> frozenset[str] | None:
+        """The statuses a ticket may have to match, or None when no condition limits them."""
+        allowed: set[str] | None = None
+        excluded: set[str] = set()
+        for c in self.conditions:
+            if c.field is not Field.STATUS:
+                continue
+            if c.op is Op.NONE_OF:
+                excluded.update(c.values)
+            else:
+                allowed = set(c.values) if allowed is None else allowed & set(c.values)
+        if allowed is None and not excluded:
+            return None
+        return frozenset((allowed if allowed is not None else {s.value for s in Status}) - excluded)
+
     def and_(self, other: "ViewSpec") -> "ViewSpec":
         """This view narrowed by an ad hoc filter; the filter's sort wins if set."""
         sort = other.sort if other.sort != Sort() else self.sort

@@ -154,12 +154,17 @@ def _condition(field: Field, value: str, negate: bool) -> Condition:
         statuses: list[str] = []
         for item in _split(value):
             group = STATUS_GROUPS.get(item.lower())
-            statuses.extend(group if group else (Status.parse(item).value,))
+            try:
+                statuses.extend(group if group else (Status.parse(item).value,))
+            except ValueError as exc:
+                raise UsageError(f"{str(exc)[:-1]}; or a group: active, solved)") from None
         return Condition(field, set_op, tuple(dict.fromkeys(statuses)))
     if field in (Field.CHANNEL, Field.ASSIGNEE):
         return Condition(field, set_op, tuple(v.lower() for v in _split(value)))
     if field in (Field.TAG, Field.REQUESTER):
         if value.startswith("~"):
+            if not value[1:].strip():
+                raise UsageError(f"'{field.value}:~' needs the text to look for, e.g. {field.value}:~bil")
             if negate:
                 raise UsageError(f"'{field.value}:~' cannot be negated")
             return Condition(field, Op.CONTAINS, (value[1:].lower(),))

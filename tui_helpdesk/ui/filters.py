@@ -373,8 +373,8 @@ class FilterBuilder(ModalScreen[str | None]):
 
     def _focus_first(self) -> None:
         rows = self.query(ConditionRow)
-        if rows:
-            rows.first().query_one(".cond-field").focus()
+        if rows and (fields := rows.first().query(".cond-field")):
+            fields.first().focus()
 
     def query_text(self) -> str:
         tokens = [t for row in self.query(ConditionRow) if (t := row.query_token())]
@@ -402,13 +402,15 @@ class FilterBuilder(ModalScreen[str | None]):
     def on_filter_builder_edited(self, event: Edited) -> None:
         self.call_after_refresh(self._preview)
 
-    def action_add(self) -> None:
+    async def action_add(self) -> None:
         if len(self.query(ConditionRow)) >= MAX_CONDITIONS:
             self.notify(f"a filter has at most {MAX_CONDITIONS} conditions", severity="warning")
             return
         row = ConditionRow()
-        self.query_one("#conditions").mount(row)
-        self.call_after_refresh(lambda: row.query_one(".cond-field").focus())
+        # Awaited: the row's own widgets exist only once its mount is done,
+        # and a button press can come before the next refresh would.
+        await self.query_one("#conditions").mount(row)
+        row.query_one(".cond-field").focus()
         self._preview()
 
     def action_apply(self) -> None:
@@ -419,8 +421,8 @@ class FilterBuilder(ModalScreen[str | None]):
         self.dismiss(None)
 
     @on(Button.Pressed, "#add")
-    def _add(self) -> None:
-        self.action_add()
+    async def _add(self) -> None:
+        await self.action_add()
 
     @on(Button.Pressed, "#apply")
     def _apply(self) -> None:

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from .inbox import InboxScreen
 
 _TICKET_REF = re.compile(r"^\s*#?(\d{1,12})\s*$")
+# Fuzzy scores grow with the match (a subject can score 6 or more): the hit for
+# an exact ticket number must outrank any of them.
+EXACT = 1e9
 
 
 def _highlight(provider: Provider, query: str, candidate: str) -> tuple[float, Text]:
@@ -61,9 +64,19 @@ class TicketsProvider(Provider):
             return
         ref = _TICKET_REF.match(query)
         if ref:
-            tid = int(ref.group(1))
-            yield Hit(1.0, Text(f"Open ticket #{tid}", end=""), partial(inbox.open_ticket_soon, tid),
+            # A number is a ticket number, never fuzzy digits in a subject: the
+            # exact ticket comes first, then loaded tickets whose number starts
+            # with those digits (enter on "242" must never open "#218 … 72642").
+            digits = ref.group(1)
+            tid = int(digits)
+            yield Hit(EXACT, Text(f"Open ticket #{tid}", end=""), partial(inbox.open_ticket_soon, tid),
                       text=f"Open ticket #{tid}", help="Open ticket by number")
+            for row in inbox.table.window.rows:
+                if row.id != tid and str(row.id).startswith(digits):
+                    candidate = f"#{row.id} {one_line(row.subject, 80)}"
+                    yield Hit(0.5, line(candidate), partial(inbox.open_ticket_soon, row.id), text=candidate,
+                              help="Open ticket")
+            return
         seen: set[int] = set()
         for row in inbox.table.window.rows:
             candidate = f"#{row.id} {one_line(row.subject, 80)}"
@@ -72,7 +85,7 @@ class TicketsProvider(Provider):
                 seen.add(row.id)
                 yield Hit(score * 0.9, text, partial(inbox.open_ticket_soon, row.id), text=candidate,
                           help="Open ticket")
-        if len(query.strip()) >= 3 and not ref:
+        if len(query.strip()) >= 3:
             try:
                 hits = await inbox.hd.tickets.search(query, limit=15)
             except HelpdeskError:

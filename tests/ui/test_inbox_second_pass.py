@@ -1,0 +1,61 @@
+"""Defects a new user and a power user tripped over in the inbox, each pinned by a test."""
+
+from __future__ import annotations
+
+from tui_helpdesk.domain.model import TicketType
+
+from ui_support import settle
+
+
+async def test_filter_builder_add_button_adds_a_condition(desk, make_app):
+    """F, Tab to "+ Condition", Enter: a second condition row with its field focused, no crash."""
+    hd, ana, _ = desk
+    app = make_app(hd, ana)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("F")
+        await pilot.pause(0.2)
+        from tui_helpdesk.ui.filters import ConditionRow, FilterBuilder
+
+        assert isinstance(app.screen, FilterBuilder)
+        app.screen.query_one("#add").focus()
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert app.is_running
+        rows = list(app.screen.query(ConditionRow))
+        assert len(rows) == 2
+        assert app.focused is rows[-1].query_one(".cond-field")
+        # the same through the key tabbed to from the first row, as a user does it
+        for _ in range(4):
+            await pilot.press("tab")
+            if app.focused is app.screen.query_one("#add"):
+                break
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert app.is_running and len(list(app.screen.query(ConditionRow))) == 3
+
+
+async def test_palette_number_opens_that_ticket_not_fuzzy_digits(desk, make_app):
+    """':' 242 enter opens #242, not a loaded ticket whose subject holds the digits 2, 4, 2."""
+    hd, ana, _ = desk
+    # The target is closed, so it is not among the rows the All view loads.
+    target = await hd.tickets.create(subject="Closed long ago", body="x", requester_email="t@example.com",
+                                     channel="email", type=TicketType.EMAIL)
+    await hd.tickets.set_status(target.id, "closed", actor=ana)
+    digits = str(target.id)
+    decoy = await hd.tickets.create(subject=f"El paquete 7{digits[0]}6{digits[1:]}9 no llega", body="?",
+                                    requester_email="decoy@example.com", channel="email", type=TicketType.EMAIL)
+    app = make_app(hd, ana)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(pilot)
+        app.inbox.select_view("all")
+        await settle(pilot, lambda: app.inbox.view_key == "all")
+        assert decoy.id in [r.id for r in app.inbox.table.window.rows]
+        assert target.id not in [r.id for r in app.inbox.table.window.rows]
+        await pilot.press("colon")
+        await pilot.pause(0.2)
+        await pilot.press(*digits)
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await settle(pilot, lambda: type(app.screen).__name__ == "TicketScreen")
+        assert app.screen.ticket_id == target.id
