@@ -105,7 +105,11 @@ def test_every_command_with_json(cli):
         "alice", "Alice Adams", "alice@desk.example", "agent")
     cli.json("agent", "add", "bob", "--name", "Bob Brown", "--role", "admin")
     assert [a["login"] for a in cli.json("agent", "list")] == sorted(["alice", "bob", me])
-    alice = cli.json("agent", "set", "alice", "--availability", "away", "--max-open", "5", "--shift", "mon-fri 9-17")
+    shifts = cli.root / "shifts.toml"  # the default desk, with the shift an agent can be put on
+    shifts.write_text('[[desks]]\nslug = "support"\nname = "Support"\n\n[[desks.scheduling.shifts]]\n'
+                      'name = "mon-fri 9-17"\nhours = { mon = "09:00-17:00", fri = "09:00-17:00" }\n')
+    alice = cli.json("agent", "set", "alice", "--availability", "away", "--max-open", "5", "--shift", "mon-fri 9-17",
+                     env={"HELPDESK_CONFIG": str(shifts)})
     assert (alice["availability"], alice["max_open"], alice["shift"]) == ("away", 5, "mon-fri 9-17")
     assert re.fullmatch(rf"{me} \(.+, admin, available\)\n", cli.run("agent", "me").stdout)
 

@@ -15,10 +15,9 @@ class TicketCommands(Provider):
     """The ticket screen's actions in the command palette, each with its current key."""
 
     def _commands(self) -> list[tuple[str, str, object]]:
-        from .screen import TicketScreen  # the screen module imports this one
-
-        screen = self.screen
-        return screen.palette_commands() if isinstance(screen, TicketScreen) else []
+        # Asked of the screen, not checked against its class: the screen module imports this one.
+        commands = getattr(self.screen, "palette_commands", None)
+        return commands() if callable(commands) else []
 
     async def discover(self) -> Hits:
         for label, keys, run in self._commands():
