@@ -19,7 +19,7 @@ from tui_helpdesk.domain.errors import UsageError
 from tui_helpdesk.domain.model import EntryKind, Status, TicketType
 from tui_helpdesk.services.conversations import SUMMARY_UNAVAILABLE
 
-from ..chat_fixtures import FORBIDDEN, KEY, PAYLOADS, FailPaths, open_desk
+from ..chat_fixtures import FORBIDDEN, PAYLOADS, FailPaths, open_desk
 
 
 pytestmark = [pytest.mark.desk("chat"), pytest.mark.sim(seed=1, rate_limit=100_000)]

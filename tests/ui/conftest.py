@@ -42,8 +42,8 @@ def make_app():
 
 @pytest.fixture(scope="session")
 def demo_db(tmp_path_factory) -> Path:
-    """The demo database, built once per session through ``ui.demo.build_demo``."""
-    from tui_helpdesk.ui.demo import build_demo
+    """The demo database, built once per session through ``cli.demo.build_demo``."""
+    from tui_helpdesk.cli.demo import build_demo
 
     path = tmp_path_factory.mktemp("demo") / "demo.db"
     settings = settings_mod.Settings(database_url=db_url(path))

@@ -7,7 +7,6 @@ after a deliberate change, and look at the SVGs in the report before committing.
 
 from __future__ import annotations
 
-import asyncio
 
 import pytest
 from tests.desks import copy_db, fixed_clock, make_settings

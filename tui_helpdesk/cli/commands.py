@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from dataclasses import asdict
 from datetime import datetime
 
 from .. import settings as settings_mod
@@ -15,7 +14,6 @@ from ..domain.errors import HelpdeskError, UsageError
 from ..domain.model import Agent, SearchHit, Ticket, TicketRow, TimelineEntry
 from ..domain.text import clean, one_line
 from ..domain.query import ViewSpec
-from ..domain.views import SYSTEM_VIEWS
 
 
 def _load(args) -> settings_mod.Settings:
@@ -361,7 +359,7 @@ def run_app(args) -> int:
 
 def run_demo(args) -> int:
     _need_terminal()
-    from ..ui.demo import run_demo as demo
+    from .demo import run_demo as demo
 
     return demo(args)
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import timedelta, timezone
 
 from ..domain.mail import msgid
-from ..adapters.mail.attachments import AttachmentStore
 from ..domain.mail.compose import build_reply, render_signature
 from ..adapters.store import mailstore as ms
 from ..adapters.store.repository import Store, Tx
@@ -31,7 +30,7 @@ from .mail_ingest import MailIngest
 from .mail_plan import MAX_REFS
 from .mail_parsing import ParsePool
 from .mail_sync import BatchResult, MailboxSyncer, ProgressCallback, SyncProgress, SyncReport
-from .ports import MailReaderFactory
+from .ports import AttachmentStorage, MailReaderFactory
 from .tickets import TicketService
 
 log = logging.getLogger(__name__)
@@ -55,7 +54,7 @@ class MailService:
     """Inbound mail for every configured address, and the reply hook for outbound."""
 
     def __init__(self, store: Store, tickets: TicketService, settings: Settings, *,
-                 attachments: AttachmentStore, mail_reader_factory: MailReaderFactory, parse_pool: ParsePool):
+                 attachments: AttachmentStorage, mail_reader_factory: MailReaderFactory, parse_pool: ParsePool):
         self.store = store
         self.tickets = tickets
         self.settings = settings

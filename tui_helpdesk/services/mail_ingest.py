@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from ..domain.mail import loops, msgid
-from ..adapters.mail.attachments import AttachmentStore
 from ..domain.mail.compose import build_reply, render_signature
 from ..adapters.store import mailstore as ms
 from ..adapters.store.repository import Store, Tx
@@ -37,6 +36,7 @@ from ..domain.text import one_line
 from ..settings import DeskSettings
 from .mail_plan import MAX_REFS, BatchPlan, BatchPlanner, Lookups, resolve
 from .mail_sync import BatchResult, LeaseLost
+from .ports import AttachmentStorage
 from .tickets import TicketService
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ class MailIngest:
     MailService's cache) and *notify* (wakes this process's outbox worker).
     """
 
-    def __init__(self, store: Store, tickets: TicketService, attachments: AttachmentStore, *,
+    def __init__(self, store: Store, tickets: TicketService, attachments: AttachmentStorage, *,
                  own_addresses: frozenset[str], secret: Callable[[Tx], Awaitable[bytes]],
                  desk_id: Callable[[Tx, DeskSettings], Awaitable[int]], desks_by_id: dict[int, DeskSettings],
                  notify: Callable[[], None]):

@@ -24,7 +24,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..domain.mail import loops, msgid
-from ..adapters.mail.attachments import AttachmentStore
 from ..domain.mail.message import ParsedMessage
 from ..adapters.store import mailstore as ms
 from ..domain import lifecycle
@@ -32,6 +31,7 @@ from ..domain.mail.transport import Incoming
 from ..domain.model import EntryKind, Status, TicketType
 from ..domain.text import one_line
 from ..settings import DeskSettings
+from .ports import AttachmentStorage
 from .tickets import MAX_BODY, PREVIEW_CHARS, SYSTEM
 
 if TYPE_CHECKING:
@@ -142,7 +142,7 @@ class BatchPlanner:
     only unreferenced blobs behind.
     """
 
-    def __init__(self, attachments: AttachmentStore, own_addresses: frozenset[str],
+    def __init__(self, attachments: AttachmentStorage, own_addresses: frozenset[str],
                  desks_by_id: dict[int, DeskSettings]):
         self.attachments = attachments
         self.own_addresses = own_addresses

@@ -28,17 +28,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta, timezone
-from typing import Protocol
 
 from ..domain.mail.loops import ReplyRateLimiter
-from ..adapters.mail.smtp import RecipientResult, SmtpError
 from ..adapters.store import mailstore as ms
 from ..adapters.store.repository import Store, Tx
 from ..domain.clock import naive_utc as _naive
 from ..domain.errors import UsageError
+from ..domain.mail.transport import RecipientResult, SmtpError
 from ..domain.outbox import MailOutboxItem
 from ..domain.model import Agent
 from ..domain.text import one_line
@@ -62,6 +60,7 @@ from .outbox_engine import (
     Settled,
     abandoned,
 )
+from .ports import MailSender, MailSenderFactory
 from .tickets import TicketService
 
 log = logging.getLogger(__name__)
@@ -81,24 +80,9 @@ class OutboxReport(DrainReport):
         return "outbox: " + ", ".join(parts)
 
 
-class Sender(Protocol):
-    """One SMTP connection of an account, reused from message to message."""
-
-    def check(self) -> None:
-        """Raise SmtpError for a configuration error (before anything is claimed)."""
-
-    async def send(self, mail_from: str, recipients: list[str], raw: bytes) -> dict[str, RecipientResult]: ...
-
-    async def close(self) -> None: ...
-
-
-# (the account's settings, *, timeout, data_timeout) -> a sender for that account
-SenderFactory = Callable[..., Sender]
-
-
 class OutboxService:
     def __init__(
-        self, store: Store, tickets: TicketService, settings: Settings, *, sender_factory: SenderFactory,
+        self, store: Store, tickets: TicketService, settings: Settings, *, sender_factory: MailSenderFactory,
         retry_base: float = 60.0, retry_max: float = 3600.0, max_attempts: int = 10,
         timeout: float = 30.0, data_timeout: float = 120.0, batch: int = 100, connections: int = 4,
         automatic_per_hour: int = 5, lease_ttl: float = 120.0,
@@ -118,7 +102,7 @@ class OutboxService:
             e.address.strip().lower(): e for d in settings.desks for e in d.emails if e.address
         }
         self._factory = sender_factory
-        self._senders: dict[tuple[str, int], Sender] = {}
+        self._senders: dict[tuple[str, int], MailSender] = {}
         self.limiter = ReplyRateLimiter(automatic_per_hour)
         self._limiter_seeded = False
         self.holder = new_holder()
@@ -126,7 +110,7 @@ class OutboxService:
         self.wake = asyncio.Event()
         self._lock = asyncio.Lock()
 
-    def sender(self, address: str, index: int = 0) -> Sender:
+    def sender(self, address: str, index: int = 0) -> MailSender:
         key = (address, index)
         if key not in self._senders:
             self._senders[key] = self._factory(self.accounts[address], timeout=self.timeout,

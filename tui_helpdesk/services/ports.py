@@ -17,16 +17,18 @@ from typing import Protocol
 
 from ..domain.chat.model import ChatMessage, Conversation
 from ..domain.mail.transport import Fetched, Incoming, MailboxStatus, RecipientResult
-from ..settings import DeskSettings, MailAccount
+from ..settings import DeskSettings, EmailSettings, MailAccount
 
 __all__ = [
     "Assistant",
+    "AttachmentStorage",
     "ChatPlatform",
     "ChatPlatformFactory",
     "Clock",
     "MailReader",
     "MailReaderFactory",
     "MailSender",
+    "MailSenderFactory",
 ]
 
 
@@ -97,6 +99,24 @@ class MailSender(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class MailSenderFactory(Protocol):
+    """An account's email settings -> a sender for it (one per reused connection)."""
+
+    def __call__(self, email: EmailSettings, *, timeout: float, data_timeout: float) -> MailSender: ...
+
+
+class AttachmentStorage(Protocol):
+    """Attachments and raw messages kept once per content, by SHA-256 (files beside the database)."""
+
+    def put(self, data: bytes) -> str:
+        """Keep *data*; return its SHA-256 (what the timeline entry refers to)."""
+        ...
+
+    def get(self, sha256: str) -> bytes: ...
+
+    def exists(self, sha256: str) -> bool: ...
 
 
 class ChatPlatform(Protocol):

@@ -17,7 +17,8 @@ from ..domain.errors import HelpdeskError, QueryError
 from ..domain.query import Sort, SortKey, ViewSpec
 from ..services.views import RailItem
 from .dialogs import ConfirmDialog
-from .filters import ColumnsDialog, FilterBar, FilterBuilder, SaveViewDialog, ViewForm
+from .filters import FilterBar, FilterBuilder
+from .view_dialogs import ColumnsDialog, SaveViewDialog, ViewForm
 from .text import line, plain
 
 SORT_CYCLE = (SortKey.UPDATED, SortKey.CREATED, SortKey.ID, SortKey.STATUS, SortKey.REQUESTER,

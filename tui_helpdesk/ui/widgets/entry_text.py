@@ -11,7 +11,6 @@ draws; it knows nothing of widgets.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 

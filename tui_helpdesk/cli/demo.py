@@ -48,8 +48,8 @@ def run_demo(args) -> int:
     if not path.exists():
         print(f"Building the demo desk in {path} (a few seconds, once)…", file=sys.stderr)
         asyncio.run(build_demo(path, settings, quiet=True))
-    from ..cli.botsim import with_demo_chatbot
-    from .app import run
+    from ..ui.app import run
+    from .botsim import with_demo_chatbot
 
     # A chatbot simulator in this process keeps the Conversations view alive.
     settings, sim = with_demo_chatbot(replace(settings, database_url=sqlite_url(path)))
