@@ -59,3 +59,17 @@ async def test_palette_number_opens_that_ticket_not_fuzzy_digits(desk, make_app)
         await pilot.press("enter")
         await settle(pilot, lambda: type(app.screen).__name__ == "TicketScreen")
         assert app.screen.ticket_id == target.id
+
+
+async def test_taking_one_ticket_is_logged_as_taken_not_as_a_bulk_assignment(desk):
+    hd, ana, ben = desk
+    one = await hd.tickets.create(subject="Mine now", body="x", requester_email="m@example.com",
+                                  channel="email", type=TicketType.EMAIL)
+    two = await hd.tickets.create(subject="And this", body="y", requester_email="n@example.com",
+                                  channel="email", type=TicketType.EMAIL)
+    three = await hd.tickets.create(subject="And that", body="z", requester_email="o@example.com",
+                                    channel="email", type=TicketType.EMAIL)
+    await hd.tickets.bulk([one.id], actor=ana, assignee="ana")
+    assert (await hd.tickets.timeline(one.id))[-1].body == "Taken by Ana Lima"
+    await hd.tickets.bulk([two.id, three.id], actor=ana, assignee="ben")
+    assert (await hd.tickets.timeline(two.id))[-1].body == "Assigned to Ben Okafor by Ana Lima (bulk)"

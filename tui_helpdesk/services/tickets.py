@@ -317,6 +317,8 @@ class TicketService:
             await tx.update_agent(agent.id, last_assigned_at=tx.now())
         who = f" by {actor.name}" if actor else " automatically"
         what = f"Assigned to {agent.name}" if agent else "Unassigned"
+        if agent and actor and agent.id == actor.id:
+            what, who = f"Taken by {agent.name}", ""
         why = f" ({reason})" if reason else ""
         await self.event(tx, ticket_id, f"{what}{who}{why}", {
             "event": "assign", "to": agent.login if agent else None,
@@ -347,13 +349,15 @@ class TicketService:
                    assignee: str | None | type(...) = ..., add_tags: Iterable[str] = ()) -> int:
         """Apply one change to many tickets; returns how many changed."""
         changed = 0
+        # "(bulk)" says the change was one of several; a single ticket is an ordinary change.
+        reason = "bulk" if len(ticket_ids) > 1 else None
         for ticket_id in ticket_ids:
             if status is not None:
                 before = await self.get(ticket_id)
-                after = await self.set_status(ticket_id, status, actor=actor, reason="bulk")
+                after = await self.set_status(ticket_id, status, actor=actor, reason=reason)
                 changed += after.version != before.version
             if assignee is not ...:
-                await self.assign(ticket_id, assignee, actor=actor, reason="bulk")
+                await self.assign(ticket_id, assignee, actor=actor, reason=reason)
                 changed += 1
             if add_tags:
                 await self.change_tags(ticket_id, add=add_tags, actor=actor)
