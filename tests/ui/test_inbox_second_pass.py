@@ -73,3 +73,23 @@ async def test_taking_one_ticket_is_logged_as_taken_not_as_a_bulk_assignment(des
     assert (await hd.tickets.timeline(one.id))[-1].body == "Taken by Ana Lima"
     await hd.tickets.bulk([two.id, three.id], actor=ana, assignee="ben")
     assert (await hd.tickets.timeline(two.id))[-1].body == "Assigned to Ben Okafor by Ana Lima (bulk)"
+
+
+async def test_a_ticket_i_take_myself_is_not_new_in_my_inbox(desk, make_app):
+    """A chat taken over: the system creates the ticket and I assign it, in one batch of the feed."""
+    hd, ana, ben = desk
+    app = make_app(hd, ana, poll_seconds=3600)  # the test hands the batch over itself
+    async with app.run_test(size=(140, 40), notifications=True) as pilot:
+        await settle(pilot)
+        seq = await hd.feed.latest()
+        taken = await hd.tickets.create(subject="Chat with Mia", body="hello", requester_email="mia@example.com",
+                                        channel="web", type=TicketType.API)
+        await hd.tickets.assign(taken.id, "ana", actor=ana)
+        given = await hd.tickets.create(subject="From Ben", body="hi", requester_email="zoe@example.com",
+                                        channel="email", type=TicketType.EMAIL)
+        await hd.tickets.assign(given.id, "ana", actor=ben)
+        changes, _ = await hd.feed.since(seq)
+        await app.apply_changes(changes)
+        await pilot.pause(0.1)
+        news = [str(n.message) for n in app._notifications if n.title == "New in your Inbox"]
+        assert news == [f"#{given.id} From Ben"]

@@ -209,10 +209,21 @@ class HelpdeskApp(App[int]):
             inbox.apply_rail(items)
             if inbox.loaded:
                 await inbox.reload_window()
-        # Tickets that entered my Inbox because of someone else's change.
+        # Tickets that entered my Inbox because of someone else's change. A ticket I
+        # changed myself in the same batch (a chat I took over: the system creates
+        # the ticket, I assign it) is no news to me.
+        mine_by_me = list(dict.fromkeys(c.ticket_id for c in changes if c.agent_id == me.id and c.ticket_id))
+        for ticket_id in mine_by_me[:10]:
+            try:
+                ticket = await hd.tickets.get(ticket_id)
+            except HelpdeskError:
+                continue
+            if ticket.assignee is not None and ticket.assignee.id == me.id and ticket.status.is_active:
+                self._inbox_seen.add(ticket_id)
         candidates = []
         for change in changes:
-            if change.kind in INBOX_KINDS and change.ticket_id and change.agent_id != me.id:
+            if (change.kind in INBOX_KINDS and change.ticket_id and change.agent_id != me.id
+                    and change.ticket_id not in mine_by_me):
                 if change.ticket_id not in candidates:
                     candidates.append(change.ticket_id)
         for ticket_id in candidates[:10]:
