@@ -473,3 +473,33 @@ async def test_a_slow_database_shows_loading_then_the_ticket(desk, monkeypatch):
         assert f"#{t.id} loading…" in screen_text(app) and gc.isenabled()  # not held while waiting
         screen = await opened(pilot)
         assert "Refund for order 42" in screen_text(app) and screen.timeline.entries
+
+
+async def test_typing_shows_within_a_second_and_clears_at_once(desk):
+    """Presence rides the change feed: no waiting for the next presence read (2.5 s) or the typing window (4 s)."""
+    hd, ann, bob = desk.hd, desk.ann, desk.bob
+    t = await new_ticket(desk)
+    app = TicketHarness(hd, ann, t.id)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await opened(pilot)
+        presence = screen.query_one("#ticket-presence")
+        await pilot.pause(3.0)  # past the first presence reads: from now on only the feed can be quick
+        service = screen.composer_service
+        await service.heartbeat(bob, t.id, typing=True, announce=True)
+        await wait_until(pilot, lambda: presence.display and "Bob Brown is typing" in str(presence.visual),
+                         timeout=1.2, what="Bob typing, within a second")
+        await service.heartbeat(bob, t.id, typing=False, announce=True)
+        await wait_until(pilot, lambda: "typing" not in str(presence.visual), timeout=1.2,
+                         what="Bob's typing to clear, within a second")
+
+        async def bob_sees(expected, within):
+            deadline = time.monotonic() + within
+            while [(h.name, h.typing) for h in await service.others_here(bob, t.id)] != expected:
+                assert time.monotonic() < deadline, f"Bob did not see {expected} within {within} s"
+                await pilot.pause(0.05)
+
+        await pilot.press("r")
+        await put_text(pilot, screen, "typing")
+        await bob_sees([(ann.name, True)], within=1.0)
+        await pilot.press("escape")
+        await bob_sees([(ann.name, False)], within=2.0)

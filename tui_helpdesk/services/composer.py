@@ -177,10 +177,17 @@ class ComposerService:
 
     # ---------------------------------------------------------------- presence
 
-    async def heartbeat(self, me: Agent, ticket_id: int, *, typing: bool = False) -> None:
-        """I am on *ticket_id* (and typing, or not). An agent is on one ticket at a time."""
+    async def heartbeat(self, me: Agent, ticket_id: int, *, typing: bool = False, announce: bool = False) -> None:
+        """I am on *ticket_id* (and typing, or not). An agent is on one ticket at a time.
+
+        *announce* (typing started or stopped) also writes a "presence" change to
+        the feed, so the other terminals on the ticket show it at their next read
+        of the feed instead of at their next presence read.
+        """
         async with self.store.write() as tx:
             await tx.touch_presence(me.id, ticket_id, typing)
+            if announce:
+                await tx.record_change(ticket_id, "presence", me.id)
 
     async def leave(self, me: Agent) -> None:
         """I closed the ticket: others stop seeing me at once instead of after the TTL."""

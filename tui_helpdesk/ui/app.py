@@ -187,6 +187,8 @@ class HelpdeskApp(App[int]):
             self.seq = seq
             tell_screens(self, changes, seq)  # an open ticket follows its changes from here
             self._set_sync(f"live · synced {self.clock().strftime('%H:%M:%S')}", True)
+            if all(c.kind == "presence" for c in changes):
+                continue  # who is typing where: only the ticket screens care
             try:
                 await self.apply_changes(changes)
             except asyncio.CancelledError:

@@ -174,8 +174,11 @@ class TicketLoading:
 
     def on_feed_changed(self, message: FeedChanged) -> None:
         """The app read the change feed: a change to this ticket the screen does not show yet is fetched."""
-        if any(c.ticket_id == self.ticket_id and c.kind != "mentions_read" and c.seq > self._seq
-               for c in message.changes):
+        mine = [c for c in message.changes if c.ticket_id == self.ticket_id and c.seq > self._seq]
+        if any(c.kind == "presence" and c.agent_id != self.me.id for c in mine):
+            self._next_presence = 0.0  # someone started or stopped typing here: read who is here now
+            self._follow()
+        if any(c.kind not in ("mentions_read", "presence") for c in mine):
             self._stale = True
             self._follow()
 
@@ -226,7 +229,8 @@ class TicketLoading:
                 if self._is_active():
                     typing = now < self._typing_until
                     if now >= self._next_heartbeat or typing != self._sent_typing:
-                        await self.composer_service.heartbeat(self.me, self.ticket_id, typing=typing)
+                        await self.composer_service.heartbeat(self.me, self.ticket_id, typing=typing,
+                                                              announce=typing != self._sent_typing)
                         self._sent_typing = typing
                         self._next_heartbeat = now + HEARTBEAT_SECONDS
                 others = await self.composer_service.others_here(self.me, self.ticket_id)

@@ -48,9 +48,17 @@ class TicketSending:
             self._typing_until = time.monotonic() + TYPING_SECONDS
             if not self._sent_typing:
                 self._next_presence = 0.0
+                self._follow()  # the first keystroke is told now, not at the next tick
         if self._draft_timer is not None:
             self._draft_timer.stop()
         self._draft_timer = self.set_timer(DRAFT_DEBOUNCE, self._save_draft)
+
+    def on_composer_hidden(self, message: Composer.Hidden) -> None:
+        # Stopped typing (esc): the others see it go now, not when the typing window runs out.
+        self._typing_until = 0.0
+        if self._sent_typing:
+            self._next_presence = 0.0
+            self._follow()
 
     def _cancel_draft_timer(self) -> None:
         if self._draft_timer is not None:
