@@ -728,3 +728,11 @@ def test_sync_once_and_status_in_json(cli, tmp_path):
         assert cli.error("--config", str(config), "sync", "--json", code=2) == (
             "helpdesk: error: --json needs --once or --status (the running service has no single document to print)")
 
+
+def test_ticket_list_json_carries_the_requester_email(ready):
+    ready.run("ticket", "create", "--requester", "Bo@Example.org", "--name", "Bo Berg", "--subject", "Hi",
+              "--body", "x")
+    rows = ready.json("ticket", "list")
+    assert [(r["requester"], r["requester_email"]) for r in rows] == [
+        ("Bo Berg", "bo@example.org"), ("ann@example.com", "ann@example.com")]
+

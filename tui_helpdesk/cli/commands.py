@@ -92,7 +92,7 @@ def ticket_json(t: Ticket) -> dict:
 def row_json(r: TicketRow) -> dict:
     return {
         "id": r.id, "status": r.status.value, "type": r.type.value, "channel": r.channel, "subject": r.subject,
-        "preview": r.preview, "requester": r.requester, "assignee": r.assignee,
+        "preview": r.preview, "requester": r.requester, "requester_email": r.requester_email, "assignee": r.assignee,
         "created_at": r.created_at.isoformat() + "Z", "updated_at": r.updated_at.isoformat() + "Z",
         "last_message_by": r.last_message_by.value,
     }
