@@ -736,3 +736,14 @@ def test_ticket_list_json_carries_the_requester_email(ready):
     assert [(r["requester"], r["requester_email"]) for r in rows] == [
         ("Bo Berg", "bo@example.org"), ("ann@example.com", "ann@example.com")]
 
+
+def test_unknown_agents_in_a_query_are_an_error(ready):
+    agents = ", ".join(sorted(["alice", os_login()]))
+    for query in ("assignee:bob", "status:new assignee:me,bob", "assignee:!nobody"):
+        bad = query.rsplit(",", 1)[-1].rsplit(":", 1)[-1].lstrip("!")
+        line = f"helpdesk: error: unknown agent '{bad}' (agents: {agents}; or me, none)"
+        assert ready.error("ticket", "list", "--query", query, code=2).startswith(line)
+        assert ready.error("view", "save", "Broken", query, code=2).startswith(line)
+    assert [r["id"] for r in ready.json("ticket", "list", "--query", "assignee:alice,none,me")] == [1]
+    assert [r["id"] for r in ready.json("ticket", "list", "--query", "assignee:ALICE")] == []
+    assert "Broken" not in [v["name"] for v in ready.json("view", "list")]

@@ -182,7 +182,7 @@ async def ticket_list(hd: Helpdesk, me: Agent, args) -> int:
         raise UsageError("--limit is 1 to 10000")
     name, spec = await hd.views.resolve(args.view, me)
     if args.query:
-        query = querylang.parse(args.query)
+        query = await hd.views.parse(args.query)
         combined = spec.and_(query)
         if combined.statuses() == frozenset() and query.statuses():
             # e.g. --view all (active tickets) --query status:closed: say so, never an empty success
