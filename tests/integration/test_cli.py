@@ -689,3 +689,61 @@ def test_agent_set_refuses_an_unknown_shift(ready):
     assert ready.error("agent", "set", "alice", "--shift", "garbage", code=2) == (
         "helpdesk: error: unknown shift 'garbage' (no shifts are configured; '' clears it)")
     assert ready.json("agent", "set", "alice", "--shift", "")["shift"] is None
+
+
+def test_sync_once_and_status_in_json(cli, tmp_path):
+    """One JSON document per run for scripts, and nothing on stderr."""
+    require("dovecot")
+    require("smtp")
+    from ..mail_fixtures import IMAP_PASSWORD_ENV, SUPPORT, customer_mail, write_config
+
+    db = tmp_path / "mail.db"
+    cli.run("--db", str(db), "db", "upgrade")
+    with DovecotServer() as imap, SmtpServer() as smtp:
+        imap.append("support", "INBOX", customer_mail())
+        config = write_config(tmp_path / "mail.toml", database_url=str(db), imap_port=imap.port, smtp_port=smtp.port)
+        env = {IMAP_PASSWORD_ENV: "secret"}
+        proc = cli.run("--config", str(config), "sync", "--once", "--json", env=env)
+        assert proc.stderr == ""
+        report = json.loads(proc.stdout)
+        [box] = report["mailboxes"]
+        assert {k: box[k] for k in ("account", "mailbox", "fetched", "created", "entries", "duplicates",
+                                    "set_aside", "bounces", "auto", "error", "busy")} == {
+            "account": SUPPORT, "mailbox": "INBOX", "fetched": 1, "created": 1, "entries": 1, "duplicates": 0,
+            "set_aside": 0, "bounces": 0, "auto": 0, "error": None, "busy": None}
+        assert isinstance(box["seconds"], float)
+        assert report["chatbot"] == []
+        assert report["outbox"] == {"sent": 0, "retrying": 0, "failed": 0, "unknown": 0, "suppressed": 0,
+                                    "busy": [], "errors": []}
+
+        proc = cli.run("--config", str(config), "sync", "--status", "--json", env=env)
+        assert proc.stderr == ""
+        status = json.loads(proc.stdout)
+        [state] = status["mailboxes"]
+        assert (state["account"], state["mailbox"], state["messages"], state["last_uid"]) == (SUPPORT, "INBOX", 1, 1)
+        assert state["last_sync_at"] and state["warning"] is None and state["last_error"] is None
+        assert isinstance(state["uidvalidity"], int)
+        assert status["outbox"] == {}
+        assert (status["set_aside_total"], status["set_aside"]) == (0, [])
+        assert cli.error("--config", str(config), "sync", "--json", code=2) == (
+            "helpdesk: error: --json needs --once or --status (the running service has no single document to print)")
+
+
+def test_ticket_list_json_carries_the_requester_email(ready):
+    ready.run("ticket", "create", "--requester", "Bo@Example.org", "--name", "Bo Berg", "--subject", "Hi",
+              "--body", "x")
+    rows = ready.json("ticket", "list")
+    assert [(r["requester"], r["requester_email"]) for r in rows] == [
+        ("Bo Berg", "bo@example.org"), ("ann@example.com", "ann@example.com")]
+
+
+def test_unknown_agents_in_a_query_are_an_error(ready):
+    agents = ", ".join(sorted(["alice", os_login()]))
+    for query in ("assignee:bob", "status:new assignee:me,bob", "assignee:!nobody"):
+        bad = query.rsplit(",", 1)[-1].rsplit(":", 1)[-1].lstrip("!")
+        line = f"helpdesk: error: unknown agent '{bad}' (agents: {agents}; or me, none)"
+        assert ready.error("ticket", "list", "--query", query, code=2).startswith(line)
+        assert ready.error("view", "save", "Broken", query, code=2).startswith(line)
+    assert [r["id"] for r in ready.json("ticket", "list", "--query", "assignee:alice,none,me")] == [1]
+    assert [r["id"] for r in ready.json("ticket", "list", "--query", "assignee:ALICE")] == []
+    assert "Broken" not in [v["name"] for v in ready.json("view", "list")]

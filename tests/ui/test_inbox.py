@@ -72,6 +72,25 @@ async def test_filter_bar_applies_and_points_at_errors(desk, make_app):
         assert app.inbox.table.row_count == rail_count(app, "all")
 
 
+async def test_filter_bar_refuses_an_unknown_agent(desk, make_app):
+    hd, ana, _ = desk
+    app = make_app(hd, ana)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(pilot)
+        app.inbox.select_view("all")
+        await settle(pilot, lambda: app.inbox.view_key == "all")
+        await pilot.press("slash", *"status:new assignee:me,bob", "enter")
+        hint = app.inbox.query_one("#filter-hint")
+        await settle(pilot, lambda: hint.has_class("-error"))
+        assert "unknown agent 'bob' (agents: ana, ben; or me, none)" in str(hint.render())
+        assert app.inbox.filter_query == ""  # not applied
+        assert app.focused is app.inbox.query_one("#filter-input")
+        app.inbox.query_one("#filter-input").value = "assignee:ben"
+        await pilot.press("enter")
+        await settle(pilot, lambda: app.inbox.filter_query == "assignee:ben")
+        assert {r.assignee for r in app.inbox.table.window.rows} == {"Ben Okafor"}
+
+
 async def test_filter_completion(desk, make_app):
     hd, ana, _ = desk
     app = make_app(hd, ana)

@@ -92,7 +92,7 @@ def ticket_json(t: Ticket) -> dict:
 def row_json(r: TicketRow) -> dict:
     return {
         "id": r.id, "status": r.status.value, "type": r.type.value, "channel": r.channel, "subject": r.subject,
-        "preview": r.preview, "requester": r.requester, "assignee": r.assignee,
+        "preview": r.preview, "requester": r.requester, "requester_email": r.requester_email, "assignee": r.assignee,
         "created_at": r.created_at.isoformat() + "Z", "updated_at": r.updated_at.isoformat() + "Z",
         "last_message_by": r.last_message_by.value,
     }
@@ -182,7 +182,7 @@ async def ticket_list(hd: Helpdesk, me: Agent, args) -> int:
         raise UsageError("--limit is 1 to 10000")
     name, spec = await hd.views.resolve(args.view, me)
     if args.query:
-        query = querylang.parse(args.query)
+        query = await hd.views.parse(args.query)
         combined = spec.and_(query)
         if combined.statuses() == frozenset() and query.statuses():
             # e.g. --view all (active tickets) --query status:closed: say so, never an empty success

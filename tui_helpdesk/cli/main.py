@@ -129,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--no-send", action="store_true", help="do not send the outbox")
     x.add_argument("--no-receive", action="store_true", help="do not read mailboxes")
     x.add_argument("--quiet", action="store_true", help="no progress lines")
+    x.add_argument("--json", action="store_true", help="with --once or --status: one JSON document on stdout")
     return p
 
 

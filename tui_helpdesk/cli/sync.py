@@ -6,7 +6,9 @@ replies are queued. ``--once`` does one pass of each mailbox and sends what
 is due, for cron and tests. ``--status`` shows each mailbox's state, warnings
 (a UIDVALIDITY change), set-aside messages and the outbox.
 
-Progress (count and rate) goes to stderr; the summary to stdout. Only one
+Progress (count and rate) goes to stderr; the summary to stdout. With
+``--json``, ``--once`` and ``--status`` print one JSON document instead and
+nothing on stderr (warnings and errors are in the document). Only one
 process syncs a mailbox at a time (a lease in the database): a second one
 reports who holds it and leaves that mailbox alone. The chatbot platform's
 poller and chat outbox run here too, so escalations become tickets even when
@@ -21,9 +23,10 @@ import sys
 import time
 
 from ..bootstrap import bootstrap
-from ..domain.errors import HelpdeskError
+from ..domain.errors import HelpdeskError, UsageError
 from ..domain.text import one_line
 from ..services.mail_sync import SyncProgress
+from .main import dump_json
 
 
 class _Printer:
@@ -52,6 +55,8 @@ class _Printer:
 
 
 async def sync(args, load) -> int:
+    if args.json and not (args.once or args.status):
+        raise UsageError("--json needs --once or --status (the running service has no single document to print)")
     settings = load(args)
     hd = await bootstrap(settings)
     try:
@@ -60,45 +65,10 @@ async def sync(args, load) -> int:
             raise HelpdeskError("no email address or chatbot platform is configured "
                                 "(see [[desks.email]] and [desks.chatbot] in config.example.toml)")
         if args.status:
-            return await _status(hd)
-        printer = _Printer(args.quiet)
+            return await _status(hd, args.json)
         if args.once:
-            failed = False
-            if chat and not args.no_receive:
-                for slug in hd.conversations.desk_slugs():
-                    try:
-                        report = await hd.conversations.poll_once(slug)
-                    except HelpdeskError as exc:
-                        failed = True
-                        print(f"chatbot {slug}: error: {one_line(str(exc), 300)}")
-                        continue
-                    print(f"chatbot {slug}: {report.changed} changed, {len(report.created)} new tickets, "
-                          f"{len(report.failed)} failed")
-                    failed = failed or bool(report.failed)
-            if not hd.mail.addresses:
-                return 1 if failed else 0
-            if not args.no_receive:
-                for report in await hd.mail.sync_once(printer):
-                    if report.busy:
-                        print(f"{report.account} {report.mailbox}: skipped, synced by {report.busy}")
-                        continue
-                    if report.error:
-                        failed = True
-                        print(f"{report.account} {report.mailbox}: error: {one_line(report.error, 300)}")
-                        continue
-                    rate = report.fetched / report.seconds if report.seconds else 0
-                    print(f"{report.account} {report.mailbox}: {report.fetched} fetched, {report.created} new tickets, "
-                          f"{report.entries} messages, {report.duplicates} already known, {report.set_aside} set aside, "
-                          f"{report.bounces} bounces, {report.auto} automatic replies in {report.seconds:.1f} s "
-                          f"({rate:,.0f} msg/s)")
-            if not args.no_send:
-                outbox = await hd.outbox.drain()
-                print(outbox.line() + (f" (skipped, another process sends for {', '.join(outbox.busy)})"
-                                       if outbox.busy else ""))
-                for error in outbox.errors:
-                    failed = True
-                    print(f"outbox: error: {one_line(error, 300)}")
-            return 1 if failed else 0
+            return await _once(hd, args, chat)
+        printer = _Printer(args.quiet)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -121,8 +91,81 @@ async def sync(args, load) -> int:
         await hd.close()
 
 
-async def _status(hd) -> int:
+async def _once(hd, args, chat: bool) -> int:
+    """One pass of the chatbot poller, the mailboxes and the outbox; text lines, or one JSON document."""
+    # With --json the document is the whole output: warnings and errors are in it, not on stderr.
+    say = (lambda text: None) if args.json else print
+    progress = (lambda p: None) if args.json else _Printer(args.quiet)
+    failed = False
+    out: dict = {"chatbot": [], "mailboxes": [], "outbox": None}
+    if chat and not args.no_receive:
+        for slug in hd.conversations.desk_slugs():
+            try:
+                report = await hd.conversations.poll_once(slug)
+            except HelpdeskError as exc:
+                failed = True
+                out["chatbot"].append({"desk": slug, "changed": 0, "created": 0, "failed": 0, "error": str(exc)})
+                say(f"chatbot {slug}: error: {one_line(str(exc), 300)}")
+                continue
+            out["chatbot"].append({"desk": slug, "changed": report.changed, "created": len(report.created),
+                                   "failed": len(report.failed), "error": None})
+            say(f"chatbot {slug}: {report.changed} changed, {len(report.created)} new tickets, "
+                f"{len(report.failed)} failed")
+            failed = failed or bool(report.failed)
+    if hd.mail.addresses and not args.no_receive:
+        for report in await hd.mail.sync_once(progress):
+            out["mailboxes"].append(_report_json(report))
+            if report.busy:
+                say(f"{report.account} {report.mailbox}: skipped, synced by {report.busy}")
+                continue
+            if report.error:
+                failed = True
+                say(f"{report.account} {report.mailbox}: error: {one_line(report.error, 300)}")
+                continue
+            rate = report.fetched / report.seconds if report.seconds else 0
+            say(f"{report.account} {report.mailbox}: {report.fetched} fetched, {report.created} new tickets, "
+                f"{report.entries} messages, {report.duplicates} already known, {report.set_aside} set aside, "
+                f"{report.bounces} bounces, {report.auto} automatic replies in {report.seconds:.1f} s "
+                f"({rate:,.0f} msg/s)")
+    if hd.mail.addresses and not args.no_send:
+        outbox = await hd.outbox.drain()
+        out["outbox"] = {"sent": outbox.sent, "retrying": outbox.retrying, "failed": outbox.failed,
+                         "unknown": outbox.unknown, "suppressed": outbox.suppressed, "busy": list(outbox.busy),
+                         "errors": list(outbox.errors)}
+        say(outbox.line() + (f" (skipped, another process sends for {', '.join(outbox.busy)})"
+                             if outbox.busy else ""))
+        for error in outbox.errors:
+            failed = True
+            say(f"outbox: error: {one_line(error, 300)}")
+    if args.json:
+        dump_json(out)
+    return 1 if failed else 0
+
+
+def _report_json(report) -> dict:
+    return {"account": report.account, "mailbox": report.mailbox, "fetched": report.fetched,
+            "created": report.created, "entries": report.entries, "duplicates": report.duplicates,
+            "set_aside": report.set_aside, "bounces": report.bounces, "auto": report.auto,
+            "seconds": round(report.seconds, 3), "warning": report.warning, "error": report.error,
+            "busy": report.busy}
+
+
+async def _status(hd, as_json: bool = False) -> int:
     status = await hd.mail.status()
+    if as_json:
+        dump_json({
+            "mailboxes": [{"account": s.account, "mailbox": s.mailbox, "messages": s.messages,
+                           "last_uid": s.last_uid, "uidvalidity": s.uidvalidity,
+                           "last_sync_at": _iso(s.last_sync_at), "last_error": s.last_error,
+                           "warning": s.warning, "warning_at": _iso(s.warning_at)} for s in status["mailboxes"]],
+            "outbox": dict(sorted(status["outbox"].items())),
+            "set_aside_total": status["set_aside_total"],
+            "set_aside": [{"id": a.id, "account": a.account, "mailbox": a.mailbox, "uid": a.uid,
+                           "message_id": a.message_id, "from": a.from_addr, "subject": a.subject,
+                           "reason": a.reason, "raw_sha256": a.raw_sha256, "size": a.size,
+                           "ticket_id": a.ticket_id, "created_at": _iso(a.created_at)} for a in status["set_aside"]],
+        })
+        return 0
     for state in status["mailboxes"]:
         when = state.last_sync_at.strftime("%Y-%m-%d %H:%M") if state.last_sync_at else "never"
         print(f"{state.account} {state.mailbox}: {state.messages:,} messages, last UID {state.last_uid}, "
@@ -139,3 +182,7 @@ async def _status(hd) -> int:
         print(f"  {item.created_at:%Y-%m-%d %H:%M} uid {item.uid} from {one_line(item.from_addr, 60) or '-'} "
               f"{one_line(item.subject, 50)!r}: {one_line(item.reason, 120)} [raw {item.raw_sha256[:12]}]")
     return 0
+
+
+def _iso(at) -> str | None:
+    return at.isoformat() + "Z" if at else None

@@ -168,6 +168,7 @@ class TicketRow:
     updated_at: datetime
     last_message_by: Author
     tags: tuple[str, ...] = ()
+    requester_email: str | None = None  # a chat customer may have none
 
 
 @dataclass(frozen=True, slots=True)

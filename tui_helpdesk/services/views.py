@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from ..adapters.store.repository import Store
 from ..domain import querylang
-from ..domain.errors import LimitReached, NotFound, PermissionDenied, UsageError
+from ..domain.errors import LimitReached, NotFound, PermissionDenied, QueryError, UsageError
 from ..domain.model import Agent
-from ..domain.query import MAX_PERSONAL_VIEWS, MAX_SHARED_VIEWS, ViewSpec, validate_view_name
+from ..domain.query import ME, NOBODY, MAX_PERSONAL_VIEWS, MAX_SHARED_VIEWS, Field, ViewSpec, validate_view_name
 from ..domain.views import SYSTEM_VIEW_KEYS, SYSTEM_VIEWS, Page, SavedView, Visibility
 
 
@@ -19,6 +20,10 @@ class RailItem:
     count: int | None  # None: not counted (e.g. Conversations before the chatbot is set up)
     kind: str  # "system" | "shared" | "personal" | "config"
     spec: ViewSpec | None
+
+
+# An assignee token of a typed query, to point at the one naming an unknown agent.
+_ASSIGNEE_TOKEN = re.compile(r'(?<!\S)-?(?:assignee|assigned):("(?:[^"\\]|\\.)*"?|\S*)', re.IGNORECASE)
 
 
 class ViewService:
@@ -45,6 +50,33 @@ class ViewService:
                 return view.name, view.spec
         names = ", ".join([v.key for v in SYSTEM_VIEWS if v.spec] + [v.name for v in await self.saved(me)])
         raise NotFound(f"no view '{name_or_key}' (views: {names})")
+
+    async def parse(self, query: str) -> ViewSpec:
+        """*query* as a view spec, with every agent it names checked against the team."""
+        spec = querylang.parse(query)
+        await self.check_agents(spec, query)
+        return spec
+
+    async def check_agents(self, spec: ViewSpec, query: str = "") -> None:
+        """Refuse an ``assignee:`` naming no agent, which would silently match nothing.
+
+        The query language is parsed in the domain, which cannot see the team;
+        the CLI and the app's filter bar both ask here. With the typed *query*
+        the error is a :class:`QueryError` pointing at the token.
+        """
+        named = [v for c in spec.conditions if c.field is Field.ASSIGNEE for v in c.values if v not in (ME, NOBODY)]
+        if not named:
+            return
+        async with self.store.read() as tx:
+            logins = sorted(a.login for a in await tx.list_agents())
+        known = {login.lower() for login in logins}
+        for login in named:
+            if login not in known:
+                message = f"unknown agent '{login}' (agents: {', '.join(logins)}; or {ME}, {NOBODY})"
+                if not query:
+                    raise UsageError(message)
+                start, end = _token_naming(query, login)
+                raise QueryError(message, query, start, end)
 
     async def rail(self, me: Agent) -> list[RailItem]:
         """Every view with its count: one small query per view, all in one read."""
@@ -83,7 +115,9 @@ class ViewService:
                    desk_id: int | None = None) -> SavedView:
         name = validate_view_name(name)
         if isinstance(spec, str):
-            spec = querylang.parse(spec)
+            spec = await self.parse(spec)
+        else:
+            await self.check_agents(spec)
         if any(name.lower() == v.name.lower() for v in SYSTEM_VIEWS):
             raise UsageError(f"'{name}' is a system view name")
         async with self.store.write() as tx:
@@ -118,7 +152,9 @@ class ViewService:
     async def update(self, me: Agent, key: str, *, name: str | None = None, spec: ViewSpec | str | None = None) -> SavedView:
         view = await self._editable(me, key)
         if isinstance(spec, str):
-            spec = querylang.parse(spec)
+            spec = await self.parse(spec)
+        elif spec is not None:
+            await self.check_agents(spec)
         if name is not None:
             name = validate_view_name(name)
         async with self.store.write() as tx:
@@ -130,3 +166,12 @@ class ViewService:
         async with self.store.write() as tx:
             await tx.delete_saved_view(view.id)
         return view
+
+
+def _token_naming(query: str, login: str) -> tuple[int, int]:
+    """Where in *query* the assignee token naming *login* is (the whole query if not found)."""
+    for match in _ASSIGNEE_TOKEN.finditer(query):
+        values = match.group(1).strip('"').lstrip("!").lower().split(",")
+        if login in (v.strip() for v in values):
+            return match.start(), match.end()
+    return 0, len(query)

@@ -155,6 +155,12 @@ class FilterBar(Vertical):
                             style="dim", end=""))
         return spec
 
+    def refuse(self, query: str, exc: QueryError) -> None:
+        """Open again on *query* with *exc* pointed at, as for a typing mistake (e.g. an unknown agent)."""
+        self.holding_hint = False
+        self.open(query)
+        self._hint(error_text(exc), error=True)
+
     def _hint(self, text: Text, *, error: bool = False) -> None:
         # Only a change is drawn: updating the hint lays the whole screen out again.
         hint = self.query_one("#filter-hint", Static)

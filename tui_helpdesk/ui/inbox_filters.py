@@ -14,7 +14,7 @@ from textual import work
 
 from ..domain import querylang
 from ..domain.errors import HelpdeskError, QueryError
-from ..domain.query import Sort, SortKey, ViewSpec
+from ..domain.query import ME, NOBODY, Field, Sort, SortKey, ViewSpec
 from ..services.views import RailItem
 from .dialogs import ConfirmDialog
 from .filters import FilterBar, FilterBuilder
@@ -41,6 +41,25 @@ class InboxFilters:
             except QueryError as exc:
                 self.notify(plain(exc.reason), severity="error", title="Filter")
                 return
+        if query and any(c.field is Field.ASSIGNEE and set(c.values) - {ME, NOBODY} for c in spec.conditions):
+            # Only a query naming agents waits for the team to be read.
+            self._check_agents_then_filter(query, spec)
+            return
+        self._apply_filter(query, spec)
+
+    @work(group="filter", exclusive=True, exit_on_error=False)
+    async def _check_agents_then_filter(self, query: str, spec: ViewSpec) -> None:
+        try:
+            await self.hd.views.check_agents(spec, query)
+        except QueryError as exc:
+            self.query_one(FilterBar).refuse(query, exc)
+            return
+        except HelpdeskError as exc:
+            self.notify(plain(exc), severity="error", title="Filter")
+            return
+        self._apply_filter(query, spec)
+
+    def _apply_filter(self, query: str, spec: ViewSpec | None) -> None:
         self.filter_query = query
         self.filter_spec = spec if query else None
         self._hold_frames()  # the bar, the status and the rows change in one frame

@@ -33,7 +33,7 @@ def _line_select():
     return (
         select(
             T.id, T.status, T.type, T.channel, T.subject, T.preview, T.created_at, T.updated_at, T.last_message_by,
-            requester_name.label("requester_name"), A.name.label("assignee_name"),
+            requester_name.label("requester_name"), A.name.label("assignee_name"), R.email.label("requester_email"),
         )
         .select_from(TICKET.join(REQ, R.id == T.requester_id).outerjoin(AGENT, A.id == T.assignee_id))
     )
@@ -43,7 +43,7 @@ def _line(r) -> TicketLine:
     return TicketLine(
         id=r.id, status=Status(r.status), type=TicketType(r.type), channel=r.channel, subject=r.subject,
         preview=r.preview, requester=r.requester_name, assignee=r.assignee_name, created_at=r.created_at,
-        updated_at=r.updated_at, last_message_by=Author(r.last_message_by),
+        updated_at=r.updated_at, last_message_by=Author(r.last_message_by), requester_email=r.requester_email,
     )
 
 
