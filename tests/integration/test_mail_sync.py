@@ -300,6 +300,24 @@ async def test_auto_replies_lists_and_bounces_never_trigger_anything(db_url, mak
     assert result.own == 1 and result.entries == 0 and result.created == []
 
 
+async def test_a_bounce_from_an_empty_sender_is_never_a_ticket(db_url, make_desk):
+    desk = await make_desk(db_url, acknowledge="We got your message, ticket #{ticket_id}.")
+    bounces = [
+        customer_mail(sender="MAILER-DAEMON <>", subject="Undelivered Mail Returned to Sender",
+                      message_id="<b1@mx.example.net>", body="This is the mail system. I'm sorry.\n"),
+        customer_mail(sender="MAILER-DAEMON <>", subject="Warning", message_id="<b2@mx.example.net>"),
+        # a list-looking notice with no sender address at all
+        customer_mail(sender="Lists <>", subject="You are not a member", message_id="<b3@lists.example.net>",
+                      extra="List-Id: <news.lists.example.net>"),
+    ]
+    result = await desk.deliver(*bounces)
+    assert result.created == [] and result.entries == 0
+    assert result.set_aside + result.bounces == len(bounces)
+    assert await desk.count(TICKET) == 0
+    status = await desk.hd.mail.status()
+    assert all(item.reason for item in status["set_aside"])
+
+
 async def test_reply_after_the_reopen_window_starts_a_linked_follow_up(sqlite_url, make_desk, clock):
     desk = await make_desk(sqlite_url, clock=clock)
     hd = desk.hd

@@ -272,6 +272,11 @@ class BatchPlanner:
             body = entry_body(p)
             meta = self._meta(item, address, how, cls)
             sender = self._requester(plan, p)
+            if ticket is None and sender.email is None:
+                # An empty sender is never a customer: nobody to answer, nobody to follow up.
+                self.aside(plan, key, item, f"no sender address, not a customer ({cls.reason})")
+                result.set_aside += 1
+                continue
             if ticket is None:
                 subject = one_line(p.subject, 998) or "(no subject)"
                 ticket = PlannedTicket(None, desk_id, subject, Status.NEW, None, sender, new=True, created_at=plan.now)
