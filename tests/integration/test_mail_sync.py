@@ -318,6 +318,23 @@ async def test_a_bounce_from_an_empty_sender_is_never_a_ticket(db_url, make_desk
     assert all(item.reason for item in status["set_aside"])
 
 
+async def test_mislabelled_charset_and_signed_mail_read_right_on_the_ticket(db_url, make_desk):
+    desk = await make_desk(db_url)
+    latin1 = customer_mail(message_id="<latin1@example.com>", body="Grüße, das Café brennt.\n").replace(
+        "Grüße, das Café brennt.".encode(), "Grüße, das Café brennt.".encode("latin-1"))
+    signed = customer_mail(message_id="<signed@example.com>", body="x").split(b"Content-Type:")[0] + (
+        b'Content-Type: multipart/signed; protocol="application/pgp-signature"; micalg=pgp-sha256; boundary="S"\r\n'
+        b"\r\n--S\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nSigned and sealed.\r\n"
+        b'--S\r\nContent-Type: application/pgp-signature; name="signature.asc"\r\n\r\n'
+        b"-----BEGIN PGP SIGNATURE-----\r\nabc\r\n-----END PGP SIGNATURE-----\r\n--S--\r\n")
+    first, second = (await desk.deliver(latin1, signed)).created
+    [message] = await desk.messages(first)
+    assert message.body == "Grüße, das Café brennt."
+    [message] = await desk.messages(second)
+    assert message.body == "Signed and sealed."
+    assert not message.meta.get("attachments") and message.meta["mail"]["signed"] == ["OpenPGP"]
+
+
 async def test_reply_after_the_reopen_window_starts_a_linked_follow_up(sqlite_url, make_desk, clock):
     desk = await make_desk(sqlite_url, clock=clock)
     hd = desk.hd

@@ -447,6 +447,8 @@ class BatchPlanner:
             meta["mail"]["threaded_by"] = how
         if cls.kind == loops.LIST:
             meta["mail"]["list"] = cls.reason
+        if p.signatures:
+            meta["mail"]["signed"] = list(p.signatures)
         if p.quoted_text:
             meta["quoted"] = p.quoted_text
         if p.body_from_html:
