@@ -20,6 +20,9 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # A database made at a later schema and stamped back already has it.
+    if "content_sha" in {c["name"] for c in sa.inspect(op.get_bind()).get_columns("mail_message")}:
+        return
     op.add_column("mail_message", sa.Column("content_sha", sa.String(64), nullable=True))
 
 
