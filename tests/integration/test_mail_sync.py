@@ -210,6 +210,46 @@ async def test_forged_headers_from_a_stranger_start_a_new_ticket(db_url, make_de
     assert result.created == [] and len(await desk.messages(victim)) == 2
 
 
+async def test_a_reused_message_id_with_other_content_is_a_new_message(db_url, make_desk):
+    desk = await make_desk(db_url)
+    first = customer_mail(message_id="<reused@broken.example>", body="The printer is on fire.\n")
+    [ticket_id] = (await desk.deliver(first)).created
+    # The sender's software gives every message the same Message-ID.
+    second = customer_mail(message_id="<reused@broken.example>", subject="Scanner jammed",
+                           body="The scanner is jammed too.\n")
+    result = await desk.deliver(second)
+    assert result.duplicates == 0 and result.entries == 1 and len(result.created) == 1
+    assert result.created[0] != ticket_id
+    [message] = await desk.messages(result.created[0])
+    assert message.body == "The scanner is jammed too."
+    # ... and in one batch as well.
+    third = customer_mail(message_id="<reused@broken.example>", subject="Fax", body="The fax too.\n")
+    fourth = customer_mail(message_id="<reused@broken.example>", subject="Phone", body="And the phone.\n")
+    result = await desk.deliver(third, fourth)
+    assert result.duplicates == 0 and result.entries == 2
+
+
+async def test_the_same_message_delivered_twice_is_one_entry(db_url, make_desk):
+    desk = await make_desk(db_url)
+    original = customer_mail(message_id="<twice@mail.example.com>")
+    direct = (b"Return-Path: <dana@example.com>\r\nDelivered-To: support@example.com\r\n"
+              b"Received: from mx1.example.com by mail.example.com; Fri, 20 Nov 2026 09:00:01 +0000\r\n" + original)
+    # The second copy came another way: other transport headers, and LF line endings.
+    other = (b"Delivered-To: sales@example.com\r\nX-Original-To: sales@example.com\r\n"
+             b"DKIM-Signature: v=1; a=rsa-sha256; d=example.com; b=abc\r\n"
+             b"Received: from mx2.example.com by mail.example.com; Fri, 20 Nov 2026 09:00:07 +0000\r\n"
+             b"Received: from relay.example.net by mx2.example.com; Fri, 20 Nov 2026 09:00:05 +0000\r\n"
+             + original).replace(b"\r\n", b"\n")
+    [ticket_id] = (await desk.deliver(direct)).created
+    result = await desk.deliver(other)
+    assert result.duplicates == 1 and result.entries == 0 and result.created == []
+    assert len(await desk.messages(ticket_id)) == 1
+    # in one batch too
+    again = original.replace(b"<twice@", b"<twice2@")
+    result = await desk.deliver(b"Received: from a by b\r\n" + again, again.replace(b"\r\n", b"\n"))
+    assert result.duplicates == 1 and result.entries == 1
+
+
 async def test_auto_replies_lists_and_bounces_never_trigger_anything(db_url, make_desk):
     desk = await make_desk(db_url, acknowledge="We got your message, ticket #{ticket_id}. {desk_name}")
     hd = desk.hd
@@ -258,6 +298,41 @@ async def test_auto_replies_lists_and_bounces_never_trigger_anything(db_url, mak
     # Our own reply coming back into the mailbox (a Bcc to ourselves) is not a customer message.
     result = await desk.deliver(reply.raw)
     assert result.own == 1 and result.entries == 0 and result.created == []
+
+
+async def test_a_bounce_from_an_empty_sender_is_never_a_ticket(db_url, make_desk):
+    desk = await make_desk(db_url, acknowledge="We got your message, ticket #{ticket_id}.")
+    bounces = [
+        customer_mail(sender="MAILER-DAEMON <>", subject="Undelivered Mail Returned to Sender",
+                      message_id="<b1@mx.example.net>", body="This is the mail system. I'm sorry.\n"),
+        customer_mail(sender="MAILER-DAEMON <>", subject="Warning", message_id="<b2@mx.example.net>"),
+        # a list-looking notice with no sender address at all
+        customer_mail(sender="Lists <>", subject="You are not a member", message_id="<b3@lists.example.net>",
+                      extra="List-Id: <news.lists.example.net>"),
+    ]
+    result = await desk.deliver(*bounces)
+    assert result.created == [] and result.entries == 0
+    assert result.set_aside + result.bounces == len(bounces)
+    assert await desk.count(TICKET) == 0
+    status = await desk.hd.mail.status()
+    assert all(item.reason for item in status["set_aside"])
+
+
+async def test_mislabelled_charset_and_signed_mail_read_right_on_the_ticket(db_url, make_desk):
+    desk = await make_desk(db_url)
+    latin1 = customer_mail(message_id="<latin1@example.com>", body="Grüße, das Café brennt.\n").replace(
+        "Grüße, das Café brennt.".encode(), "Grüße, das Café brennt.".encode("latin-1"))
+    signed = customer_mail(message_id="<signed@example.com>", body="x").split(b"Content-Type:")[0] + (
+        b'Content-Type: multipart/signed; protocol="application/pgp-signature"; micalg=pgp-sha256; boundary="S"\r\n'
+        b"\r\n--S\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nSigned and sealed.\r\n"
+        b'--S\r\nContent-Type: application/pgp-signature; name="signature.asc"\r\n\r\n'
+        b"-----BEGIN PGP SIGNATURE-----\r\nabc\r\n-----END PGP SIGNATURE-----\r\n--S--\r\n")
+    first, second = (await desk.deliver(latin1, signed)).created
+    [message] = await desk.messages(first)
+    assert message.body == "Grüße, das Café brennt."
+    [message] = await desk.messages(second)
+    assert message.body == "Signed and sealed."
+    assert not message.meta.get("attachments") and message.meta["mail"]["signed"] == ["OpenPGP"]
 
 
 async def test_reply_after_the_reopen_window_starts_a_linked_follow_up(sqlite_url, make_desk, clock):

@@ -92,6 +92,20 @@ def test_sender_and_subject_rules(sender: str, subject: str, kind: str) -> None:
     assert classify(mail(sender=sender, subject=subject)).kind == kind
 
 
+@pytest.mark.parametrize(
+    ("sender", "subject", "kind"),
+    [
+        ("MAILER-DAEMON <>", "Undelivered Mail Returned to Sender", BOUNCE),
+        ("MAILER-DAEMON <>", "Your message", BOUNCE),
+        ("Mail Delivery System <>", "Notice", AUTO_REPLY),
+        ("<>", "Hello", AUTO_REPLY),
+    ],
+)
+def test_an_empty_sender_address_is_never_a_person(sender: str, subject: str, kind: str) -> None:
+    result = classify(mail(sender=sender, subject=subject))
+    assert result.kind == kind and not result.may_auto_reply and result.reason
+
+
 def test_null_return_path_with_failure_subject_is_a_bounce() -> None:
     assert classify(mail("Return-Path: <>", subject="Undelivered Mail Returned to Sender")).kind == BOUNCE
 

@@ -206,6 +206,45 @@ def test_wrongly_declared_utf8_with_invalid_bytes_is_replaced() -> None:
     assert parsed.body_text.endswith("then more")
 
 
+@pytest.mark.parametrize("encoding", ["latin-1", "cp1252"])
+def test_declared_utf8_written_in_latin1_reads_as_windows_1252(encoding: str) -> None:
+    text = "Grüße aus Köln, das Café ist geschlossen – leider."
+    raw = msg("From: a@example.com\nContent-Type: text/plain; charset=utf-8",
+              text.encode(encoding, errors="replace" if encoding == "latin-1" else "strict"))
+    parsed = parse_message(raw)
+    assert "\ufffd" not in parsed.body_text
+    assert parsed.body_text.startswith("Grüße aus Köln, das Café ist geschlossen")
+    assert parsed.problems
+
+
+def test_real_utf8_with_one_broken_byte_keeps_utf8() -> None:
+    raw = msg("From: a@example.com\nContent-Type: text/plain; charset=utf-8", "Grüße aus Köln".encode() + b"\xc3")
+    assert parse_message(raw).body_text.startswith("Grüße aus Köln")
+
+
+@pytest.mark.parametrize(("ctype", "kind"), [
+    ("application/pgp-signature", "OpenPGP"),
+    ("application/pkcs7-signature", "S/MIME"),
+    ("application/x-pkcs7-signature", "S/MIME"),
+])
+def test_signature_parts_are_signatures_not_attachments(ctype: str, kind: str) -> None:
+    raw = msg(
+        f'From: a@example.com\nMIME-Version: 1.0\nContent-Type: multipart/signed; micalg=pgp-sha256; '
+        f'protocol="{ctype}"; boundary="S"',
+        "--S\nContent-Type: multipart/mixed; boundary=\"M\"\n\n"
+        "--M\nContent-Type: text/plain; charset=utf-8\n\nSigned text.\n"
+        "--M\nContent-Type: application/pdf; name=\"a.pdf\"\nContent-Disposition: attachment; filename=\"a.pdf\"\n\n"
+        "%PDF-1.4\n--M--\n"
+        f"--S\nContent-Type: {ctype}; name=\"signature.asc\"\n"
+        "Content-Disposition: attachment; filename=\"signature.asc\"\n\n"
+        "-----BEGIN PGP SIGNATURE-----\nabc\n-----END PGP SIGNATURE-----\n--S--\n",
+    )
+    parsed = parse_message(raw)
+    assert parsed.body_text == "Signed text."
+    assert [a.filename for a in parsed.attachments] == ["a.pdf"]
+    assert parsed.signatures == (kind,)
+
+
 def test_raw_8bit_headers() -> None:
     raw = "From: Jürgen Müller <jm@example.de>\nSubject: Grüße\n\nx".encode()
     parsed = parse_message(raw)

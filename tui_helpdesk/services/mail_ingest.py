@@ -106,7 +106,7 @@ class MailIngest:
             key = {
                 "account": address.address, "mailbox": mailbox, "uidvalidity": uidvalidity, "uid": item.uid,
                 "message_id": (item.parsed.message_id or "")[:998] or None, "from_addr": item.parsed.from_addr[:320],
-                "raw_sha256": item.sha256, "kind": "set_aside", "ticket_id": None, "entry_id": None, "refs": [],
+                "raw_sha256": item.sha256, "content_sha": item.content_sha or None, "kind": "set_aside", "ticket_id": None, "entry_id": None, "refs": [],
                 "marked": False, "received_at": plan.now,
             }
             self.planner.aside(plan, dict(key), item, reason)

@@ -64,9 +64,9 @@ class ParsePool:
         futures = [loop.run_in_executor(self._executor(), self.parse, [f.raw for f in part]) for part in parts]
         out: list[Incoming] = []
         for part, future in zip(parts, futures):
-            for item, (parsed, kind, sha) in zip(part, await future):
+            for item, (parsed, kind, sha, content_sha) in zip(part, await future):
                 parsed = dataclasses.replace(parsed, loop_headers=MappingProxyType(parsed.loop_headers))
-                out.append(Incoming(item.uid, item.raw, item.internaldate, parsed, kind, sha))
+                out.append(Incoming(item.uid, item.raw, item.internaldate, parsed, kind, sha, content_sha))
         return out
 
     def close(self) -> None:

@@ -134,6 +134,17 @@ class Lookups:
     requesters: dict[str, tuple[int, str]]  # known senders: address -> (requester id, name)
 
 
+def same_message(known: ms.KnownMessage, item: Incoming, from_addr: str) -> bool:
+    """Whether a stored message with *item*'s Message-ID is *item* seen again.
+
+    Rows stored before content fingerprints existed fall back to the old rule:
+    the same sender.
+    """
+    if known.content_sha and item.content_sha:
+        return known.content_sha == item.content_sha
+    return known.from_addr == from_addr
+
+
 class BatchPlanner:
     """Decides what each message of a batch becomes (see the module docstring).
 
@@ -165,7 +176,7 @@ class BatchPlanner:
             plan.requesters[email_addr] = PlannedRequester(email_addr, name, rid)
         participants: dict[int, dict[str, str]] = {t: dict(v) for t, v in people.items()}
         new_participants: dict[int, dict[str, str]] = {}  # id(PlannedTicket) → {address: role}
-        seen_in_batch: dict[tuple[str, str], dict] = {}  # (Message-ID, sender) → its key
+        seen_in_batch: dict[tuple[str, str], dict] = {}  # (Message-ID, content fingerprint) → its key
 
         def is_participant(ticket: PlannedTicket, addr: str) -> bool:
             if not addr:
@@ -190,25 +201,26 @@ class BatchPlanner:
             key = {
                 "account": account, "mailbox": mailbox, "uidvalidity": uidvalidity, "uid": item.uid,
                 "message_id": (p.message_id or "")[:998] or None, "from_addr": p.from_addr[:320],
-                "raw_sha256": item.sha256,
+                "raw_sha256": item.sha256, "content_sha": item.content_sha or None,
                 "kind": "message", "ticket": None, "entry": None, "refs": [], "marked": False,
                 "received_at": plan.now,
             }
             plan.keys.append(key)
 
             # ---- seen before? (a re-delivery, a second address of the desk, a new
-            # UIDVALIDITY): the same Message-ID from the same sender is handled once.
+            # UIDVALIDITY): the same Message-ID with the same content is handled once.
+            # Broken mailers reuse Message-IDs, so another content is another message.
             prior = None
             if p.message_id:
-                sender_key = (key["message_id"], key["from_addr"])
-                matches = [k for k in by_msgid.get(p.message_id, ()) if k.from_addr == key["from_addr"]]
+                same_key = (key["message_id"], item.content_sha or f"from:{key['from_addr']}")
+                matches = [k for k in by_msgid.get(p.message_id, ()) if same_message(k, item, key["from_addr"])]
                 prior = next((k for k in matches if k.entry_id is not None), matches[0] if matches else None)
-                if prior is None and sender_key in seen_in_batch:
-                    first = seen_in_batch[sender_key]
+                if prior is None and same_key in seen_in_batch:
+                    first = seen_in_batch[same_key]
                     key.update(kind="duplicate", ticket=first["ticket"], entry=first["entry"], refs=first["refs"])
                     result.duplicates += 1
                     continue
-                seen_in_batch[sender_key] = key
+                seen_in_batch[same_key] = key
             if prior is None and rematch and item.sha256 in by_sha:
                 prior = by_sha[item.sha256]
             if prior is not None:
@@ -260,6 +272,11 @@ class BatchPlanner:
             body = entry_body(p)
             meta = self._meta(item, address, how, cls)
             sender = self._requester(plan, p)
+            if ticket is None and sender.email is None:
+                # An empty sender is never a customer: nobody to answer, nobody to follow up.
+                self.aside(plan, key, item, f"no sender address, not a customer ({cls.reason})")
+                result.set_aside += 1
+                continue
             if ticket is None:
                 subject = one_line(p.subject, 998) or "(no subject)"
                 ticket = PlannedTicket(None, desk_id, subject, Status.NEW, None, sender, new=True, created_at=plan.now)
@@ -430,6 +447,8 @@ class BatchPlanner:
             meta["mail"]["threaded_by"] = how
         if cls.kind == loops.LIST:
             meta["mail"]["list"] = cls.reason
+        if p.signatures:
+            meta["mail"]["signed"] = list(p.signatures)
         if p.quoted_text:
             meta["quoted"] = p.quoted_text
         if p.body_from_html:

@@ -338,9 +338,14 @@ def _note(item: MailOutboxItem, what: str, recipients: list[str], detail: str) -
                 f"resend it if the customer did not get it")
         event = "delivery_unknown"
     else:
-        text = f"Automatic {kind} to {who} not sent: loop protection (too many automatic replies in an hour)"
+        text = (f"Automatic {kind} to {who} not sent: loop protection allows only a few automatic replies "
+                f"to one address in an hour")
         event = "delivery_suppressed"
-    return Note(item.ticket_id, one_line(text, 500), {
+    meta = {
         "event": event, "outbox": item.id, "entry": item.entry_id, "recipients": recipients,
         "message_id": item.message_id,
-    })
+    }
+    if event == "delivery_suppressed":
+        # Holding back an automatic answer is the protection working, not a fault: shown dim.
+        meta["quiet"] = True
+    return Note(item.ticket_id, one_line(text, 500), meta)

@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 
 from ...domain.mail.transport import ConnectionLost, Fetched, ImapError, Incoming, MailboxStatus
 from ...settings import MailAccount
+from ...domain.mail.fingerprint import content_fingerprint
 from ...domain.mail.loops import Classification, classify
 from ...domain.mail.message import ParsedMessage, parse_message
 
@@ -54,11 +55,11 @@ def prepare(fetched: Sequence[Fetched]) -> list[Incoming]:
     for item in fetched:
         parsed = parse_message(item.raw)
         out.append(Incoming(item.uid, item.raw, item.internaldate, parsed, classify(parsed),
-                            hashlib.sha256(item.raw).hexdigest()))
+                            hashlib.sha256(item.raw).hexdigest(), content_fingerprint(item.raw)))
     return out
 
 
-def parse_remote(raws: list[bytes]) -> list[tuple[ParsedMessage, Classification, str]]:
+def parse_remote(raws: list[bytes]) -> list[tuple[ParsedMessage, Classification, str, str]]:
     """:func:`prepare` in a worker process; the result must pickle.
 
     It lives here, away from the database layer, so a worker process starts
@@ -70,7 +71,7 @@ def parse_remote(raws: list[bytes]) -> list[tuple[ParsedMessage, Classification,
         kind = classify(parsed)
         # A mappingproxy does not pickle; the caller wraps the dict again.
         out.append((dataclasses.replace(parsed, loop_headers=dict(parsed.loop_headers)), kind,
-                    hashlib.sha256(raw).hexdigest()))
+                    hashlib.sha256(raw).hexdigest(), content_fingerprint(raw)))
     return out
 
 

@@ -148,16 +148,19 @@ class KnownMessage:
     entry_id: int | None
     refs: tuple[str, ...]
     account: str = ""
+    content_sha: str | None = None
 
 
 async def known_messages(tx: Tx, *, message_ids: Iterable[str] = (), shas: Iterable[str] = ()) -> list[KnownMessage]:
     """Stored inbound messages with any of these Message-IDs or raw hashes."""
     out: list[KnownMessage] = []
-    cols = (MM.c.message_id, MM.c.raw_sha256, MM.c.from_addr, MM.c.kind, MM.c.ticket_id, MM.c.entry_id, MM.c.refs)
+    cols = (MM.c.message_id, MM.c.raw_sha256, MM.c.from_addr, MM.c.kind, MM.c.ticket_id, MM.c.entry_id, MM.c.refs,
+            MM.c.content_sha)
     for column, values in ((MM.c.message_id, list(dict.fromkeys(message_ids))), (MM.c.raw_sha256, list(dict.fromkeys(shas)))):
         for part in _chunks(values):
             rows = await tx.conn.execute(select(*cols).where(column.in_(part)).order_by(MM.c.id))
-            out.extend(KnownMessage(r[0], r[1], r[2], r[3], r[4], r[5], tuple(r[6] or ())) for r in rows)
+            out.extend(KnownMessage(r[0], r[1], r[2], r[3], r[4], r[5], tuple(r[6] or ()), content_sha=r[7])
+                       for r in rows)
     return out
 
 

@@ -49,6 +49,9 @@ MAIL_MESSAGE = Table(
     Column("message_id", String(998)),
     Column("from_addr", String(320), nullable=False, default=""),
     Column("raw_sha256", String(64), nullable=False, default=""),
+    # The content fingerprint (domain.mail.fingerprint): a reused Message-ID with
+    # another fingerprint is another message. NULL on rows stored before it existed.
+    Column("content_sha", String(64)),
     # message | duplicate | auto_reply | bounce | own | set_aside | rematched
     Column("kind", String(16), nullable=False),
     Column("ticket_id", Integer, ForeignKey("ticket.id")),

@@ -81,9 +81,11 @@ def decode_bytes(data: bytes, charset: str | None, problems: list[str] | None = 
                  where: str = "text") -> str:
     """Decode *data* declared as *charset*, falling back when the label lies.
 
-    Order: the declared charset strictly, UTF-8 strictly, then the declared
-    charset (or Windows-1252 when it is unknown) with replacement characters.
-    A fallback is recorded in *problems*; the result is not yet cleaned.
+    Order: the declared charset strictly, UTF-8 strictly, then — unless the
+    declared charset reads it with only a few broken bytes — Windows-1252
+    strictly, and last the declared charset (or Windows-1252 when it is
+    unknown) with replacement characters. A fallback is recorded in
+    *problems*; the result is not yet cleaned.
     """
     if not data:
         return ""
@@ -118,6 +120,17 @@ def decode_bytes(data: bytes, charset: str | None, problems: list[str] | None = 
             if problems is not None:
                 problems.append(f"{where}: invalid UTF-8 bytes replaced")
             return text
+    elif codec not in _WEAK_CODECS and not _mostly_readable(data, codec):
+        # Declared UTF-8 but written in Latin-1 (or Windows-1252) is the usual
+        # lie; those bytes read right as Windows-1252, not as U+FFFD.
+        try:
+            text = data.decode("cp1252")
+        except UnicodeDecodeError:
+            pass
+        else:
+            if problems is not None:
+                problems.append(f"{where}: not valid {_one_line(charset or '', 40)}, read as Windows-1252")
+            return text
     if problems is not None:
         if codec is None and charset:
             problems.append(f"{where}: unknown charset {_one_line(charset, 40)!r}, read as Windows-1252")
@@ -129,6 +142,21 @@ def decode_bytes(data: bytes, charset: str | None, problems: list[str] | None = 
         return data.decode(codec or "cp1252", errors="replace")
     except LookupError:
         return data.decode("cp1252", errors="replace")
+
+
+def _mostly_readable(data: bytes, codec: str) -> bool:
+    """Whether *codec* reads *data* with only a few broken bytes among real text.
+
+    A text in the declared charset with a character cut in half keeps the
+    declared charset; one with nothing but broken bytes was never in it.
+    """
+    try:
+        text = data.decode(codec, errors="replace")
+    except LookupError:
+        return False
+    bad = text.count("\ufffd")
+    non_ascii = len(text) - len(text.encode("ascii", "ignore")) - bad
+    return non_ascii >= 3 * bad
 
 
 def _raw_to_str(value: str, problems: list[str] | None = None, where: str = "header") -> str:

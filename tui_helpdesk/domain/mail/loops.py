@@ -260,6 +260,10 @@ def classify(message: ParsedMessage | Message | bytes) -> Classification:
     envelope_from = h("x-envelope-from")
     null_sender = any(v is not None and _NULL_PATH.match(v) for v in (return_path, envelope_from))
     senders = {_local_part(parsed.from_addr), _local_part(return_path)}
+    # "MAILER-DAEMON <>": with no address, the display name is all that says who sent it.
+    no_sender = "@" not in parsed.from_addr
+    if no_sender:
+        senders.add(_local_part(parsed.from_name))
     daemon = bool(senders & _DAEMON_LOCALPARTS)
     postmaster = bool(senders & _POSTMASTER_LOCALPARTS)
 
@@ -307,6 +311,9 @@ def classify(message: ParsedMessage | Message | bytes) -> Classification:
         return _bounce(parsed, f"sent by {one_line(parsed.from_addr or return_path, 80)}")
     if null_sender:
         return Classification(AUTO_REPLY, "null Return-Path <>: sent by a machine")
+    if no_sender:
+        # Nobody can be answered, and a ticket without a requester helps no one.
+        return Classification(AUTO_REPLY, "no sender address: sent by a machine")
     if _AUTO_SUBJECT.search(parsed.subject):
         return Classification(AUTO_REPLY, "subject says it is an automatic reply")
     return Classification(HUMAN, "no sign of automatic mail")

@@ -125,6 +125,8 @@ class ParsedMessage:
     loop_headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), hash=False)
     problems: tuple[str, ...] = ()
     size: int = 0
+    # Signature parts found ("OpenPGP", "S/MIME"): the message is signed, they are not files.
+    signatures: tuple[str, ...] = ()
 
     def header(self, name: str) -> str | None:
         """A loop-detection header by case-insensitive name, or None."""
@@ -148,6 +150,15 @@ class ParsedMessage:
 _BODY_TYPES = ("text/plain", "text/html")
 
 
+# The signature of a multipart/signed message (RFC 1847): proof of who wrote
+# it, unreadable on its own, so not something to list among the files.
+_SIGNATURE_TYPES = {
+    "application/pgp-signature": "OpenPGP",
+    "application/pkcs7-signature": "S/MIME",
+    "application/x-pkcs7-signature": "S/MIME",
+}
+
+
 class _Walker:
     def __init__(self, problems: list[str], want_text: bool = True) -> None:
         self.problems = problems
@@ -155,6 +166,7 @@ class _Walker:
         self.want_text = want_text
         self.bodies: list[tuple[str, str]] = []  # (content type, text)
         self.attachments: list[Attachment] = []
+        self.signatures: list[str] = []
         self.count = 0
         self.truncated = False
 
@@ -190,6 +202,9 @@ class _Walker:
             if self.want_text:
                 self.bodies.append((ctype, _text_of(part, info, self.problems)))
             return
+        if ctype in _SIGNATURE_TYPES:
+            self.signatures.append(_SIGNATURE_TYPES[ctype])
+            return
         self._attach(part, info)
 
     def _alternative(self, children: list[Message], depth: int) -> None:
@@ -215,6 +230,7 @@ class _Walker:
                 sub.walk(child, depth + 1)
                 self.count = sub.count
                 self.attachments.extend(sub.attachments)
+                self.signatures.extend(sub.signatures)
 
     def _attach(self, part: Message, info: _PartInfo) -> None:
         ctype = info.content_type
@@ -364,4 +380,5 @@ def _parse(raw: bytes, problems: list[str]) -> ParsedMessage:
         loop_headers=MappingProxyType(loop),
         problems=tuple(dict.fromkeys(_one_line(p, 300) for p in problems)),
         size=len(raw),
+        signatures=tuple(dict.fromkeys(walker.signatures)),
     )

@@ -70,6 +70,7 @@ class Incoming:
     parsed: ParsedMessage
     kind: Classification
     sha256: str
+    content_sha: str = ""  # see fingerprint.content_fingerprint: equal for copies of one message
 
 
 # ------------------------------------------------------------------ sending

@@ -119,7 +119,9 @@ def entry_texts(entry: TimelineEntry, now: datetime, *, expanded: bool = False, 
     """One entry as Text: a header line (with a reply's delivery), the body, attachments and the quote fold."""
     hints = hints or {}
     if entry.kind is EntryKind.EVENT:
-        out = Text(no_wrap=True, overflow="ellipsis", end="")
+        # A quiet event (an acknowledgement held back on purpose) is routine: dim.
+        quiet = isinstance(entry.meta, dict) and entry.meta.get("quiet") is True
+        out = Text(no_wrap=True, overflow="ellipsis", end="", style="dim" if quiet else "")
         out.append(f"• {local(entry.created_at).strftime('%b %d %H:%M')}  ")
         out.append_text(safe_line(entry.body))
         return EntryTexts(out)
