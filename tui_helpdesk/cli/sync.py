@@ -2,8 +2,8 @@
 
 ``helpdesk sync`` runs until stopped (SIGINT/SIGTERM): every configured
 mailbox is kept in sync with IDLE (or polling), and the outbox is sent as
-replies are queued. ``--once`` does one pass of each mailbox and sends what
-is due, for cron and tests. ``--status`` shows each mailbox's state, warnings
+replies are queued. ``--once`` does one pass of each mailbox and chatbot desk and
+sends what is due (mail and chat replies), for cron and tests. ``--status`` shows each mailbox's state, warnings
 (a UIDVALIDITY change), set-aside messages and the outbox.
 
 Progress (count and rate) goes to stderr; the summary to stdout. Only one
@@ -75,6 +75,17 @@ async def sync(args, load) -> int:
                     print(f"chatbot {slug}: {report.changed} changed, {len(report.created)} new tickets, "
                           f"{len(report.failed)} failed")
                     failed = failed or bool(report.failed)
+            if chat and not args.no_send:
+                # Replies queued by the CLI or a closed app would otherwise wait for a long-running sync.
+                for slug in hd.conversations.desk_slugs():
+                    try:
+                        sent = await hd.chat_outbox.send_due_once(slug)
+                    except HelpdeskError as exc:
+                        failed = True
+                        print(f"chat outbox {slug}: error: {one_line(str(exc), 300)}")
+                        continue
+                    print(f"chat outbox {slug}: " + ("skipped, another process sends for it" if sent is None
+                                                     else f"{sent} sent"))
             if not hd.mail.addresses:
                 return 1 if failed else 0
             if not args.no_receive:
