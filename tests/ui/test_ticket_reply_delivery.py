@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from tests.desks import START
 from tui_helpdesk.domain.model import EntryKind, Status, TicketType
 from tui_helpdesk.ui.dialogs import ConfirmDialog
-
-from tests.desks import START
 
 try:
     from .ticket_fixtures import TicketHarness, opened, wait_until

@@ -153,7 +153,6 @@ class TicketSending:
             try:
                 delivery = await self.deliveries.of_reply(ticket, result.entry)
             except Exception:  # noqa: BLE001 - the timeline shows it once it can be read
-                delivery = None
                 said, severity = "Reply added", "information"
             else:
                 said, severity = reply_toast(delivery)
