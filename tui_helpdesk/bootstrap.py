@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from .adapters.store.repository import Store, Tx
 from .domain.events import ReplyAdded, TicketCreated
-from .domain.model import TicketType
+from .domain.model import Ticket, TicketType
 from .services.agents import AgentService
 from .services.assignment import AssignmentService
 from .services.events import EventBus
@@ -105,6 +105,14 @@ class Helpdesk:
         if event.ticket.type is TicketType.LIVE_CHAT:
             await self.chat_outbox.queue(tx, event.ticket, event.entry, event.actor)
 
+    async def _can_deliver(self, tx: Tx, ticket: Ticket) -> str | None:
+        """Asked before a reply is written: why the ticket's channel cannot carry it, if it cannot."""
+        if ticket.type is TicketType.EMAIL:
+            return await self.mail.can_deliver(tx, ticket)
+        if ticket.type is TicketType.LIVE_CHAT:
+            return await self.chat_outbox.can_deliver(tx, ticket)
+        return None
+
     async def close(self) -> None:
         if "conversations" in self._built:
             await self.conversations.aclose()
@@ -144,6 +152,7 @@ async def bootstrap(settings: Settings, *, create: bool = True, upgrade: bool = 
     )
     events.on_write(ReplyAdded, hd._queue_mail_reply)
     events.on_write(ReplyAdded, hd._queue_chat_reply)
+    tickets.delivery_check = hd._can_deliver
     if chatbot_configured(settings):
         hd.views.conversation_counter = lambda: hd.conversations.count_waiting()
     return hd

@@ -221,10 +221,28 @@ async def ticket_create(hd: Helpdesk, me: Agent, args) -> int:
 
 
 async def ticket_reply(hd: Helpdesk, me: Agent, args) -> int:
+    from ..services.delivery import DeliveryService
+
     result = await hd.tickets.reply(args.id, _read_body(args.body), actor=me)
-    _dump({**ticket_json(result.ticket), "entry": entry_json(result.entry)}) if args.json else \
-        _print(f"replied on #{args.id}; status {result.ticket.status.label}")
+    delivery = await DeliveryService(hd).of_reply(result.ticket, result.entry)
+    if args.json:
+        _dump({**ticket_json(result.ticket), "entry": entry_json(result.entry), "delivery": delivery_json(delivery)})
+    else:
+        said = f"; reply {delivery.state}" if delivery is not None and not delivery.problem else ""
+        _print(f"replied on #{args.id}; status {result.ticket.status.label}{said}")
+    if delivery is not None and delivery.problem:
+        # The reply is on the ticket, but the customer did not get it: a script must not read success.
+        why = f": {delivery.reason}" if delivery.reason else ""
+        print(f"helpdesk: error: reply on #{args.id} {delivery.state}{why}", file=sys.stderr)
+        return 1
     return 0
+
+
+def delivery_json(delivery) -> dict:
+    """A reply's delivery for --json; a ticket with no channel to the customer has state "none"."""
+    if delivery is None:
+        return {"state": "none", "reason": "this ticket has no channel to the customer", "channel": None}
+    return {"state": delivery.state, "reason": delivery.reason, "channel": delivery.channel}
 
 
 async def ticket_note(hd: Helpdesk, me: Agent, args) -> int:

@@ -2,8 +2,8 @@
 
 ``helpdesk sync`` runs until stopped (SIGINT/SIGTERM): every configured
 mailbox is kept in sync with IDLE (or polling), and the outbox is sent as
-replies are queued. ``--once`` does one pass of each mailbox and sends what
-is due, for cron and tests. ``--status`` shows each mailbox's state, warnings
+replies are queued. ``--once`` does one pass of each mailbox and chatbot desk and
+sends what is due (mail and chat replies), for cron and tests. ``--status`` shows each mailbox's state, warnings
 (a UIDVALIDITY change), set-aside messages and the outbox.
 
 Progress (count and rate) goes to stderr; the summary to stdout. With
@@ -112,6 +112,19 @@ async def _once(hd, args, chat: bool) -> int:
             say(f"chatbot {slug}: {report.changed} changed, {len(report.created)} new tickets, "
                 f"{len(report.failed)} failed")
             failed = failed or bool(report.failed)
+    if chat and not args.no_send:
+        # Replies queued by the CLI or a closed app would otherwise wait for a long-running sync.
+        out["chat_outbox"] = []
+        for slug in hd.conversations.desk_slugs():
+            try:
+                sent = await hd.chat_outbox.send_due_once(slug)
+            except HelpdeskError as exc:
+                failed = True
+                out["chat_outbox"].append({"desk": slug, "sent": 0, "busy": False, "error": str(exc)})
+                say(f"chat outbox {slug}: error: {one_line(str(exc), 300)}")
+                continue
+            out["chat_outbox"].append({"desk": slug, "sent": sent or 0, "busy": sent is None, "error": None})
+            say(f"chat outbox {slug}: " + ("skipped, another process sends for it" if sent is None else f"{sent} sent"))
     if hd.mail.addresses and not args.no_receive:
         for report in await hd.mail.sync_once(progress):
             out["mailboxes"].append(_report_json(report))

@@ -37,6 +37,18 @@ class ConflictError(HelpdeskError):
         self.changed_by = changed_by
 
 
+class CannotDeliver(HelpdeskError):
+    """A reply refused because the ticket's only channel to the customer cannot carry it.
+
+    Nothing is written: the agent may keep the text as an internal note instead.
+    """
+
+    def __init__(self, ticket_id: int, reason: str):
+        super().__init__(f"reply not sent on #{ticket_id}: {reason}")
+        self.ticket_id = ticket_id
+        self.reason = reason
+
+
 class QueryError(UsageError):
     """A typed query could not be parsed; points at the bad token."""
 

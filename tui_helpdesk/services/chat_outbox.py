@@ -89,6 +89,19 @@ class ChatOutbox:
 
     # -------------------------------------------------------------- queueing
 
+    async def can_deliver(self, tx: Tx, ticket: Ticket) -> str | None:
+        """Why a reply on live-chat ticket *ticket* cannot reach the chat, or None when it may.
+
+        Only what the help desk already knows: a conversation the poller saw
+        end takes no more replies. One that ended unseen fails when posted.
+        """
+        if ticket.type is not TicketType.LIVE_CHAT or not ticket.conversation_id:
+            return None
+        info = await ChatTx(tx).get(ticket.desk_id, ticket.conversation_id)
+        if info is not None and info.state == "ended":
+            return "the customer's chat has ended"
+        return None
+
     async def queue(self, tx: Tx, ticket: Ticket, entry: TimelineEntry, actor: Agent) -> None:
         """Reply hook: queue *entry* for the chat thread if *ticket* is a live chat."""
         if ticket.type is not TicketType.LIVE_CHAT or not ticket.conversation_id:
@@ -128,6 +141,21 @@ class ChatOutbox:
         # The desk's poller holds the desk's lease: no lease of its own here.
         await self.engine.drain(_ChatChannel(desk_id, client), report, limit=limit, once=True)
         return report.sent
+
+    async def send_due_once(self, desk: str, *, limit: int = 1000) -> int | None:
+        """One pass for ``helpdesk sync --once``: take the desk's lease, post what is due, give the lease back.
+
+        Returns how many were delivered, or None when another process holds
+        the desk (its poller posts them).
+        """
+        conversations = self.conversations
+        if not await conversations.hold_lease(desk):
+            return None
+        try:
+            d = await conversations._desk(desk)
+            return await self.send_due(d.id, limit=limit)
+        finally:
+            await conversations.release_lease(desk)
 
     async def pending(self, ticket_id: int) -> list[ChatOutboxItem]:
         """The chat replies of a ticket not delivered yet (pending or failed)."""

@@ -55,3 +55,7 @@ class DeliveryService:
             rows = await self.channels.chat_outbox.pending(ticket.id)
             return ticket_deliveries(ticket, entries, chat_rows=rows)
         return {}
+
+    async def of_reply(self, ticket: Ticket, entry: TimelineEntry) -> Delivery | None:
+        """How far reply *entry* got; None on a ticket with no channel to the customer."""
+        return (await self.for_ticket(ticket, [entry])).get(entry.id)

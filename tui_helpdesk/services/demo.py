@@ -70,6 +70,9 @@ async def populate_demo(hd, *, tickets: int = 50, bulk: int = 180, seed: int = 7
     clock = _SteppingClock(end - timedelta(days=75))
     real_clock = hd.store.clock
     hd.store.clock = clock
+    # The seeded replies are past history on tickets whose desk may have no
+    # support address: they record what was said, they are not sent now.
+    delivery_check, hd.tickets.delivery_check = hd.tickets.delivery_check, None
     try:
         me = await hd.agents.identify(os_login())
         if not me.is_admin:
@@ -122,6 +125,7 @@ async def populate_demo(hd, *, tickets: int = 50, bulk: int = 180, seed: int = 7
         return me
     finally:
         hd.store.clock = real_clock
+        hd.tickets.delivery_check = delivery_check
 
 
 def _person(rng: random.Random) -> tuple[str, str, str]:

@@ -164,8 +164,8 @@ class MailService:
         if self.notify_outbox is not None:
             self.notify_outbox()
 
-    async def queue_reply(self, tx: Tx, ticket: Ticket, entry: TimelineEntry, actor: Agent | None,
-                          *, automatic: bool = False) -> int | None:
+    async def _route(self, tx: Tx, ticket: Ticket):
+        """(desk, parent message, the address to send from, the customer's address, why it cannot go)."""
         desk = await self._desk_settings(tx, ticket.desk_id)
         parent = await ms.reply_parent(tx, ticket.id)
         account = parent.account if parent else None
@@ -174,8 +174,21 @@ class MailService:
             candidates = [a for a in self.addresses if a.desk.slug == desk.slug]
             via = next((a for a in candidates if a.address == account), candidates[0] if candidates else None)
         to = ticket.requester.email
+        why = None
         if via is None or not to:
             why = "no support address is configured for this desk" if via is None else "the requester has no address"
+        return desk, parent, via, to, why
+
+    async def can_deliver(self, tx: Tx, ticket: Ticket) -> str | None:
+        """Why a reply on email ticket *ticket* could not even be queued, or None when it can."""
+        if ticket.type is not TicketType.EMAIL:
+            return None
+        return (await self._route(tx, ticket))[4]
+
+    async def queue_reply(self, tx: Tx, ticket: Ticket, entry: TimelineEntry, actor: Agent | None,
+                          *, automatic: bool = False) -> int | None:
+        desk, parent, via, to, why = await self._route(tx, ticket)
+        if why:
             await self.tickets.event(tx, ticket.id, f"Reply not sent by email: {why}",
                                      {"event": "delivery_failed", "entry": entry.id, "reason": why})
             return None

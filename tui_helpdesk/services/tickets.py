@@ -9,13 +9,13 @@ the :class:`~.events.EventBus`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from ..adapters.store.repository import Store, Tx
 from ..domain import lifecycle
-from ..domain.errors import NotFound, UsageError
+from ..domain.errors import CannotDeliver, NotFound, UsageError
 from ..domain.events import AssigneeChanged, CustomerMessageAdded, ReplyAdded, StatusChanged, TicketCreated
 from ..domain.mentions import find_mentions
 from ..domain.model import (
@@ -58,10 +58,16 @@ def _body(text: str, what: str = "body") -> str:
     return text
 
 
+# Asked inside the reply's transaction, before anything is written: why the
+# ticket's channel cannot carry a reply now, or None when it can.
+DeliveryCheck = Callable[[Tx, Ticket], Awaitable[str | None]]
+
+
 class TicketService:
     def __init__(self, store: Store, events: EventBus | None = None):
         self.store = store
         self.events = events or EventBus()
+        self.delivery_check: DeliveryCheck | None = None
 
     # ----------------------------------------------------------------- reading
 
@@ -222,13 +228,19 @@ class TicketService:
     async def reply(self, ticket_id: int, body: str, *, actor: Agent, seen_entry_id: int | None = None) -> WriteResult:
         """An agent's reply to the customer. Moves New / On you to On customer.
 
-        The reply always lands (the timeline is append-only); when a customer
+        A reply that lands stays (the timeline is append-only); when a customer
         message or another agent's reply arrived after ``seen_entry_id``, the
-        result says so.
+        result says so. A ticket whose channel cannot deliver it refuses the
+        reply with :class:`CannotDeliver`, before anything is written, so the
+        status never moves for a reply the customer will not get.
         """
         body = _body(body, "reply")
         async with self.store.write() as tx:
             ticket = await tx.get_ticket(ticket_id, for_update=True)
+            if self.delivery_check is not None:
+                reason = await self.delivery_check(tx, ticket)
+                if reason:
+                    raise CannotDeliver(ticket_id, reason)
             notice = await self._meanwhile(tx, ticket_id, seen_entry_id, actor)
             entry = await tx.insert_entry(
                 ticket_id=ticket_id, kind=EntryKind.REPLY, body=body, author_name=actor.name, author_agent_id=actor.id,

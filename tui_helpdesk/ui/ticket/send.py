@@ -18,11 +18,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from rich.text import Text
 from textual import work
 from textual.app import SuspendNotSupported
 
-from ...domain.errors import HelpdeskError
+from ...domain.errors import CannotDeliver, HelpdeskError
 from ...domain.text import clean
+from ..dialogs import ConfirmDialog
 from ..widgets.composer import Composer
 
 DRAFT_DEBOUNCE = 0.6
@@ -104,6 +106,7 @@ class TicketSending:
         composer, hd = self.composer, self.hd
         composer.sending = True
         composer.input.read_only = True  # what is sent is what the agent sees
+        refused: CannotDeliver | None = None
         try:
             if mode == "reply":
                 found = await self.composer_service.collisions(self.me, self.ticket_id, composer.base_entry_id)
@@ -132,6 +135,8 @@ class TicketSending:
                 # The service deleted the draft in the same transaction.
                 self._saved = (mode, "")
                 composer.load("", mode, 0)
+        except CannotDeliver as exc:
+            refused = exc
         except HelpdeskError as exc:
             self._say(f"not sent: {exc}", "error")
             return
@@ -141,6 +146,9 @@ class TicketSending:
         finally:
             composer.sending = False
             composer.input.read_only = False
+        if refused is not None:
+            await self._refused(refused, body)
+            return
         composer.display = False
         self.timeline.focus()
         self._typing_until = 0.0
@@ -150,11 +158,45 @@ class TicketSending:
             pass
         ticket = result.ticket
         if mode == "reply":
-            self._say(f"Reply sent · status {ticket.status.label}")
+            try:
+                delivery = await self.deliveries.of_reply(ticket, result.entry)
+            except Exception:  # noqa: BLE001 - the timeline shows it once it can be read
+                said, severity = "Reply added", "information"
+            else:
+                said, severity = reply_toast(delivery)
+            self._say(f"{said} · status {ticket.status.label}", severity)
         else:
             self._say("Note added")
         if result.notice:
             self._say(result.notice, "warning")
+
+    async def _refused(self, refused: CannotDeliver, body: str) -> None:
+        """The ticket's channel cannot carry the reply: nothing was written; offer to keep it as a note."""
+        self._say(f"Reply not sent: {refused.reason}", "error")
+        question = ConfirmDialog("Save it as an internal note instead?",
+                                 Text(f"The reply cannot reach the customer: {refused.reason}."),
+                                 "Save as note", cancel="Keep editing")
+        if not await self.app.push_screen_wait(question):
+            self.composer.open()
+            return
+        composer = self.composer
+        try:
+            async with self._write_lock:
+                self._cancel_draft_timer()
+                await self.hd.tickets.note(self.ticket_id, body, actor=self.me)
+                self._saved = ("reply", "")
+                composer.load("", "reply", 0)
+        except HelpdeskError as exc:
+            self._say(f"not saved: {exc}", "error")
+            composer.open()
+            return
+        composer.display = False
+        self.timeline.focus()
+        try:
+            await self._refresh_live()
+        except Exception:  # noqa: BLE001 - the change feed will catch up
+            pass
+        self._say("Saved as an internal note")
 
     # ---------------------------------------------------------------- editor
 
@@ -176,6 +218,19 @@ class TicketSending:
             composer.open()
         elif text is not None:
             self._say(text.message, "warning")
+
+
+def reply_toast(delivery) -> tuple[str, str]:
+    """What the toast says of a reply's delivery, as it is, and its severity."""
+    if delivery is None:
+        return "Reply added (this ticket has no channel to the customer)", "information"
+    if delivery.pending:
+        return "Reply queued", "information"
+    if delivery.state == "sent":
+        return "Reply sent", "information"
+    if delivery.state == "unknown":
+        return f"Reply delivery unknown: {delivery.reason or 'the server did not confirm it'}", "warning"
+    return f"Reply not sent: {delivery.reason or delivery.state}", "error"
 
 
 class EditorProblem:
