@@ -96,7 +96,7 @@ async def test_sync_once_posts_queued_chat_replies(desk, sim, sqlite_url, capsys
     tid = await desk.conversations.takeover(conv, me)
     await desk.tickets.reply(tid, "On its way!", actor=me)  # as `helpdesk ticket reply` does: no poller runs
 
-    args = argparse.Namespace(status=False, once=True, no_receive=False, no_send=False, quiet=True)
+    args = argparse.Namespace(status=False, once=True, no_receive=False, no_send=False, quiet=True, json=False)
     assert await sync(args, lambda _args: chat_settings(sqlite_url, sim.base_url)) == 0
     posted = [m["text"] for m in sim.snapshot(conv)["messages"] if m["role"] == "human_agent"]
     assert posted == ["On its way!"]
