@@ -164,26 +164,38 @@ class MailService:
         if self.notify_outbox is not None:
             self.notify_outbox()
 
+    def _accounts(self, desk: DeskSettings | None) -> list[MailAddress]:
+        return [a for a in self.addresses if a.desk.slug == desk.slug] if desk is not None else []
+
+    @staticmethod
+    def _cannot(accounts: list[MailAddress], to: str | None) -> str | None:
+        """Why a reply cannot be queued at all: the one rule for the check and the queueing."""
+        if not accounts:
+            return "no support address is configured for this desk"
+        return None if to else "the requester has no address"
+
     async def _route(self, tx: Tx, ticket: Ticket):
         """(desk, parent message, the address to send from, the customer's address, why it cannot go)."""
         desk = await self._desk_settings(tx, ticket.desk_id)
+        accounts = self._accounts(desk)
+        to = ticket.requester.email
+        why = self._cannot(accounts, to)
+        if why:
+            return desk, None, None, to, why
         parent = await ms.reply_parent(tx, ticket.id)
         account = parent.account if parent else None
-        via = None
-        if desk is not None:
-            candidates = [a for a in self.addresses if a.desk.slug == desk.slug]
-            via = next((a for a in candidates if a.address == account), candidates[0] if candidates else None)
-        to = ticket.requester.email
-        why = None
-        if via is None or not to:
-            why = "no support address is configured for this desk" if via is None else "the requester has no address"
-        return desk, parent, via, to, why
+        via = next((a for a in accounts if a.address == account), accounts[0])
+        return desk, parent, via, to, None
 
     async def can_deliver(self, tx: Tx, ticket: Ticket) -> str | None:
-        """Why a reply on email ticket *ticket* could not even be queued, or None when it can."""
+        """Why a reply on email ticket *ticket* could not even be queued, or None when it can.
+
+        Asked before the reply is written, so it reads no more than it must
+        (the desk's settings are cached): which address sends is decided later.
+        """
         if ticket.type is not TicketType.EMAIL:
             return None
-        return (await self._route(tx, ticket))[4]
+        return self._cannot(self._accounts(await self._desk_settings(tx, ticket.desk_id)), ticket.requester.email)
 
     async def queue_reply(self, tx: Tx, ticket: Ticket, entry: TimelineEntry, actor: Agent | None,
                           *, automatic: bool = False) -> int | None:
