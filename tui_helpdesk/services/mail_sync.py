@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from ..adapters.store import mailstore as ms
-from ..domain.clock import naive_utc as _naive
+from ..domain.clock import naive_utc
 from ..domain.errors import HelpdeskError
 from ..domain.mail.transport import ConnectionLost, Fetched, ImapError, Incoming, MailboxStatus
 from ..domain.text import one_line
@@ -469,7 +469,7 @@ class MailboxSyncer:
 
 
 def _utcnow(service: MailService) -> datetime:
-    return _naive(service.store.clock())
+    return naive_utc(service.store.clock())
 
 
 __all__ = [

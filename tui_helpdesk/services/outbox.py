@@ -34,7 +34,7 @@ from datetime import timedelta, timezone
 from ..domain.mail.loops import ReplyRateLimiter
 from ..adapters.store import mailstore as ms
 from ..adapters.store.repository import Store, Tx
-from ..domain.clock import naive_utc as _naive
+from ..domain.clock import naive_utc
 from ..domain.errors import UsageError
 from ..domain.mail.transport import RecipientResult, SmtpError
 from ..domain.outbox import MailOutboxItem
@@ -186,7 +186,7 @@ class OutboxService:
             report.busy.append(address)
 
     def _allowed(self, item: MailOutboxItem) -> bool:
-        now = _naive(self.store.clock()).replace(tzinfo=timezone.utc)
+        now = naive_utc(self.store.clock()).replace(tzinfo=timezone.utc)
         return all(self.limiter.allow(r, now) for r in item.pending)
 
     def notify(self) -> None:

@@ -10,11 +10,12 @@ dataclasses of :mod:`tui_helpdesk.domain.conversations` and
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 
 from sqlalchemy import and_, case, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from ...domain.clock import naive_utc
 from ...domain.conversations import ChatLine, ConversationInfo, PollStatus
 from ...domain.outbox import ChatOutboxItem
 from .repository import Tx
@@ -33,9 +34,7 @@ _ERROR_CHARS = 500
 
 def naive(at: datetime | None) -> datetime | None:
     """Aware datetimes (from the client) as naive UTC, the store's convention."""
-    if at is None:
-        return None
-    return at.astimezone(timezone.utc).replace(tzinfo=None) if at.tzinfo else at
+    return None if at is None else naive_utc(at)
 
 
 class LinkExists(Exception):
