@@ -214,7 +214,10 @@ class HelpdeskApp(App[int]):
         # Tickets that entered my Inbox because of someone else's change. A ticket I
         # changed myself in the same batch (a chat I took over: the system creates
         # the ticket, I assign it) is no news to me.
-        mine_by_me = list(dict.fromkeys(c.ticket_id for c in changes if c.agent_id == me.id and c.ticket_id))
+        # Only changes that move a ticket into an Inbox are looked at: typing, drafts
+        # and notes of mine cost no read here.
+        mine_by_me = list(dict.fromkeys(c.ticket_id for c in changes
+                                        if c.agent_id == me.id and c.ticket_id and c.kind in INBOX_KINDS))
         for ticket_id in mine_by_me[:10]:
             try:
                 ticket = await hd.tickets.get(ticket_id)
