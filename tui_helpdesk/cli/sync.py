@@ -97,7 +97,7 @@ async def _once(hd, args, chat: bool) -> int:
     say = (lambda text: None) if args.json else print
     progress = (lambda p: None) if args.json else _Printer(args.quiet)
     failed = False
-    out: dict = {"chatbot": [], "mailboxes": [], "outbox": None}
+    out: dict = {"chatbot": [], "chat_outbox": [], "mailboxes": [], "outbox": None}
     if chat and not args.no_receive:
         for slug in hd.conversations.desk_slugs():
             try:
@@ -114,7 +114,6 @@ async def _once(hd, args, chat: bool) -> int:
             failed = failed or bool(report.failed)
     if chat and not args.no_send:
         # Replies queued by the CLI or a closed app would otherwise wait for a long-running sync.
-        out["chat_outbox"] = []
         for slug in hd.conversations.desk_slugs():
             try:
                 sent = await hd.chat_outbox.send_due_once(slug)
