@@ -93,3 +93,18 @@ async def test_a_ticket_i_take_myself_is_not_new_in_my_inbox(desk, make_app):
         await pilot.pause(0.1)
         news = [str(n.message) for n in app._notifications if n.title == "New in your Inbox"]
         assert news == [f"#{given.id} From Ben"]
+
+
+async def test_ctrl_p_opens_the_palette_as_the_readme_says(desk, make_app):
+    """Binding ':' to the palette made Textual drop its own ctrl+p; both open it."""
+    hd, ana, _ = desk
+    app = make_app(hd, ana)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(pilot)
+        for key in ("ctrl+p", "colon"):
+            await pilot.press(key)
+            await pilot.pause(0.2)
+            assert type(app.screen).__name__ == "CommandPalette", key
+            await pilot.press("escape")
+            await pilot.pause(0.2)
+            assert app.screen is app.inbox

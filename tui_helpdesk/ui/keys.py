@@ -28,7 +28,7 @@ class Key:
 
 APP_KEYS: tuple[Key, ...] = (
     Key("app.help", "question_mark,f1", "help", "Help", True, "General", "Help: every key"),
-    Key("app.palette", "colon", "command_palette", "Command palette", False, "General"),
+    Key("app.palette", "colon,ctrl+p", "command_palette", "Command palette", False, "General"),
 )
 
 INBOX_KEYS: tuple[Key, ...] = (
