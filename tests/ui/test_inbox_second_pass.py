@@ -108,3 +108,43 @@ async def test_ctrl_p_opens_the_palette_as_the_readme_says(desk, make_app):
             await pilot.press("escape")
             await pilot.pause(0.2)
             assert app.screen is app.inbox
+
+
+async def test_the_single_ticket_status_picker_moves_with_j_k_and_jumps_by_letters(desk, make_app):
+    hd, ana, _ = desk
+    ticket = await hd.tickets.create(subject="Pick me", body="x", requester_email="p@example.com",
+                                     channel="email", type=TicketType.EMAIL)
+    app = make_app(hd, ana)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(pilot)
+        app.inbox.open_ticket_soon(ticket.id)
+        await settle(pilot, lambda: type(app.screen).__name__ == "TicketScreen")
+        await pilot.press("s")
+        await pilot.pause(0.2)
+        from tui_helpdesk.ui.dialogs import StatusPicker
+        from tui_helpdesk.domain.model import Status
+
+        picker = app.screen
+        assert isinstance(picker, StatusPicker)
+        statuses = list(Status)
+        assert statuses[picker.options.highlighted] is Status.NEW
+        await pilot.press("j", "j")
+        assert statuses[picker.options.highlighted] is Status.ON_CUSTOMER
+        await pilot.press("k")
+        assert statuses[picker.options.highlighted] is Status.ON_YOU
+        await pilot.press("c")  # Closed, then Cancelled on a second c
+        assert statuses[picker.options.highlighted] is Status.CLOSED
+        await pilot.pause(1.1)
+        await pilot.press("c")
+        assert statuses[picker.options.highlighted] is Status.CANCELLED
+        await pilot.pause(1.1)
+        await pilot.press("o")  # from the last, round to the first "On …"
+        assert statuses[picker.options.highlighted] is Status.ON_YOU
+        await pilot.press("o", "o")  # the same letter again steps through the "On …" ones
+        assert statuses[picker.options.highlighted] is Status.ON_HOLD
+        await pilot.pause(1.1)
+        await pilot.press("n", "e")  # letters typed together spell a prefix
+        assert statuses[picker.options.highlighted] is Status.NEW
+        await pilot.press("escape")
+        await pilot.pause(0.2)
+        assert type(app.screen).__name__ == "TicketScreen"

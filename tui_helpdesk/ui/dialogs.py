@@ -1,9 +1,10 @@
 """The app's small dialogs: pick from a list, confirm, add tags, review a collision.
 
 One family for the inbox and the ticket screen. :class:`Picker` is the typed
-list every picker builds on (Enter picks, Escape backs out, digits pick
-directly where the choices are numbered, typing narrows the list where it
-has a filter); :class:`StatusPicker`, :class:`AgentPicker` and
+list every picker builds on (Enter picks, Escape backs out, j/k move, digits
+pick directly where the choices are numbered, typing narrows the list where
+it has a filter and jumps to the first choice starting with the letters
+where it has none); :class:`StatusPicker`, :class:`AgentPicker` and
 :class:`CannedPicker` fill it. :class:`ConfirmDialog` and
 :class:`CollisionDialog` answer yes or no (``y`` / ``n``), :class:`TagDialog`
 returns tags. Each returns its answer with ``dismiss()``; ``None`` (or
@@ -13,6 +14,7 @@ returns tags. Each returns its answer with ``dismiss()``; ``None`` (or
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, TypeVar
 
@@ -53,8 +55,14 @@ class Picker(ModalScreen[T | None], Generic[T]):
     """
 
     CSS_PATH = CSS_FILE
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="ticket.dialog.cancel")]
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="ticket.dialog.cancel"),
+        # j/k as in every list of the app; a filterable picker types them into its filter instead.
+        Binding("j", "move(1)", "Down", show=False, id="ticket.dialog.down"),
+        Binding("k", "move(-1)", "Up", show=False, id="ticket.dialog.up"),
+    ]
     HINT = "enter choose · esc cancel"
+    TYPE_AHEAD_SECONDS = 1.0
 
     def __init__(self, title: str, choices: list[Choice[T]], highlight: int = 0, *, filterable: bool = False) -> None:
         super().__init__(classes="modal-dialog")
@@ -63,6 +71,8 @@ class Picker(ModalScreen[T | None], Generic[T]):
         self._shown = choices
         self._highlight = highlight
         self._filterable = filterable
+        self._typed = ""
+        self._typed_at = 0.0
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box"):
@@ -107,6 +117,34 @@ class Picker(ModalScreen[T | None], Generic[T]):
         if not self.options.has_focus:
             self._move(-1)
 
+    def action_move(self, delta: int) -> None:
+        self._move(delta)
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        # In a filterable picker j and k are letters of a name.
+        return not (action == "move" and self._filterable)
+
+    def on_key(self, event) -> None:
+        """Type-ahead where there is no filter: letters jump to the next choice starting with them."""
+        if self._filterable or not event.is_printable or not event.character or not event.character.isalpha():
+            return
+        if event.character in "jk":
+            return
+        now = time.monotonic()
+        fresh = now - self._typed_at > self.TYPE_AHEAD_SECONDS
+        self._typed = (event.character if fresh else self._typed + event.character).lower()
+        self._typed_at = now
+        # One letter, or the same letter again ("ooo"), steps through the choices starting with it.
+        prefix = self._typed[0] if len(set(self._typed)) == 1 else self._typed
+        names = [(c.words or c.prompt.plain).lower().lstrip("●0123456789 —") for c in self._shown]
+        start = (self.options.highlighted or 0) + (1 if prefix != self._typed or len(prefix) == 1 else 0)
+        for step in range(len(names)):
+            index = (start + step) % len(names)
+            if names[index].startswith(prefix):
+                self.options.highlighted = index
+                event.stop()
+                return
+
     @on(Input.Submitted, "#picker-filter")
     def _submit(self, event: Input.Submitted) -> None:
         event.stop()
@@ -137,13 +175,13 @@ class StatusPicker(Picker[Status]):
     def __init__(self, title: str = "Set status", current: Status | None = None) -> None:
         self._current = current
         statuses = list(Status)
-        super().__init__(title, [Choice(Text(""), status) for status in statuses],
+        super().__init__(title, [Choice(Text(""), status, status.label) for status in statuses],
                          highlight=statuses.index(current) if current is not None else 0)
 
     def compose(self) -> ComposeResult:
         # The status colours come from the theme, known once the dialog is attached.
         theme = self.app.theme_variables
-        self._choices = self._shown = [Choice(self._prompt(i, c.value, theme), c.value)
+        self._choices = self._shown = [Choice(self._prompt(i, c.value, theme), c.value, c.words)
                                        for i, c in enumerate(self._choices)]
         yield from super().compose()
 
