@@ -43,6 +43,26 @@ class InboxActions:
         if action is not None:
             screen.call_after_refresh(action)
 
+    def neighbour(self, ticket_id: int, delta: int) -> int | None:
+        """The ticket *delta* rows from *ticket_id* in this view, with the cursor moved onto it.
+
+        A ticket that has left the view (closed, or replied to and now On
+        customer) leaves the cursor on the row that took its place: that row is
+        the next one, and the one above it the previous.
+        """
+        table = self.table
+        ids = [r.id for r in table.rows]
+        if not ids:
+            return None
+        if ticket_id in ids:
+            index = ids.index(ticket_id) + delta
+        else:
+            index = table.cursor_row if delta > 0 else table.cursor_row - 1
+        if not 0 <= index < len(ids):
+            return None
+        table.move_cursor(index)  # also fetches the next page when this is the last loaded row
+        return ids[index]
+
     def _target(self) -> list[int]:
         ids = self.table.target_ids()
         if not ids:

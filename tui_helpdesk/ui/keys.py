@@ -92,7 +92,9 @@ CONVERSATION_KEYS: tuple[Key, ...] = (
 # ------------------------------------------------------------ Ticket screen
 
 TICKET_KEYS: tuple[Key, ...] = (
-    Key("ticket.back", "escape", "back", "Back", True, "General"),
+    Key("ticket.back", "escape,q", "back", "Back", True, "General", "Back to the inbox"),
+    Key("ticket.next", "J", "step(1)", "Next ticket", False, "Moving", "Next ticket of the view"),
+    Key("ticket.prev", "K", "step(-1)", "Previous ticket", False, "Moving", "Previous ticket of the view"),
     Key("ticket.reply", "r", "reply", "Reply", True, "Tickets"),
     Key("ticket.note", "n", "note", "Note", True, "Tickets"),
     Key("ticket.status", "s", "status", "Status", True, "Tickets"),

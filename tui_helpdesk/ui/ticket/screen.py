@@ -231,14 +231,26 @@ class TicketScreen(TicketLoading, TicketSending, TicketActions, Screen):
     def action_back(self) -> None:
         self._close()
 
+    def action_step(self, delta: int) -> None:
+        """J / K: the next or previous ticket of the inbox's view, in its order."""
+        inbox = getattr(self.app, "inbox", None)
+        target = inbox.neighbour(self.ticket_id, delta) if inbox is not None else None
+        if target is None:
+            self._say(f"No {'next' if delta > 0 else 'previous'} ticket in this view")
+            return
+        self._close(then=target)
+
     @work(exclusive=True, group="ticket-close", exit_on_error=False)
-    async def _close(self) -> None:
+    async def _close(self, then: int | None = None) -> None:
         try:
             await self._final_save()
         except Exception as exc:  # noqa: BLE001
             self._say(f"draft not saved: {exc}", "warning")
         self.loaded = False
+        inbox = getattr(self.app, "inbox", None)
         self.dismiss()
+        if then is not None and inbox is not None:
+            inbox.open_ticket_soon(then)
 
     def _open_composer(self, mode: str) -> None:
         if not self.loaded:
