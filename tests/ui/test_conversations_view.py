@@ -240,3 +240,53 @@ async def test_with_one_desk_there_is_no_desk_column(hd, sim):
         view = app.query_one(ConversationsView)
         await until(pilot, lambda: len(rows(view)) == 1)
         assert "desk" not in next(iter(rows(view).values()))
+
+
+async def test_ticket_keys_in_the_conversations_view_act_on_the_conversations_ticket(hd, sim):
+    """s, a, n, c … work on a taken-over row's ticket; on a waiting row they say why not;
+    the table's own keys (filter, sort, columns, select) are neither shown nor run there."""
+    from tui_helpdesk.ui.app import HelpdeskApp
+    from tui_helpdesk.ui.dialogs import StatusPicker
+    from tui_helpdesk.ui.inbox import InboxScreen
+
+    me = await hd.agents.identify()
+    sim.add_conversation("Beatriz Costa", text="Olá, o Pix não foi confirmado", language="pt")
+    app = HelpdeskApp(hd=hd, me=me, clock=hd.store.clock, poll_seconds=0.1)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, InboxScreen) and app.screen.loaded)
+        inbox = app.screen
+        await until(pilot, lambda: inbox.rail.item("conversations") is not None
+                    and inbox.rail.item("conversations").count == 1, timeout=10)
+        inbox.select_view("conversations")
+        view = inbox.query_one(ConversationsView)
+        await until(pilot, lambda: view.display and len(view.items) == 1)
+        view.focus_table()
+        shown = {b.binding.action for b in inbox.active_bindings.values() if inbox.check_action(b.binding.action, ())}
+        assert not {"filter", "sort_next", "columns", "toggle_select", "select_all"} & shown
+        await pilot.press("slash")
+        await pilot.pause(0.2)
+        assert inbox.filter_query == "" and app.screen is inbox
+        status = inbox.query_one("#conv-status")
+        assert "1 waiting for a person" in str(status.render())
+
+        notes: list[str] = []
+        original = app.notify
+        app.notify = lambda message, **kw: (notes.append(str(message)), original(message, **kw))[1]
+        await pilot.press("s")  # not a ticket yet
+        await pilot.pause(0.2)
+        assert app.screen is inbox and any("take it over" in n for n in notes)
+
+        await pilot.press("t")
+        await until(pilot, lambda: type(app.screen).__name__ == "TicketScreen", timeout=10)
+        ticket_id = app.screen.ticket_id
+        app.pop_screen()
+        await until(pilot, lambda: view.items and view.items[0].handled, timeout=10)
+        await pilot.press("s")
+        await until(pilot, lambda: isinstance(app.screen, StatusPicker))
+        await pilot.press("4")  # On hold
+        await pilot.pause(0.3)
+        assert (await hd.tickets.get(ticket_id)).status is Status.ON_HOLD
+        assert "0 waiting for a person" in str(status.render()) or view.items[0].handled
+        inbox.select_view("inbox")
+        await until(pilot, lambda: inbox.table.display and not view.display)
+        assert inbox.check_action("filter", ()) is True

@@ -140,8 +140,16 @@ def preview_text(info: ConversationInfo) -> Text:
     return out
 
 
-def status_line(status: PollStatus | None, count: int, now: datetime) -> Text:
+def waiting(info: ConversationInfo) -> bool:
+    """Live and no person has it yet: what the rail's Conversations count counts."""
+    return info.state != "ended" and not info.handled
+
+
+def status_line(status: PollStatus | None, count: int, now: datetime, waiting_count: int | None = None) -> Text:
+    # The rail counts the waiting ones; the list also shows taken and recently ended ones.
     out = Text(f"{count} conversation{'s' if count != 1 else ''}", style="bold", end="")
+    if waiting_count is not None:
+        out.append(f"  ·  {waiting_count} waiting for a person", style="bold red" if waiting_count else "dim")
     if status is None:
         return out
     if status.last_error:
@@ -229,7 +237,7 @@ class ConversationsView(Vertical):
         except Exception as exc:  # noqa: BLE001 - a lost database must not end the view
             status_widget.update(plain(f"cannot read conversations: {type(exc).__name__}"))
             return
-        status_widget.update(status_line(status, len(items), self.now()))
+        status_widget.update(status_line(status, len(items), self.now(), sum(map(waiting, items))))
         self.show_items(items)
 
     def show_items(self, items: list[ConversationInfo]) -> None:
@@ -255,6 +263,19 @@ class ConversationsView(Vertical):
         self.items = list(items)
         self._keys = keys
         self._show_preview()
+
+    def ticket_or_say(self) -> int | None:
+        """The highlighted conversation's ticket, for the inbox's ticket keys; else say why there is none."""
+        info = self.current()
+        if info is None:
+            say(self, "No conversation here.", severity="warning", timeout=2)
+        elif info.ticket_id and info.handled:
+            return info.ticket_id
+        elif info.state == "ended":
+            say(self, "This conversation ended without a ticket.", severity="warning", timeout=3)
+        else:
+            say(self, "Not a ticket yet: press t to take it over.", timeout=3)
+        return None
 
     def current(self) -> ConversationInfo | None:
         table = self.table

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import OptionList
 from textual.worker import Worker
@@ -116,6 +117,27 @@ class InboxScreen(InboxViews, InboxFilters, InboxActions, Screen):
         from .conversations import ConversationsView
 
         return self.query_one(ConversationsView)
+
+    @property
+    def showing_conversations(self) -> bool:
+        """The Conversations view is up (its list, not the ticket table, has the rows)."""
+        if self.view_key != "conversations":
+            return False
+        try:
+            conversations = self.conversations
+        except NoMatches:  # asked before the screen is composed
+            return False
+        return conversations is not None and conversations.display
+
+    # Keys of the ticket table: they have nothing to act on in the Conversations list,
+    # so there they are neither shown nor run (a filter typed there would stick to the next view).
+    TABLE_ONLY = frozenset({"filter", "filter_builder", "clear_filter", "save_view", "edit_view", "delete_view",
+                            "columns", "sort_next", "sort_reverse", "toggle_select", "select_all", "unselect"})
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action in self.TABLE_ONLY and self.showing_conversations:
+            return False
+        return True
 
     def on_mount(self) -> None:
         self.status.me_name = self.me.name

@@ -64,12 +64,17 @@ class InboxActions:
         return ids[index]
 
     def _target(self) -> list[int]:
+        if self.showing_conversations:
+            tid = self.conversations.ticket_or_say()
+            return [tid] if tid is not None else []
         ids = self.table.target_ids()
         if not ids:
             self.notify("No ticket here.", severity="warning", timeout=2)
         return ids
 
     def _one(self) -> int | None:
+        if self.showing_conversations:
+            return self.conversations.ticket_or_say()
         tid = self.table.current_id()
         if tid is None:
             self.notify("No ticket here.", severity="warning", timeout=2)

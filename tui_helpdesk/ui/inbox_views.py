@@ -152,6 +152,8 @@ class InboxViews:
                    and self.hd.conversations.configured)
         in_tables = table.has_focus or (conversations is not None and conversations.table.has_focus)
         if conversations is not None:
+            if conversations.display != showing:
+                self.refresh_bindings()  # the table's own keys come and go with it
             conversations.display = showing
         table.display = not showing
         if showing:
