@@ -7,6 +7,15 @@ from tui_helpdesk.domain.model import TicketType
 from ui_support import settle
 
 
+async def until(pilot, condition, timeout: float = 5.0) -> None:
+    """Wait for *condition* while a worker may still run (a dialog awaited by one)."""
+    for _ in range(int(timeout / 0.05)):
+        if condition():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("timed out waiting for the screen")
+
+
 async def test_filter_builder_add_button_adds_a_condition(desk, make_app):
     """F, Tab to "+ Condition", Enter: a second condition row with its field focused, no crash."""
     hd, ana, _ = desk
@@ -197,3 +206,44 @@ async def test_after_closing_a_ticket_J_opens_the_one_that_took_its_place(desk, 
         await settle(pilot, lambda: order[1] not in [r.id for r in app.inbox.table.rows])
         await pilot.press("J")
         await settle(pilot, lambda: getattr(app.screen, "ticket_id", None) == order[2])
+
+
+async def test_tags_are_removed_and_completed_from_the_ticket_screen_and_the_inbox(desk, make_app):
+    hd, ana, _ = desk
+    other = await hd.tickets.create(subject="Tagged before", body="x", requester_email="t1@example.com",
+                                    channel="email", type=TicketType.EMAIL, tags=["refund", "vip"])
+    ticket = await hd.tickets.create(subject="Tag me", body="x", requester_email="t2@example.com",
+                                     channel="email", type=TicketType.EMAIL, tags=["vip", "spam"])
+    app = make_app(hd, ana)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(pilot)
+        app.inbox.open_ticket_soon(ticket.id)
+        await settle(pilot, lambda: getattr(app.screen, "ticket_id", None) == ticket.id and app.screen.loaded)
+        await pilot.press("plus")
+        from tui_helpdesk.ui.dialogs import TagDialog
+
+        await until(pilot, lambda: isinstance(app.screen, TagDialog))
+        await pilot.press(*"-sp")
+        await pilot.pause(0.2)
+        await pilot.press("right")  # accept the completion: -spam (a current tag)
+        await pilot.press("space", *"re")
+        await pilot.pause(0.2)
+        await pilot.press("right")  # refund, known from the other ticket
+        assert app.screen.query_one("#tags").value == "-spam refund"
+        await pilot.press("enter")
+        await settle(pilot, lambda: type(app.screen).__name__ == "TicketScreen")
+        await pilot.pause(0.3)
+        assert (await hd.tickets.get(ticket.id)).tags == ("refund", "vip")
+        await pilot.press("escape")
+        await settle(pilot, lambda: app.screen is app.inbox)
+        app.inbox.select_view("all")
+        await settle(pilot, lambda: app.inbox.view_key == "all" and other.id in [r.id for r in app.inbox.table.rows])
+        ids = [r.id for r in app.inbox.table.rows]
+        app.inbox.table.move_cursor(ids.index(other.id))
+        await pilot.press("plus")
+        await until(pilot, lambda: isinstance(app.screen, TagDialog))
+        await pilot.press(*"-vip")
+        await pilot.press("enter")
+        await settle(pilot, lambda: app.screen is app.inbox)
+        await pilot.pause(0.3)
+        assert (await hd.tickets.get(other.id)).tags == ("refund",)

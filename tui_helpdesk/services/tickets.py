@@ -357,8 +357,13 @@ class TicketService:
                 await tx.record_change(ticket_id, "tags", actor.id)
             return await tx.get_ticket(ticket_id)
 
+    async def known_tags(self) -> list[str]:
+        async with self.store.read() as tx:
+            return await tx.known_tags()
+
     async def bulk(self, ticket_ids: Sequence[int], *, actor: Agent, status: Status | str | None = None,
-                   assignee: str | None | type(...) = ..., add_tags: Iterable[str] = ()) -> int:
+                   assignee: str | None | type(...) = ..., add_tags: Iterable[str] = (),
+                   remove_tags: Iterable[str] = ()) -> int:
         """Apply one change to many tickets; returns how many changed."""
         changed = 0
         # "(bulk)" says the change was one of several; a single ticket is an ordinary change.
@@ -371,8 +376,8 @@ class TicketService:
             if assignee is not ...:
                 await self.assign(ticket_id, assignee, actor=actor, reason=reason)
                 changed += 1
-            if add_tags:
-                await self.change_tags(ticket_id, add=add_tags, actor=actor)
+            if add_tags or remove_tags:
+                await self.change_tags(ticket_id, add=add_tags, remove=remove_tags, actor=actor)
                 changed += 1
         return changed
 

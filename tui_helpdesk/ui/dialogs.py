@@ -7,7 +7,7 @@ it has a filter and jumps to the first choice starting with the letters
 where it has none); :class:`StatusPicker`, :class:`AgentPicker` and
 :class:`CannedPicker` fill it. :class:`ConfirmDialog` and
 :class:`CollisionDialog` answer yes or no (``y`` / ``n``), :class:`TagDialog`
-returns tags. Each returns its answer with ``dismiss()``; ``None`` (or
+returns tags to add and remove. Each returns its answer with ``dismiss()``; ``None`` (or
 ``False``) means the agent backed out. Prompts built from data go through
 :func:`~.text.line`. The look is in ``dialogs.tcss``.
 """
@@ -24,6 +24,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
+from textual.suggester import Suggester
 from textual.widgets import Button, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -248,29 +249,77 @@ class CannedPicker(Picker[str]):
         super().__init__("Canned replies", choices)
 
 
-class TagDialog(ModalScreen[list[str] | None]):
-    """Returns a list of tags to add."""
+@dataclass(frozen=True, slots=True)
+class TagChange:
+    """What the tag dialog asks for: tags to add and tags to remove."""
+
+    add: tuple[str, ...] = ()
+    remove: tuple[str, ...] = ()
+
+
+def parse_tags(text: str) -> TagChange:
+    """``+vip -spam refund`` → add vip and refund, remove spam (as ``helpdesk ticket tag`` reads it)."""
+    add: list[str] = []
+    remove: list[str] = []
+    for word in text.replace(",", " ").split():
+        if word.startswith("-"):
+            remove.append(word[1:])
+        else:
+            add.append(word.removeprefix("+"))
+    return TagChange(tuple(t for t in add if t), tuple(t for t in remove if t))
+
+
+class TagSuggester(Suggester):
+    """Completes the word being typed from the desk's tags (most used first); ``-`` completes a current tag."""
+
+    def __init__(self, known: list[str], current: tuple[str, ...] = ()) -> None:
+        super().__init__(use_cache=False, case_sensitive=False)
+        self.known = known
+        self.current = current
+
+    async def get_suggestion(self, value: str) -> str | None:
+        if not value or value[-1] in " ,":
+            return None
+        head, _, word = value.rpartition(" ")
+        sign = word[:1] if word[:1] in "+-" else ""
+        stem = word[len(sign):].lower()
+        if not stem:
+            return None
+        pool = self.current if sign == "-" else self.known
+        match = next((t for t in pool if t.startswith(stem) and t != stem), None)
+        return f"{head}{' ' if head else ''}{sign}{match}" if match else None
+
+
+class TagDialog(ModalScreen[TagChange | None]):
+    """Returns a :class:`TagChange`: ``tag`` or ``+tag`` adds, ``-tag`` removes; → completes a known tag."""
 
     CSS_PATH = CSS_FILE
     BINDINGS = Picker.BINDINGS
 
-    def __init__(self, title: str) -> None:
+    def __init__(self, title: str, *, current: tuple[str, ...] = (), known: list[str] | None = None) -> None:
         super().__init__(classes="modal-dialog")
         self._title = title
+        self._current = current
+        self._known = known or []
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box"):
             yield Static(Text(self._title, style="bold", end=""), classes="dialog-title")
-            yield Input(placeholder="tags, separated by commas or spaces", id="tags", classes="dialog-input")
-            yield Static(Text("enter adds · esc cancel", style="dim"), classes="dialog-hint")
+            if self._current:
+                now = Text("now: ", style="dim", end="")
+                now.append_text(line(" ".join(self._current), 200))
+                yield Static(now, id="tags-now", classes="dialog-body")
+            yield Input(placeholder="tag adds · -tag removes (spaces or commas between)", id="tags",
+                        classes="dialog-input", suggester=TagSuggester(self._known, self._current))
+            yield Static(Text("enter applies · → completes · esc cancel", style="dim"), classes="dialog-hint")
 
     def on_mount(self) -> None:
         self.query_one("#tags").focus()
 
     @on(Input.Submitted, "#tags")
     def _submit(self, event: Input.Submitted) -> None:
-        tags = [t for t in event.value.replace(",", " ").split() if t]
-        self.dismiss(tags or None)
+        change = parse_tags(event.value)
+        self.dismiss(change if change.add or change.remove else None)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

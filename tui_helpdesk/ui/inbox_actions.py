@@ -110,14 +110,16 @@ class InboxActions:
         self.app.push_screen(StatusPicker(f"Status of {self._what(ids)}"), done)
 
     def action_tag(self) -> None:
-        ids = self._target()
-        if not ids:
-            return
+        if ids := self._target():
+            self._tag(ids)
 
-        def done(tags: list[str] | None) -> None:
-            if tags:
-                self.bulk(ids, f"Tagged {self._what(ids)}", add_tags=tags)
-        self.app.push_screen(TagDialog(f"Add tags to {self._what(ids)}"), done)
+    @work(group="tags", exit_on_error=False)
+    async def _tag(self, ids: list[int]) -> None:
+        known = await self.hd.tickets.known_tags()
+        current = (await self.hd.tickets.get(ids[0])).tags if len(ids) == 1 else ()
+        change = await self.app.push_screen_wait(TagDialog(f"Tags of {self._what(ids)}", current=current, known=known))
+        if change is not None:
+            self.bulk(ids, f"Tags changed on {self._what(ids)}", add_tags=change.add, remove_tags=change.remove)
 
     def action_assign(self) -> None:
         ids = self._target()

@@ -22,7 +22,8 @@ from ..keys import RESEND
 from ..widgets.attachments import (AttachmentPicker, SavePathDialog, attachments_of, default_save_path, open_attachment,
                                    opener, save_attachment)
 from ..widgets.entry_text import safe_line
-from ..dialogs import AgentPicker, AssigneeChoice, CannedPicker, CollisionDialog, ConfirmDialog, StatusPicker
+from ..dialogs import (AgentPicker, AssigneeChoice, CannedPicker, CollisionDialog, ConfirmDialog, StatusPicker,
+                       TagDialog)
 
 
 class TicketActions:
@@ -75,6 +76,30 @@ class TicketActions:
                                                                current=self.ticket.assignee, offer_take=True))
         if choice is not None:
             await self._assign(choice)
+
+    def action_tag(self) -> None:
+        if self.ticket:
+            self._edit_tags()
+
+    @work(exclusive=True, group="ticket-action", exit_on_error=False)
+    async def _edit_tags(self) -> None:
+        try:
+            known = await self.hd.tickets.known_tags()
+        except HelpdeskError:
+            known = []
+        change = await self.app.push_screen_wait(TagDialog(f"Tags of #{self.ticket_id}", current=self.ticket.tags,
+                                                           known=known))
+        if change is None:
+            return
+        try:
+            after = await self.hd.tickets.change_tags(self.ticket_id, add=change.add, remove=change.remove,
+                                                      actor=self.me)
+        except HelpdeskError as exc:
+            self._say(str(exc), "error")
+            return
+        self._show_ticket(after)
+        await self._refresh_quietly()
+        self._say(f"Tags: {', '.join(after.tags) or 'none'}")
 
     def action_take(self) -> None:
         if self.ticket:

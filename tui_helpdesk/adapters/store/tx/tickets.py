@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from ....domain.clock import naive_utc
 from ....domain.errors import ConflictError, NotFound
@@ -138,6 +138,12 @@ class TicketQueries(TxPart):
         if gone:
             await self.conn.execute(delete(TAGS).where(TAG.ticket_id == ticket_id, TAG.tag.in_(gone)))
         return tuple(sorted((current | set(add)) - set(remove)))
+
+    async def known_tags(self, limit: int = 500) -> list[str]:
+        """The desk's tags, most used first (for completion in the tag dialog)."""
+        uses = func.count().label("uses")
+        rows = await self.conn.execute(select(TAG.tag, uses).group_by(TAG.tag).order_by(uses.desc(), TAG.tag).limit(limit))
+        return [r[0] for r in rows]
 
     async def tickets_by_conversation(self, conversation_id: str) -> list[int]:
         rows = await self.conn.execute(select(T.id).where(T.conversation_id == conversation_id).order_by(T.id))
