@@ -283,9 +283,9 @@ async def test_ticket_keys_in_the_conversations_view_act_on_the_conversations_ti
         await until(pilot, lambda: view.items and view.items[0].handled, timeout=10)
         await pilot.press("s")
         await until(pilot, lambda: isinstance(app.screen, StatusPicker))
-        await pilot.press("4")  # On hold
+        await pilot.press("3")  # On customer
         await pilot.pause(0.3)
-        assert (await hd.tickets.get(ticket_id)).status is Status.ON_HOLD
+        assert (await hd.tickets.get(ticket_id)).status is Status.ON_CUSTOMER
         assert "0 waiting for a person" in str(status.render()) or view.items[0].handled
         inbox.select_view("inbox")
         await until(pilot, lambda: inbox.table.display and not view.display)

@@ -206,12 +206,19 @@ async def test_bulk_take_status_and_tag(desk, make_app):
         await pilot.pause()
         picked = sorted(table.selected)
         await pilot.press("4")
+        await pilot.pause(0.2)
+        await pilot.press("enter")  # On hold asks why and until when; both may stay empty
         await settle(pilot, lambda: not table.selected)
         for tid in picked:
             assert (await hd.tickets.get(tid)).status is Status.ON_HOLD
         # Tags on the ticket under the cursor.
         await pilot.press("g", "plus")
-        await pilot.pause()
+        from tui_helpdesk.ui.dialogs import TagDialog
+
+        for _ in range(100):
+            if isinstance(app.screen, TagDialog):
+                break
+            await pilot.pause(0.05)
         target = table.current_id()
         await pilot.press(*"vip urgent", "enter")
         await settle(pilot, lambda: "vip" in [t for t in [None]] or True)

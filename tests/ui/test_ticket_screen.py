@@ -270,6 +270,8 @@ async def test_status_assign_take_and_close(desk):
         await pilot.press("s")
         await wait_until(pilot, lambda: isinstance(app.screen, StatusPicker))
         await pilot.press("down", "down", "down", "enter")  # New -> On hold
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "HoldDialog")
+        await pilot.press("enter")  # no reason, no time
         await wait_until(pilot, lambda: screen.ticket.status is Status.ON_HOLD, what="On hold")
         await pilot.press("a")
         await wait_until(pilot, lambda: isinstance(app.screen, AssigneePicker))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from datetime import datetime
+from datetime import datetime, timezone
 
 from .. import settings as settings_mod
 from ..bootstrap import Helpdesk, bootstrap
@@ -51,6 +51,8 @@ async def _open(args, *, upgrade: bool = False) -> tuple[Helpdesk, Agent]:
     hd = await bootstrap(_load_existing(args), upgrade=upgrade)
     try:
         me = await hd.agents.identify(act_as=args.act_as or os.environ.get("HELPDESK_AS"))
+        # Holds end on time even with no app open: whichever process looks first ends them.
+        await hd.tickets.wake_held()
     except BaseException:
         await hd.close()
         raise
@@ -85,7 +87,7 @@ def ticket_json(t: Ticket) -> dict:
         "created_at": t.created_at.isoformat() + "Z", "updated_at": t.updated_at.isoformat() + "Z",
         "last_message_at": t.last_message_at.isoformat() + "Z", "last_message_by": t.last_message_by.value,
         "conversation_id": t.conversation_id, "language": t.language, "follow_up_of": t.follow_up_of,
-        "version": t.version,
+        "version": t.version, "hold_until": t.hold_until.isoformat() + "Z" if t.hold_until else None,
     }
 
 
@@ -255,8 +257,20 @@ async def ticket_note(hd: Helpdesk, me: Agent, args) -> int:
 
 
 async def ticket_status(hd: Helpdesk, me: Agent, args) -> int:
-    ticket = await hd.tickets.set_status(args.id, args.status, actor=me, reason=args.reason)
-    _dump(ticket_json(ticket)) if args.json else _print(f"#{ticket.id} is {ticket.status.label}")
+    until = None
+    if args.until:
+        from ..domain.clock import naive_utc
+        from ..domain.hold import parse_until
+
+        until = naive_utc(parse_until(args.until, datetime.now().astimezone()))  # in this machine's time zone
+    ticket = await hd.tickets.set_status(args.id, args.status, actor=me, reason=args.reason, hold_until=until)
+    if args.json:
+        _dump(ticket_json(ticket))
+    elif ticket.hold_until:
+        local = ticket.hold_until.replace(tzinfo=timezone.utc).astimezone()
+        _print(f"#{ticket.id} is {ticket.status.label} until {local:%a %d %b %Y %H:%M %Z}")
+    else:
+        _print(f"#{ticket.id} is {ticket.status.label}")
     return 0
 
 

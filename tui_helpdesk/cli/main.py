@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("id", type=_ticket_id)
     x.add_argument("status")
     x.add_argument("--reason")
+    x.add_argument("--until", metavar="WHEN", help="on_hold only: come back to On you then (2h, 3d, tomorrow, mon, "
+                                                   "14:30, 2026-12-24 09:00; this machine's time zone)")
     x.add_argument("--json", action="store_true")
     x = t.add_parser("assign", help="assign a ticket to an agent, or 'none'")
     x.add_argument("id", type=_ticket_id)

@@ -18,6 +18,7 @@ no terminal is open.
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import sys
 import time
@@ -85,10 +86,28 @@ async def sync(args, load) -> int:
             tasks.append(hd.mail.run(stop, printer))
         if hd.mail.addresses and not args.no_send:
             tasks.append(hd.outbox.run(stop))
+        tasks.append(_wake_held(hd, stop))
         await asyncio.gather(*tasks)
         return 0
     finally:
         await hd.close()
+
+
+log = logging.getLogger(__name__)
+HOLD_CHECK_SECONDS = 30.0
+
+
+async def _wake_held(hd, stop: asyncio.Event) -> None:
+    """Ends holds whose time has come while no app may be open (the app does it too)."""
+    while not stop.is_set():
+        try:
+            await hd.tickets.wake_held()
+        except HelpdeskError as exc:
+            log.warning("on-hold check: %s", exc)
+        try:
+            await asyncio.wait_for(stop.wait(), HOLD_CHECK_SECONDS)
+        except asyncio.TimeoutError:
+            pass
 
 
 async def _once(hd, args, chat: bool) -> int:
@@ -97,7 +116,10 @@ async def _once(hd, args, chat: bool) -> int:
     say = (lambda text: None) if args.json else print
     progress = (lambda p: None) if args.json else _Printer(args.quiet)
     failed = False
-    out: dict = {"chatbot": [], "chat_outbox": [], "mailboxes": [], "outbox": None}
+    out: dict = {"chatbot": [], "chat_outbox": [], "mailboxes": [], "outbox": None,
+                 "back_from_hold": await hd.tickets.wake_held()}
+    if out["back_from_hold"]:
+        say(f"on hold: {out['back_from_hold']} ticket(s) back to On you, their time had come")
     if chat and not args.no_receive:
         for slug in hd.conversations.desk_slugs():
             try:

@@ -146,6 +146,7 @@ class Ticket:
     language: str | None = None
     follow_up_of: int | None = None
     updated_by: str | None = None
+    hold_until: datetime | None = None  # On hold until then (naive UTC), when a time was given
 
     @property
     def ref(self) -> str:

@@ -281,23 +281,63 @@ class TicketService:
 
     async def set_status(
         self, ticket_id: int, status: Status | str, *, actor: Agent, expected_version: int | None = None,
-        reason: str | None = None,
+        reason: str | None = None, hold_until: datetime | None = None,
     ) -> Ticket:
-        """Set a status by hand; with ``expected_version`` a lost race raises ConflictError."""
+        """Set a status by hand; with ``expected_version`` a lost race raises ConflictError.
+
+        *hold_until* (naive UTC, On hold only) is when the ticket comes back to
+        On you by itself (:meth:`wake_held`); setting it on a ticket already On
+        hold moves the time.
+        """
         status = _status(status)
+        if hold_until is not None and status is not Status.ON_HOLD:
+            raise UsageError("a time to come back ('until') is for On hold only")
+        reason = (one_line(reason, 200) or None) if reason else None
         async with self.store.write() as tx:
+            if hold_until is not None and hold_until <= tx.now():
+                raise UsageError("the time to come back is not in the future")
             ticket = await tx.get_ticket(ticket_id, for_update=True)
-            if ticket.status is status:
+            if ticket.status is status and (status is not Status.ON_HOLD or hold_until in (None, ticket.hold_until)):
                 if expected_version is not None and expected_version != ticket.version:
                     from ..domain.errors import ConflictError
 
                     raise ConflictError(ticket_id, ticket.updated_by)
                 return ticket
             await tx.update_ticket(ticket_id, expected_version=expected_version, actor=actor.name,
-                                   status=status, updated_at=tx.now(), closed_at=None if status.is_active else tx.now())
-            await self.status_event(tx, ticket, status, actor, reason)
+                                   status=status, updated_at=tx.now(), closed_at=None if status.is_active else tx.now(),
+                                   **({"hold_until": hold_until} if status is Status.ON_HOLD else {}))
+            if ticket.status is status:  # only the time moved
+                await self.event(tx, ticket_id, f"On hold until {_utc(hold_until)}, set by {actor.name}"
+                                 + (f" ({reason})" if reason else ""),
+                                 {"event": "hold", "until": hold_until.isoformat(), "by": actor.login, "reason": reason})
+            else:
+                until = f"until {_utc(hold_until)}" if hold_until else None
+                await self.status_event(tx, ticket, status, actor, "; ".join(p for p in (reason, until) if p) or None,
+                                        until=hold_until)
             await tx.record_change(ticket_id, "status", actor.id)
             return await tx.get_ticket(ticket_id)
+
+    async def wake_held(self) -> int:
+        """Bring back to On you every ticket whose "On hold until" has come; returns how many.
+
+        Any process that looks does it (the app every few seconds, ``helpdesk
+        sync``, the CLI before it reads), so a hold ends on time even when no
+        app is open; two processes at once wake each ticket once.
+        """
+        async with self.store.read() as tx:
+            due = await tx.held_until_due(tx.now())
+        woke = 0
+        for ticket_id in due:
+            async with self.store.write() as tx:
+                ticket = await tx.get_ticket(ticket_id, for_update=True)
+                if ticket.status is not Status.ON_HOLD or ticket.hold_until is None or ticket.hold_until > tx.now():
+                    continue  # woken, or put back on hold, by another process meanwhile
+                await tx.update_ticket(ticket_id, expected_version=ticket.version, actor=SYSTEM,
+                                       status=Status.ON_YOU, updated_at=tx.now())
+                await self.status_event(tx, ticket, Status.ON_YOU, None, f"on hold until {_utc(ticket.hold_until)}")
+                await tx.record_change(ticket_id, "status", None)
+                woke += 1
+        return woke
 
     async def assign(
         self, ticket_id: int, login: str | None, *, actor: Agent | None, expected_version: int | None = None,
@@ -363,18 +403,19 @@ class TicketService:
 
     async def bulk(self, ticket_ids: Sequence[int], *, actor: Agent, status: Status | str | None = None,
                    assignee: str | None | type(...) = ..., add_tags: Iterable[str] = (),
-                   remove_tags: Iterable[str] = ()) -> int:
+                   remove_tags: Iterable[str] = (), reason: str | None = None,
+                   hold_until: datetime | None = None) -> int:
         """Apply one change to many tickets; returns how many changed."""
         changed = 0
         # "(bulk)" says the change was one of several; a single ticket is an ordinary change.
-        reason = "bulk" if len(ticket_ids) > 1 else None
+        why = "; ".join(p for p in (reason, "bulk" if len(ticket_ids) > 1 else None) if p) or None
         for ticket_id in ticket_ids:
             if status is not None:
                 before = await self.get(ticket_id)
-                after = await self.set_status(ticket_id, status, actor=actor, reason=reason)
+                after = await self.set_status(ticket_id, status, actor=actor, reason=why, hold_until=hold_until)
                 changed += after.version != before.version
             if assignee is not ...:
-                await self.assign(ticket_id, assignee, actor=actor, reason=reason)
+                await self.assign(ticket_id, assignee, actor=actor, reason="bulk" if len(ticket_ids) > 1 else None)
                 changed += 1
             if add_tags or remove_tags:
                 await self.change_tags(ticket_id, add=add_tags, remove=remove_tags, actor=actor)
@@ -393,16 +434,18 @@ class TicketService:
         """A system event on the timeline, inside the caller's transaction."""
         return await tx.insert_entry(ticket_id=ticket_id, kind=EntryKind.EVENT, body=text, author_name=SYSTEM, meta=meta)
 
-    async def status_event(self, tx: Tx, ticket: Ticket, new: Status, actor: Agent | None, reason: str | None) -> None:
+    async def status_event(self, tx: Tx, ticket: Ticket, new: Status, actor: Agent | None, reason: str | None,
+                           *, until: datetime | None = None) -> None:
         """The timeline event of *ticket* moving to *new*, and its StatusChanged, inside the caller's transaction.
 
         The caller updates the ticket's row itself (with its other changes).
         """
         text = lifecycle.status_event_text(ticket.status, new, by=actor.name if actor else None, reason=reason)
-        await self.event(tx, ticket.id, text, {
-            "event": "status", "from": ticket.status.value, "to": new.value,
-            "by": actor.login if actor else None, "manual": actor is not None, "reason": reason,
-        })
+        meta = {"event": "status", "from": ticket.status.value, "to": new.value,
+                "by": actor.login if actor else None, "manual": actor is not None, "reason": reason}
+        if until is not None:
+            meta["until"] = until.isoformat()
+        await self.event(tx, ticket.id, text, meta)
         await self.events.record(tx, StatusChanged(ticket.id, ticket.status, new, actor.id if actor else None))
 
     async def _meanwhile(self, tx: Tx, ticket_id: int, seen_entry_id: int | None, actor: Agent) -> str | None:
@@ -414,6 +457,11 @@ class TicketService:
             return None
         names = ", ".join(dict.fromkeys(e.author for e in others))
         return f"changed by {names} meanwhile: {len(others)} new message(s) arrived before yours was sent"
+
+
+def _utc(at: datetime) -> str:
+    """A naive-UTC moment for a timeline event every teammate reads, wherever they are."""
+    return f"{at:%a %d %b %Y %H:%M} UTC"
 
 
 def _status(value: Status | str) -> Status:

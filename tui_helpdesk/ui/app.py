@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from ..settings import Settings
 
 POLL_SECONDS = 0.4
+HOLD_CHECK_SECONDS = 15.0
 MAX_BACKOFF = 10.0
 # Kinds of change that can put a ticket into someone's Inbox.
 INBOX_KINDS = {"created", "assign", "follow_up", "message"}
@@ -172,9 +174,14 @@ class HelpdeskApp(App[int]):
         """Poll "what changed since N"; refresh the inbox and notify me."""
         delay = self.poll_seconds
         self._set_sync("live", True)
+        next_hold_check = 0.0
         while True:
             await asyncio.sleep(delay)
             try:
+                if time.monotonic() >= next_hold_check:
+                    # Holds whose time has come go back to On you; the feed below brings the change.
+                    next_hold_check = time.monotonic() + HOLD_CHECK_SECONDS
+                    await self.hd.tickets.wake_held()
                 changes, seq = await self.hd.feed.since(self.seq)
             except Exception as exc:  # noqa: BLE001 - a lost database must not kill the app
                 delay = min(MAX_BACKOFF, delay * 2)

@@ -7,7 +7,8 @@ it has a filter and jumps to the first choice starting with the letters
 where it has none); :class:`StatusPicker`, :class:`AgentPicker` and
 :class:`CannedPicker` fill it. :class:`ConfirmDialog` and
 :class:`CollisionDialog` answer yes or no (``y`` / ``n``), :class:`TagDialog`
-returns tags to add and remove. Each returns its answer with ``dismiss()``; ``None`` (or
+returns tags to add and remove, :class:`HoldDialog` why and until when a
+ticket is On hold. Each returns its answer with ``dismiss()``; ``None`` (or
 ``False``) means the agent backed out. Prompts built from data go through
 :func:`~.text.line`. The look is in ``dialogs.tcss``.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from rich.text import Text
@@ -28,6 +30,9 @@ from textual.suggester import Suggester
 from textual.widgets import Button, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
+from ..domain.clock import naive_utc
+from ..domain.errors import UsageError
+from ..domain.hold import parse_until
 from ..domain.model import Agent, EntryKind, Status, TimelineEntry
 from .text import line, status_text
 
@@ -320,6 +325,75 @@ class TagDialog(ModalScreen[TagChange | None]):
     def _submit(self, event: Input.Submitted) -> None:
         change = parse_tags(event.value)
         self.dismiss(change if change.add or change.remove else None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+@dataclass(frozen=True, slots=True)
+class HoldChoice:
+    """On hold: why, and until when (naive UTC; None = until someone changes it)."""
+
+    reason: str | None
+    until: datetime | None
+
+
+class HoldDialog(ModalScreen[HoldChoice | None]):
+    """Asks why a ticket goes On hold and, optionally, until when (read in the agent's time zone)."""
+
+    CSS_PATH = CSS_FILE
+    BINDINGS = Picker.BINDINGS
+
+    def __init__(self, title: str, now: datetime) -> None:
+        super().__init__(classes="modal-dialog")
+        self._title = title
+        self._now = now  # the agent's local time, aware
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box"):
+            yield Static(Text(self._title, style="bold", end=""), classes="dialog-title")
+            yield Input(placeholder="reason (optional): waiting for the courier", id="hold-reason",
+                        classes="dialog-input")
+            yield Input(placeholder="until (optional): 2h, 3d, tomorrow, mon, 14:30, 2026-12-24 09:00",
+                        id="hold-until", classes="dialog-input")
+            yield Static("", id="hold-error", classes="dialog-body")
+            yield Static(Text("enter puts it on hold · tab next field · esc cancel", style="dim"),
+                         classes="dialog-hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#hold-error").display = False
+        self.query_one("#hold-reason").focus()
+
+    @on(Input.Changed, "#hold-until")
+    def _preview(self, event: Input.Changed) -> None:
+        box = self.query_one("#hold-error", Static)
+        if not event.value.strip():
+            box.display = False
+            return
+        try:
+            at = parse_until(event.value, self._now)
+        except UsageError as exc:
+            box.update(Text(str(exc), style="dim", end=""))
+        else:
+            box.update(Text(f"back On you {at:%a %d %b %Y %H:%M}", style="dim", end=""))
+        box.display = True
+
+    @on(Input.Submitted)
+    def _submit(self, event: Input.Submitted) -> None:
+        event.stop()
+        reason = self.query_one("#hold-reason", Input).value.strip() or None
+        text = self.query_one("#hold-until", Input).value
+        until = None
+        if text.strip():
+            try:
+                until = naive_utc(parse_until(text, self._now))
+            except UsageError as exc:
+                box = self.query_one("#hold-error", Static)
+                box.update(Text(str(exc), style="bold red", end=""))
+                box.display = True
+                self.query_one("#hold-until").focus()
+                return
+        self.dismiss(HoldChoice(reason, until))
 
     def action_cancel(self) -> None:
         self.dismiss(None)

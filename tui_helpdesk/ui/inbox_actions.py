@@ -12,8 +12,9 @@ from textual import work
 
 from ..domain.errors import HelpdeskError
 from ..domain.model import Status
-from .dialogs import AgentPicker, AssigneeChoice, StatusPicker, TagDialog
+from .dialogs import AgentPicker, AssigneeChoice, HoldChoice, HoldDialog, StatusPicker, TagDialog
 from .text import line, plain
+from .widgets.entry_text import local
 
 
 class InboxActions:
@@ -104,8 +105,15 @@ class InboxActions:
         if not ids:
             return
 
+        def held(hold: HoldChoice | None) -> None:
+            if hold is not None:
+                self.bulk(ids, f"{self._what(ids)}: On hold", status=Status.ON_HOLD, reason=hold.reason,
+                          hold_until=hold.until)
+
         def done(status: Status | None) -> None:
-            if status is not None:
+            if status is Status.ON_HOLD:
+                self.app.push_screen(HoldDialog(f"{self._what(ids)} on hold", local(self.hd.store.clock())), held)
+            elif status is not None:
                 self.bulk(ids, f"{self._what(ids)}: {status.label}", status=status)
         self.app.push_screen(StatusPicker(f"Status of {self._what(ids)}"), done)
 

@@ -89,6 +89,8 @@ TICKET = Table(
     Column("follow_up_of", Integer, ForeignKey("ticket.id")),
     Column("version", Integer, nullable=False, default=1),
     Column("updated_by", String(200)),
+    # On hold until (naive UTC); cleared whenever the status leaves On hold.
+    Column("hold_until", DateTime),
     Index("ix_ticket_closed_updated", "closed", "updated_at", "id"),
     Index("ix_ticket_assignee_closed_updated", "assignee_id", "closed", "updated_at", "id"),
     Index("ix_ticket_updated", "updated_at", "id"),
@@ -96,6 +98,7 @@ TICKET = Table(
     Index("ix_ticket_requester", "requester_id", "created_at"),
     Index("ix_ticket_status", "status", "updated_at"),
     Index("ix_ticket_conversation", "conversation_id"),
+    Index("ix_ticket_hold_until", "hold_until"),
 )
 
 TICKET_TAG = Table(

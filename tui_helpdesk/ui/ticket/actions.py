@@ -22,8 +22,9 @@ from ..keys import RESEND
 from ..widgets.attachments import (AttachmentPicker, SavePathDialog, attachments_of, default_save_path, open_attachment,
                                    opener, save_attachment)
 from ..widgets.entry_text import safe_line
-from ..dialogs import (AgentPicker, AssigneeChoice, CannedPicker, CollisionDialog, ConfirmDialog, StatusPicker,
-                       TagDialog)
+from ..dialogs import (AgentPicker, AssigneeChoice, CannedPicker, CollisionDialog, ConfirmDialog, HoldDialog,
+                       StatusPicker, TagDialog)
+from ..widgets.entry_text import local
 
 
 class TicketActions:
@@ -38,21 +39,26 @@ class TicketActions:
     @work(exclusive=True, group="ticket-action", exit_on_error=False)
     async def _pick_status(self) -> None:
         status = await self.app.push_screen_wait(StatusPicker(current=self.ticket.status))
-        if status is not None and status is not self.ticket.status:
+        if status is Status.ON_HOLD:  # On hold again moves its "until"
+            hold = await self.app.push_screen_wait(HoldDialog(f"#{self.ticket_id} on hold", local(self.hd.store.clock())))
+            if hold is not None:
+                await self._change_status(status, reason=hold.reason, until=hold.until)
+        elif status is not None and status is not self.ticket.status:
             await self._change_status(status)
 
-    async def _change_status(self, status: Status) -> None:
+    async def _change_status(self, status: Status, *, reason: str | None = None, until=None) -> None:
         ticket = self.ticket
         try:
-            after = await self.hd.tickets.set_status(self.ticket_id, status, actor=self.me,
-                                                     expected_version=ticket.version)
+            after = await self.hd.tickets.set_status(self.ticket_id, status, actor=self.me, reason=reason,
+                                                     hold_until=until, expected_version=ticket.version)
         except HelpdeskError as exc:
             self._say(str(exc), "error")
             await self._refresh_quietly()
             return
         self._show_ticket(after)
         await self._refresh_quietly()
-        self._say(f"#{after.id} is {after.status.label}")
+        back = f" until {local(after.hold_until):%a %d %b %H:%M}" if after.hold_until else ""
+        self._say(f"#{after.id} is {after.status.label}{back}")
 
     def action_close_ticket(self) -> None:
         if self.ticket and self.ticket.status is not Status.CLOSED:

@@ -18,7 +18,7 @@ from textual.widgets.option_list import Option
 
 from ...domain.model import Ticket, TicketRow, TicketType
 from ...domain.text import one_line
-from .entry_text import ago, safe_line, safe_text, when
+from .entry_text import ago, local, safe_line, safe_text, when
 
 TYPE_LABEL = {TicketType.EMAIL: "Email", TicketType.LIVE_CHAT: "Live chat", TicketType.API: "API"}
 
@@ -134,6 +134,7 @@ class DetailsPanel(VerticalScroll, can_focus=False):
 
         rows: list[tuple[str, Text | str | None]] = [
             ("Status", ticket.status.label),
+            *([("Back on", local(ticket.hold_until).strftime("%a %d %b %Y %H:%M"))] if ticket.hold_until else []),
             ("Assignee", ticket.assignee.name if ticket.assignee else None),
             ("Channel", ticket.channel),
             ("Type", TYPE_LABEL.get(ticket.type, ticket.type.value)),

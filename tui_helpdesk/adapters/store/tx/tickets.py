@@ -95,7 +95,7 @@ class TicketQueries(TxPart):
             last_message_at=row.last_message_at, last_message_by=Author(row.last_message_by), version=row.version,
             assignee=assignee, summary=row.summary, tags=tags, conversation_id=row.conversation_id,
             ai_replies_allowed=row.ai_replies_allowed, language=row.language, follow_up_of=row.follow_up_of,
-            updated_by=row.updated_by,
+            updated_by=row.updated_by, hold_until=row.hold_until,
         )
 
     async def ticket_closed_at(self, ticket_id: int) -> datetime | None:
@@ -110,6 +110,8 @@ class TicketQueries(TxPart):
         if "status" in values:
             status = Status(values["status"])
             values["status"] = status.value
+            if status is not Status.ON_HOLD:
+                values["hold_until"] = None  # an "until" belongs to the hold it was set with
             values["closed"] = not status.is_active
             if not status.is_active:
                 values.setdefault("closed_at", self.now())
@@ -138,6 +140,13 @@ class TicketQueries(TxPart):
         if gone:
             await self.conn.execute(delete(TAGS).where(TAG.ticket_id == ticket_id, TAG.tag.in_(gone)))
         return tuple(sorted((current | set(add)) - set(remove)))
+
+    async def held_until_due(self, now: datetime, limit: int = 100) -> list[int]:
+        """Tickets On hold whose "until" has come, earliest first."""
+        rows = await self.conn.execute(
+            select(T.id).where(T.hold_until <= now, T.status == Status.ON_HOLD.value)
+            .order_by(T.hold_until, T.id).limit(limit))
+        return [r[0] for r in rows]
 
     async def known_tags(self, limit: int = 500) -> list[str]:
         """The desk's tags, most used first (for completion in the tag dialog)."""
