@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tui_helpdesk.domain.model import TicketType
+from tui_helpdesk.domain.model import Status, TicketType
 
 from ui_support import settle
 
@@ -247,3 +247,41 @@ async def test_tags_are_removed_and_completed_from_the_ticket_screen_and_the_inb
         await settle(pilot, lambda: app.screen is app.inbox)
         await pilot.pause(0.3)
         assert (await hd.tickets.get(other.id)).tags == ("refund",)
+
+
+async def test_u_undoes_a_close_and_a_bulk_take_but_never_a_teammates_later_change(desk, make_app):
+    hd, ana, ben = desk
+    tickets = [await hd.tickets.create(subject=f"Undo {n}", body="x", requester_email=f"u{n}@example.com",
+                                       channel="email", type=TicketType.EMAIL) for n in range(2)]
+    app = make_app(hd, ana)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(pilot)
+        app.inbox.select_view("unassigned")
+        await settle(pilot, lambda: app.inbox.view_key == "unassigned")
+        table = app.inbox.table
+        first = table.current_id()
+        before = await hd.tickets.get(first)
+        await pilot.press("c")
+        await settle(pilot, lambda: first not in [r.id for r in table.rows])
+        assert (await hd.tickets.get(first)).status is Status.CLOSED
+        await pilot.press("u")
+        await settle(pilot, lambda: first in [r.id for r in table.rows])
+        undone = await hd.tickets.get(first)
+        assert undone.status is before.status
+        assert "undo" in (await hd.tickets.timeline(first))[-1].body
+
+        # Two taken at once; Ben reassigns one before Ana undoes: only the other goes back.
+        ids = [r.id for r in table.rows[:2]]
+        await pilot.press("space", "space", "t")
+        await settle(pilot, lambda: not table.selected)
+        await hd.tickets.assign(ids[1], "ben", actor=ben)
+        notes: list[str] = []
+        original = app.notify
+        app.notify = lambda message, **kw: (notes.append(str(message)), original(message, **kw))[1]
+        await pilot.press("u")
+        await settle(pilot, lambda: any("not undone" in n for n in notes))
+        assert (await hd.tickets.get(ids[0])).assignee is None
+        assert (await hd.tickets.get(ids[1])).assignee.login == "ben"
+        assert any(f"#{ids[1]}: changed by Ben Okafor meanwhile" in n for n in notes)
+        await pilot.press("u")  # once only
+        await settle(pilot, lambda: any("Nothing to undo" in n for n in notes))

@@ -15,7 +15,8 @@ from datetime import datetime
 
 from ..adapters.store.repository import Store, Tx
 from ..domain import lifecycle
-from ..domain.errors import CannotDeliver, NotFound, UsageError
+from ..domain.clock import naive_utc
+from ..domain.errors import CannotDeliver, ConflictError, NotFound, UsageError
 from ..domain.events import AssigneeChanged, CustomerMessageAdded, ReplyAdded, StatusChanged, TicketCreated
 from ..domain.mentions import find_mentions
 from ..domain.model import (
@@ -299,8 +300,6 @@ class TicketService:
             ticket = await tx.get_ticket(ticket_id, for_update=True)
             if ticket.status is status and (status is not Status.ON_HOLD or hold_until in (None, ticket.hold_until)):
                 if expected_version is not None and expected_version != ticket.version:
-                    from ..domain.errors import ConflictError
-
                     raise ConflictError(ticket_id, ticket.updated_by)
                 return ticket
             await tx.update_ticket(ticket_id, expected_version=expected_version, actor=actor.name,
@@ -359,8 +358,6 @@ class TicketService:
                 raise NotFound(f"no agent '{login}'")
         if (agent.id if agent else None) == (ticket.assignee.id if ticket.assignee else None):
             if expected_version is not None and expected_version != ticket.version:
-                from ..domain.errors import ConflictError
-
                 raise ConflictError(ticket_id, ticket.updated_by)
             return ticket
         await tx.update_ticket(ticket_id, expected_version=expected_version, actor=actor.name if actor else SYSTEM,
@@ -396,6 +393,48 @@ class TicketService:
                 await tx.update_ticket(ticket_id, expected_version=None, actor=actor.name, updated_at=tx.now())
                 await tx.record_change(ticket_id, "tags", actor.id)
             return await tx.get_ticket(ticket_id)
+
+    async def snapshot(self, ticket_ids: Sequence[int]) -> list[Snapshot]:
+        """What an undo would put back: each ticket's status, hold, assignee, tags and version."""
+        async with self.store.read() as tx:
+            out = []
+            for ticket_id in ticket_ids:
+                t = await tx.get_ticket(ticket_id)
+                out.append(Snapshot(t.id, t.status, t.hold_until, t.assignee.login if t.assignee else None, t.tags,
+                                    t.version))
+            return out
+
+    async def undo(self, before: Sequence[Snapshot], after: Sequence[Snapshot], *, actor: Agent) -> tuple[int, list[str]]:
+        """Put tickets back as *before*, where nobody changed them since *after*; returns (undone, why not).
+
+        A ticket someone else changed in between is left as it is and named,
+        so an undo never overwrites a teammate's work.
+        """
+        now_versions = {s.ticket_id: s for s in after}
+        undone, skipped = 0, []
+        for old in before:
+            new = now_versions.get(old.ticket_id)
+            if new is None or new == old:
+                continue
+            try:
+                if (old.status, old.hold_until) != (new.status, new.hold_until):
+                    until = old.hold_until if old.hold_until and old.hold_until > naive_utc(self.store.clock()) else None
+                    await self.set_status(old.ticket_id, old.status, actor=actor, reason="undo",
+                                          hold_until=until if old.status is Status.ON_HOLD else None,
+                                          expected_version=new.version)
+                    expected = None
+                else:
+                    expected = new.version
+                if old.assignee != new.assignee:
+                    await self.assign(old.ticket_id, old.assignee, actor=actor, reason="undo", expected_version=expected)
+                    expected = None
+                if old.tags != new.tags:
+                    await self.change_tags(old.ticket_id, add=set(old.tags) - set(new.tags),
+                                           remove=set(new.tags) - set(old.tags), actor=actor)
+                undone += 1
+            except ConflictError as exc:
+                skipped.append(f"#{old.ticket_id}: changed by {exc.changed_by or 'someone else'} meanwhile")
+        return undone, skipped
 
     async def known_tags(self) -> list[str]:
         async with self.store.read() as tx:
@@ -457,6 +496,18 @@ class TicketService:
             return None
         names = ", ".join(dict.fromkeys(e.author for e in others))
         return f"changed by {names} meanwhile: {len(others)} new message(s) arrived before yours was sent"
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A ticket's undoable state at one moment (see :meth:`TicketService.undo`)."""
+
+    ticket_id: int
+    status: Status
+    hold_until: datetime | None
+    assignee: str | None
+    tags: tuple[str, ...]
+    version: int
 
 
 def _utc(at: datetime) -> str:

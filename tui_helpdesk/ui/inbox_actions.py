@@ -12,6 +12,7 @@ from textual import work
 
 from ..domain.errors import HelpdeskError
 from ..domain.model import Status
+from . import undo
 from .dialogs import AgentPicker, AssigneeChoice, HoldChoice, HoldDialog, StatusPicker, TagDialog
 from .text import line, plain
 from .widgets.entry_text import local
@@ -155,12 +156,25 @@ class InboxActions:
     @work(group="bulk", exit_on_error=False)
     async def bulk(self, ids: list[int], done: str | Text, **change) -> None:
         try:
+            before = await self.hd.tickets.snapshot(ids)
             await self.hd.tickets.bulk(ids, actor=self.me, **change)
+            after = await self.hd.tickets.snapshot(ids)
         except HelpdeskError as exc:
             self.notify(plain(exc), severity="error", title="Not done")
         else:
-            self.notify(done if isinstance(done, Text) else Text(done, end=""), timeout=3)
+            undo.offer(self.app, done.plain if isinstance(done, Text) else done, before, after)
             self.table.clear_selection()
+        self.refresh_view()
+
+    def action_undo(self) -> None:
+        self._undo()
+
+    @work(group="bulk", exit_on_error=False)
+    async def _undo(self) -> None:
+        try:
+            await undo.undo_last(self.app, self.hd, self.me)
+        except HelpdeskError as exc:
+            self.notify(plain(exc), severity="error", title="Undo")
         self.refresh_view()
 
     # ------------------------------------------------------------ selection

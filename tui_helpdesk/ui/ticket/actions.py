@@ -22,6 +22,7 @@ from ..keys import RESEND
 from ..widgets.attachments import (AttachmentPicker, SavePathDialog, attachments_of, default_save_path, open_attachment,
                                    opener, save_attachment)
 from ..widgets.entry_text import safe_line
+from .. import undo
 from ..dialogs import (AgentPicker, AssigneeChoice, CannedPicker, CollisionDialog, ConfirmDialog, HoldDialog,
                        StatusPicker, TagDialog)
 from ..widgets.entry_text import local
@@ -49,8 +50,10 @@ class TicketActions:
     async def _change_status(self, status: Status, *, reason: str | None = None, until=None) -> None:
         ticket = self.ticket
         try:
+            before = await self.hd.tickets.snapshot([self.ticket_id])
             after = await self.hd.tickets.set_status(self.ticket_id, status, actor=self.me, reason=reason,
                                                      hold_until=until, expected_version=ticket.version)
+            changed = await self.hd.tickets.snapshot([self.ticket_id])
         except HelpdeskError as exc:
             self._say(str(exc), "error")
             await self._refresh_quietly()
@@ -58,7 +61,18 @@ class TicketActions:
         self._show_ticket(after)
         await self._refresh_quietly()
         back = f" until {local(after.hold_until):%a %d %b %H:%M}" if after.hold_until else ""
-        self._say(f"#{after.id} is {after.status.label}{back}")
+        undo.offer(self.app, f"#{after.id} is {after.status.label}{back}", before, changed)
+
+    def action_undo(self) -> None:
+        self._undo()
+
+    @work(exclusive=True, group="ticket-action", exit_on_error=False)
+    async def _undo(self) -> None:
+        try:
+            await undo.undo_last(self.app, self.hd, self.me)
+        except HelpdeskError as exc:
+            self._say(str(exc), "error")
+        await self._refresh_quietly()
 
     def action_close_ticket(self) -> None:
         if self.ticket and self.ticket.status is not Status.CLOSED:
