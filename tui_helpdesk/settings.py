@@ -122,6 +122,8 @@ class Settings:
     ai: AISettings = field(default_factory=AISettings)
     keys: dict[str, str] = field(default_factory=dict)
     theme: str = ""
+    bell: bool = False  # ring the terminal bell for a new ticket in my Inbox or a mention
+    desktop_notifications: str = "off"  # off | osc9 | osc777 (ui/alerts.py)
     views: tuple[SavedView, ...] = ()
     source: Path | None = None
 
@@ -198,6 +200,13 @@ def _account(section: dict, label: str) -> MailAccount:
     )
 
 
+def _choice(section: dict, key: str, allowed: tuple[str, ...]) -> str:
+    value = str(section.get(key, allowed[0]))
+    if value not in allowed:
+        raise ValueError(f"{key} = {value!r}: expected one of {', '.join(allowed)}")
+    return value
+
+
 def _build(data: dict, source: Path | None) -> Settings:
     db = data.get("database", {})
     desks = []
@@ -248,6 +257,8 @@ def _build(data: dict, source: Path | None) -> Settings:
         ai=AISettings(base_url=ai.get("base_url", ""), model=ai.get("model", ""), api_key=_secret(ai, "api_key", "ai api key")),
         keys=dict(data.get("keys", {})),
         theme=data.get("ui", {}).get("theme", ""),
+        bell=bool(data.get("ui", {}).get("bell", False)),
+        desktop_notifications=_choice(data.get("ui", {}), "desktop_notifications", ("off", "osc9", "osc777")),
         views=tuple(views),
         source=source,
     )

@@ -285,3 +285,31 @@ async def test_u_undoes_a_close_and_a_bulk_take_but_never_a_teammates_later_chan
         assert any(f"#{ids[1]}: changed by Ben Okafor meanwhile" in n for n in notes)
         await pilot.press("u")  # once only
         await settle(pilot, lambda: any("Nothing to undo" in n for n in notes))
+
+
+async def test_a_new_ticket_in_my_inbox_rings_and_notifies_when_asked_never_with_raw_text(desk, make_app):
+    from dataclasses import replace
+
+    hd, ana, ben = desk
+    app = make_app(hd, ana, settings=replace(hd.settings, bell=True, desktop_notifications="osc777"))
+    quiet = make_app(hd, ana)  # the default: neither
+    written: list[str] = []
+    rang: list[bool] = []
+    for each in (app, quiet):
+        each.write_terminal = written.append
+        each.bell = lambda: rang.append(True)
+    async with quiet.run_test(size=(140, 40)) as pilot:
+        await settle(pilot)
+        ticket = await hd.tickets.create(subject="Quiet one", body="x", requester_email="q@example.com",
+                                         channel="email", type=TicketType.EMAIL)
+        await hd.tickets.assign(ticket.id, "ana", actor=ben)
+        await settle(pilot, lambda: any("Quiet one" in str(n.message) for n in quiet._notifications))
+    assert written == [] and rang == []
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(pilot)
+        ticket = await hd.tickets.create(subject="Refund \x1b]0;PWNED\x07; now\x9c", body="x",
+                                         requester_email="r@example.com", channel="email", type=TicketType.EMAIL)
+        await hd.tickets.assign(ticket.id, "ana", actor=ben)
+        await settle(pilot, lambda: bool(written))
+    assert rang == [True]
+    assert written == [f"\x1b]777;notify;New in your Inbox;#{ticket.id} Refund , now\x07"]

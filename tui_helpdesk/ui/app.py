@@ -23,7 +23,7 @@ from ..domain.errors import HelpdeskError
 from ..domain.model import Agent, Availability, Change
 from ..domain.text import clean, one_line
 from ..domain.views import SYSTEM_VIEW_KEYS
-from . import keymap
+from . import alerts, keymap
 from .feed import tell_screens
 from .keys import APP_KEYS
 from .help import HelpScreen
@@ -247,12 +247,14 @@ class HelpdeskApp(App[int]):
             if mine and ticket_id not in self._inbox_seen:
                 self._inbox_seen.add(ticket_id)
                 self.notify(Text(f"#{ticket.id} ", end="") + line(ticket.subject, 80), title="New in your Inbox")
+                alerts.alert(self, "New in your Inbox", f"#{ticket.id} {ticket.subject}")
             elif not mine:
                 self._inbox_seen.discard(ticket_id)
         if mentions is not None and self._mentions is not None and mentions > self._mentions:
             notes = [c.ticket_id for c in changes if c.kind == "note" and c.agent_id != me.id and c.ticket_id]
             where = f" on #{notes[-1]}" if notes else ""
             self.notify(Text(f"You were mentioned{where}", end=""), title="Mention")
+            alerts.alert(self, "Mention", f"You were mentioned{where}")
         self._mentions = mentions
 
     def notify(self, message, *, title: str = "", severity="information", timeout: float | None = None,
@@ -265,6 +267,13 @@ class HelpdeskApp(App[int]):
         """
         text = message.plain if isinstance(message, Text) else str(message)
         super().notify(clean(text), title=one_line(str(title)), severity=severity, timeout=timeout, markup=False)
+
+    def write_terminal(self, sequence: str) -> None:
+        """Hand an escape sequence (a desktop notification) to the terminal, outside the screen's frames."""
+        driver = self._driver
+        if driver is not None and not self.is_headless:
+            driver.write(sequence)
+            driver.flush()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         self.report_worker(event)
