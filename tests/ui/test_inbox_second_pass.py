@@ -313,3 +313,39 @@ async def test_a_new_ticket_in_my_inbox_rings_and_notifies_when_asked_never_with
         await settle(pilot, lambda: bool(written))
     assert rang == [True]
     assert written == [f"\x1b]777;notify;New in your Inbox;#{ticket.id} Refund , now\x07"]
+
+
+async def test_an_empty_inbox_and_a_new_desk_say_what_to_do(desk, make_app, tmp_path):
+    from tests.desks import make_settings
+    from tui_helpdesk.bootstrap import bootstrap
+    from ui_support import screen_text
+
+    hd, ana, _ = desk
+    app = make_app(hd, ana)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"xylophonequokka", "enter")
+        await settle(pilot, lambda: app.inbox.table.row_count == 0)
+        assert "No ticket here matches xylophonequokka" in screen_text(app)
+        await pilot.press("backspace")
+        await settle(pilot, lambda: app.inbox.table.row_count > 0 or app.inbox.filter_query == "")
+
+    fresh = await bootstrap(make_settings(tmp_path / "new.db"), upgrade=True)
+    try:
+        me = await fresh.agents.identify("newbie")
+        app = make_app(fresh, me)
+        async with app.run_test(size=(140, 40)) as pilot:
+            await settle(pilot)
+            text = screen_text(app)
+            assert "A new help desk: no tickets yet" in text
+            assert "helpdesk agent add LOGIN" in text and "helpdesk demo" in text
+            await fresh.tickets.create(subject="First!", body="x", requester_email="f@example.com",
+                                       channel="email", type=TicketType.EMAIL)
+            await settle(pilot, lambda: app.inbox.rail.item("all").count == 1)
+            await settle(pilot, lambda: "Your Inbox is empty" in screen_text(app))
+            assert "Unassigned holds the ones nobody has yet" in screen_text(app)
+            app.inbox.select_view("unassigned")
+            await settle(pilot, lambda: app.inbox.table.row_count == 1)
+            assert "Your Inbox is empty" not in screen_text(app)
+    finally:
+        await fresh.close()

@@ -18,7 +18,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import OptionList
+from textual.widgets import OptionList, Static
 from textual.worker import Worker
 
 from ..domain.model import Agent
@@ -88,6 +88,9 @@ class InboxScreen(InboxViews, InboxFilters, InboxActions, Screen):
                 bar.display = False
                 yield bar
                 yield TicketTable(id="tickets", now=self.now)
+                empty = Static("", id="empty-state")
+                empty.display = False
+                yield empty
                 if self.chatbot:
                     from .conversations import ConversationsView
 

@@ -13,12 +13,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 from textual import work
+from textual.widgets import Static
 from textual.worker import WorkerState, get_current_worker
 
 from ..domain.errors import HelpdeskError
 from ..domain.query import DEFAULT_COLUMNS, Field, ViewSpec
 from ..services.views import RailItem
 from . import heap
+from .empty import empty_text
 from .text import plain
 from .widgets.table_window import PAGE_SIZE
 
@@ -232,6 +234,7 @@ class InboxViews:
             self.view_key = items[0].key
             self.rail.select_key(self.view_key)
             self.load_view()
+        self._update_empty()  # a desk's first ticket ends the new-desk words
 
     @work(exclusive=True, group="refresh", exit_on_error=False)
     async def refresh_view(self) -> None:
@@ -261,3 +264,20 @@ class InboxViews:
         table = self.table
         self.status.position = table.position()
         self.status.selected = len(table.selected)
+        self._update_empty()
+
+    def _update_empty(self) -> None:
+        """An empty list says where its tickets would come from (a new desk: how to get any)."""
+        table = self.table
+        box = self.query_one("#empty-state", Static)
+        empty = self.loaded and table.display and table.row_count == 0
+        if empty:
+            item = self.current_item()
+            every = self.rail.item("all")
+            new_desk = (every is not None and every.count == 0 and not self.chatbot
+                        and not any(desk.emails for desk in self.hd.settings.desks))
+            box.update(empty_text(self.view_key, item.name if item else self.view_key, self.filter_query,
+                                  new_desk=new_desk))
+        if box.display != empty:
+            box.display = empty
+            table.set_class(empty, "-empty")
