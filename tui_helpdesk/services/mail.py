@@ -187,6 +187,16 @@ class MailService:
         via = next((a for a in accounts if a.address == account), accounts[0])
         return desk, parent, via, to, None
 
+    async def recipients(self, ticket_id: int) -> tuple[str | None, list[str]]:
+        """Who a reply on *ticket_id* goes to: (To, Cc), for the composer to show and change."""
+        async with self.store.read() as tx:
+            ticket = await tx.get_ticket(ticket_id)
+            if ticket.type is not TicketType.EMAIL:
+                return None, []
+            to = ticket.requester.email
+            return to, [addr for addr, _name, role in await ms.ticket_participants(tx, ticket_id)
+                        if role == "cc" and addr != to and addr not in self.own_addresses]
+
     async def can_deliver(self, tx: Tx, ticket: Ticket) -> str | None:
         """Why a reply on email ticket *ticket* could not even be queued, or None when it can.
 
@@ -204,6 +214,9 @@ class MailService:
             await self.tickets.event(tx, ticket.id, f"Reply not sent by email: {why}",
                                      {"event": "delivery_failed", "entry": entry.id, "reason": why})
             return None
+        chosen = (entry.meta or {}).get("cc")
+        if chosen is not None:  # the agent set the Cc of this reply: it stays for the next ones
+            await ms.set_cc(tx, ticket.id, [a for a in chosen if a != to], tx.now())
         cc = [addr for addr, _name, role in await ms.ticket_participants(tx, ticket.id)
               if role == "cc" and addr != to and addr not in self.own_addresses]
         outbox_id = await ms.insert_outbox(tx, ticket_id=ticket.id, entry_id=entry.id, account=via.address,

@@ -226,7 +226,48 @@ class TicketService:
 
     # -------------------------------------------------------- agents' writing
 
-    async def reply(self, ticket_id: int, body: str, *, actor: Agent, seen_entry_id: int | None = None) -> WriteResult:
+    async def start_email(self, *, to: str, subject: str, body: str, actor: Agent, name: str = "",
+                          cc: Sequence[str] = (), desk: str | int | None = None) -> WriteResult:
+        """An agent writes first: a new email ticket whose first entry is the agent's message to *to*.
+
+        The ticket is the agent's, On customer, and the message goes out as
+        any reply does (the outbox); a desk that cannot send email refuses it
+        before anything is written.
+        """
+        subject = one_line(subject)
+        if not subject:
+            raise UsageError("a ticket needs a subject")
+        body = _body(body, "message")
+        to, cc = _email(to), [_email(a) for a in cc if a.strip()]
+        async with self.store.write() as tx:
+            desk_row = await tx.get_desk(desk)
+            requester = await tx.find_or_create_requester(email=to, name=one_line(name, 300), language=None,
+                                                          chatbot_user_id=None)
+            ticket_id = await tx.insert_ticket(
+                desk_id=desk_row.id, type=TicketType.EMAIL, channel="email", subject=subject,
+                requester_id=requester.id, conversation_id=None, language=requester.language, summary=None,
+                follow_up_of=None, at=None, actor=actor.name, status=Status.ON_CUSTOMER, assignee_id=actor.id)
+            ticket = await tx.get_ticket(ticket_id)
+            if self.delivery_check is not None and (reason := await self.delivery_check(tx, ticket)):
+                raise CannotDeliver(ticket_id, reason)  # the transaction rolls back: no ticket
+            entry = await tx.insert_entry(ticket_id=ticket_id, kind=EntryKind.REPLY, body=body,
+                                          author_name=actor.name, author_agent_id=actor.id, search_extra=subject,
+                                          meta={"cc": cc} if cc else None)
+            await tx.update_ticket(ticket_id, expected_version=None, actor=actor.name,
+                                   preview=one_line(body, PREVIEW_CHARS), last_message_at=entry.created_at,
+                                   last_message_by=Author.AGENT, updated_at=entry.created_at)
+            await self.event(tx, ticket_id, f"Started by {actor.name}: an email to {to}",
+                             {"event": "started", "by": actor.login, "to": to, "cc": cc})
+            await tx.record_change(ticket_id, "created", actor.id)
+            ticket = await tx.get_ticket(ticket_id)
+            created = TicketCreated(ticket.id, ticket.desk_id, "start")
+            await self.events.record(tx, created)
+            await self.events.record(tx, ReplyAdded(ticket, entry, actor))
+        await self.events.publish(created)
+        return WriteResult(await self.get(ticket_id), entry)
+
+    async def reply(self, ticket_id: int, body: str, *, actor: Agent, seen_entry_id: int | None = None,
+                    cc: Sequence[str] | None = None) -> WriteResult:
         """An agent's reply to the customer. Moves New / On you to On customer.
 
         A reply that lands stays (the timeline is append-only); when a customer
@@ -245,6 +286,7 @@ class TicketService:
             notice = await self._meanwhile(tx, ticket_id, seen_entry_id, actor)
             entry = await tx.insert_entry(
                 ticket_id=ticket_id, kind=EntryKind.REPLY, body=body, author_name=actor.name, author_agent_id=actor.id,
+                meta={"cc": [_email(a) for a in cc if a.strip()]} if cc is not None else None,
             )
             values = dict(preview=one_line(body, PREVIEW_CHARS), last_message_at=entry.created_at,
                           last_message_by=Author.AGENT, updated_at=entry.created_at)

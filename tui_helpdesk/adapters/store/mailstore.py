@@ -221,6 +221,17 @@ async def add_participants(tx: Tx, rows: list[dict]) -> None:
         await tx.conn.execute(insert(PART), fresh)
 
 
+async def set_cc(tx: Tx, ticket_id: int, addresses: Sequence[str], at: datetime) -> None:
+    """Make *addresses* the ticket's Cc participants: the ones an agent took off go, new ones come."""
+    keep = list(dict.fromkeys(a.lower() for a in addresses))
+    stmt = delete(PART).where(PART.c.ticket_id == ticket_id, PART.c.role == "cc")
+    if keep:
+        stmt = stmt.where(PART.c.address.notin_(keep))
+    await tx.conn.execute(stmt)
+    await add_participants(tx, [{"ticket_id": ticket_id, "address": a, "name": "", "role": "cc", "added_at": at}
+                                for a in keep])
+
+
 # ------------------------------------------------------------ tickets in bulk
 
 
