@@ -94,3 +94,21 @@ async def test_a_desk_that_cannot_send_email_refuses_before_writing(tmp_path):
         assert await _tickets(hd) == 0
     finally:
         await hd.close()
+
+
+def test_cli_start_and_reply_cc(tmp_path):
+    from .test_cli import Cli
+
+    cli = Cli(tmp_path)
+    config = tmp_path / "config.toml"
+    config.write_text(CONFIG)
+    cli.run("db", "upgrade")
+    started = cli.json("--config", str(config), "ticket", "start", "--to", "cy@example.com", "--cc", "b@example.com",
+                       "--subject", "Hi", "--body", "-", input="Hello from the desk")
+    assert started["status"] == "on_customer" and started["delivery"]["state"] == "queued"
+    assert started["entry"]["kind"] == "reply" and started["entry"]["body"] == "Hello from the desk"
+    replied = cli.json("--config", str(config), "ticket", "reply", str(started["id"]), "--cc", "", "--body", "x")
+    assert replied["delivery"]["state"] == "queued"
+    line = cli.error("--config", str(config), "ticket", "start", "--to", "nobody", "--subject", "s", "--body", "b",
+                     code=2)
+    assert line == "helpdesk: error: 'nobody' is not an email address"

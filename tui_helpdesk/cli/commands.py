@@ -223,19 +223,30 @@ async def ticket_create(hd: Helpdesk, me: Agent, args) -> int:
 
 
 async def ticket_reply(hd: Helpdesk, me: Agent, args) -> int:
+    cc = None if args.cc is None else [a for a in args.cc if a.strip()]
+    result = await hd.tickets.reply(args.id, _read_body(args.body), actor=me, cc=cc)
+    return await _report_reply(hd, result, f"replied on #{args.id}", args.json)
+
+
+async def ticket_start(hd: Helpdesk, me: Agent, args) -> int:
+    result = await hd.tickets.start_email(to=args.to, name=args.name, cc=args.cc, subject=args.subject,
+                                          body=_read_body(args.body), actor=me, desk=args.desk)
+    return await _report_reply(hd, result, f"started #{result.ticket.id} to {result.ticket.requester.email}", args.json)
+
+
+async def _report_reply(hd: Helpdesk, result, done: str, as_json: bool) -> int:
     from ..services.delivery import DeliveryService
 
-    result = await hd.tickets.reply(args.id, _read_body(args.body), actor=me)
     delivery = await DeliveryService(hd).of_reply(result.ticket, result.entry)
-    if args.json:
+    if as_json:
         _dump({**ticket_json(result.ticket), "entry": entry_json(result.entry), "delivery": delivery_json(delivery)})
     else:
         said = f"; reply {delivery.state}" if delivery is not None and not delivery.problem else ""
-        _print(f"replied on #{args.id}; status {result.ticket.status.label}{said}")
+        _print(f"{done}; status {result.ticket.status.label}{said}")
     if delivery is not None and delivery.problem:
-        # The reply is on the ticket, but the customer did not get it: a script must not read success.
+        # The message is on the ticket, but the customer did not get it: a script must not read success.
         why = f": {delivery.reason}" if delivery.reason else ""
-        print(f"helpdesk: error: reply on #{args.id} {delivery.state}{why}", file=sys.stderr)
+        print(f"helpdesk: error: reply on #{result.ticket.id} {delivery.state}{why}", file=sys.stderr)
         return 1
     return 0
 
@@ -364,7 +375,7 @@ async def search(hd: Helpdesk, me: Agent, args) -> int:
 
 HANDLERS = {
     ("ticket", "list"): ticket_list, ("ticket", "show"): ticket_show, ("ticket", "create"): ticket_create,
-    ("ticket", "reply"): ticket_reply, ("ticket", "note"): ticket_note, ("ticket", "status"): ticket_status,
+    ("ticket", "reply"): ticket_reply, ("ticket", "start"): ticket_start, ("ticket", "note"): ticket_note, ("ticket", "status"): ticket_status,
     ("ticket", "assign"): ticket_assign, ("ticket", "tag"): ticket_tag,
     ("agent", "list"): agent_list, ("agent", "add"): agent_add, ("agent", "set"): agent_set, ("agent", "me"): agent_me,
     ("view", "list"): view_list, ("view", "save"): view_save, ("view", "delete"): view_delete,

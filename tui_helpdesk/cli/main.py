@@ -52,10 +52,21 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--desk")
     x.add_argument("--tag", action="append", default=[])
     x.add_argument("--json", action="store_true")
+    x = t.add_parser("start", help="write first: a new email ticket whose first message goes to --to")
+    x.add_argument("--to", required=True, metavar="EMAIL")
+    x.add_argument("--name", default="", help="the customer's name")
+    x.add_argument("--cc", action="append", default=[], metavar="EMAIL")
+    x.add_argument("--subject", required=True)
+    x.add_argument("--body", required=True, help="message text, or - to read stdin")
+    x.add_argument("--desk")
+    x.add_argument("--json", action="store_true")
     for name, text in (("reply", "reply to the customer"), ("note", "add an internal note")):
         x = t.add_parser(name, help=text)
         x.add_argument("id", type=_ticket_id)
         x.add_argument("--body", required=True, help="text, or - to read stdin")
+        if name == "reply":
+            x.add_argument("--cc", action="append", metavar="EMAIL",
+                           help="email tickets: the Cc of this reply and the next (repeat; --cc '' for nobody)")
         x.add_argument("--json", action="store_true")
     x = t.add_parser("status", help="set a ticket's status")
     x.add_argument("id", type=_ticket_id)

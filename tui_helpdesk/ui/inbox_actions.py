@@ -65,6 +65,15 @@ class InboxActions:
         table.move_cursor(index)  # also fetches the next page when this is the last loaded row
         return ids[index]
 
+    def action_new_ticket(self) -> None:
+        from .new_ticket import NewTicketDialog
+
+        def created(ticket_id: int | None) -> None:
+            if ticket_id is not None:
+                self.refresh_view()
+                self.open_ticket_soon(ticket_id)
+        self.app.push_screen(NewTicketDialog(self.hd, self.me), created)
+
     def _target(self) -> list[int]:
         if self.showing_conversations:
             tid = self.conversations.ticket_or_say()

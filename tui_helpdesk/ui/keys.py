@@ -45,6 +45,8 @@ INBOX_KEYS: tuple[Key, ...] = (
     Key("inbox.prev-view", "left_square_bracket", "prev_view", "Previous view", False, "Filters and views"),
     Key("inbox.focus-rail", "h", "focus_rail", "Focus the view rail", False, "Filters and views"),
     Key("inbox.focus-table", "l", "focus_table", "Focus the ticket table", False, "Filters and views"),
+    Key("inbox.new-ticket", "N", "new_ticket", "New ticket", False, "Tickets",
+        "New ticket: an email to a customer, or an internal ticket"),
     Key("inbox.reply", "r", "reply", "Reply", True, "Tickets"),
     Key("inbox.note", "n", "note", "Note", True, "Tickets", "Internal note"),
     Key("inbox.assign", "a", "assign", "Assign", True, "Tickets", "Assign to an agent…"),

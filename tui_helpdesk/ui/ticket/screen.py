@@ -258,6 +258,12 @@ class TicketScreen(TicketLoading, TicketSending, TicketActions, Screen):
             return
         self.composer.open(mode)
 
+    @work(exclusive=True, group="ticket-recipients", exit_on_error=False)
+    async def _load_recipients(self) -> None:
+        """To and Cc for the composer: read when the agent first writes (the mail service loads only then)."""
+        to, cc = await self.hd.mail.recipients(self.ticket_id)
+        self.composer.set_recipients(to, cc)
+
     def action_reply(self) -> None:
         self._open_composer("reply")
 

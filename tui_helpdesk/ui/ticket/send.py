@@ -23,6 +23,7 @@ from textual import work
 from textual.app import SuspendNotSupported
 
 from ...domain.errors import CannotDeliver, HelpdeskError
+from ...domain.model import TicketType
 from ...domain.text import clean
 from ..dialogs import ConfirmDialog
 from ..widgets.composer import Composer
@@ -128,8 +129,11 @@ class TicketSending:
             async with self._write_lock:
                 self._cancel_draft_timer()
                 if mode == "reply":
+                    cc = composer.cc_choice()
                     result = await hd.tickets.reply(self.ticket_id, body, actor=self.me,
-                                                    seen_entry_id=composer.base_entry_id)
+                                                    seen_entry_id=composer.base_entry_id, cc=cc)
+                    if cc is not None:
+                        composer.set_recipients(composer.to, cc)
                 else:
                     result = await hd.tickets.note(self.ticket_id, body, actor=self.me)
                 # The service deleted the draft in the same transaction.
@@ -205,6 +209,8 @@ class TicketSending:
             self.action_canned()
         elif message.what == "editor":
             self.action_editor()
+        elif message.what == "recipients" and self.ticket is not None and self.ticket.type is TicketType.EMAIL:
+            self._load_recipients()
 
     def action_editor(self) -> None:
         if not self.loaded:

@@ -4,7 +4,8 @@ It only edits text and says what the agent wants (messages); the screen does
 the saving, the collision check and the sending. In note mode, typing
 ``@`` followed by the start of a login offers the matching agents: the rest of
 the first match is shown as a suggestion, Tab or → accepts it, ctrl+n picks
-the next match.
+the next match. On an email ticket a reply shows its To and a Cc line the
+agent can change (kept for the ticket's next replies).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from textual import events
 from textual.containers import Vertical
 from textual.message import Message
 from textual.reactive import reactive
-from textual.widgets import Static, TextArea
+from textual.widgets import Input, Static, TextArea
 
 from ..keymap import bindings
 from ..keys import COMPOSER_KEYS
@@ -132,7 +133,7 @@ class Composer(Vertical):
         """The agent asked for the editor or the canned replies: the screen provides them."""
 
         composer: "Composer"
-        what: str  # "editor" | "canned"
+        what: str  # "editor" | "canned" | "recipients" (a reply is being written: who gets it?)
 
         @property
         def control(self) -> "Composer":
@@ -153,10 +154,16 @@ class Composer(Vertical):
         self.base_entry_id = 0  # the ticket's last entry when this draft began
         self.sending = False
         self.input = ComposerInput(id="composer-input")
+        self.to: str | None = None  # an email ticket's customer, once read; None elsewhere
+        self._cc: list[str] = []
+        self._asked_recipients = False
 
     def compose(self):
         yield Static("", id="composer-title", markup=False)
         yield Static("", id="composer-mentions", markup=False)
+        cc = Input(placeholder="Cc: addresses, separated by commas (empty: nobody)", id="composer-cc")
+        cc.display = False
+        yield cc
         yield self.input
         yield Static("", id="composer-hint", markup=False)
 
@@ -182,10 +189,25 @@ class Composer(Vertical):
         self.input.move_cursor(self.input.document.end)
         self.base_entry_id = base_entry_id
 
+    def set_recipients(self, to: str | None, cc: list[str]) -> None:
+        """Who a reply goes to (email tickets): To is shown, Cc can be changed for this reply and the next."""
+        self.to, self._cc = to, list(cc)
+        self.query_one("#composer-cc", Input).value = ", ".join(cc)
+        self._show_mode()
+
+    def cc_choice(self) -> list[str] | None:
+        """The Cc the agent set, or None when it is as it was (the ticket's own Cc stays)."""
+        if self.to is None:
+            return None
+        text = self.query_one("#composer-cc", Input).value
+        chosen = [a.strip().lower() for a in text.replace(";", ",").replace(" ", ",").split(",") if a.strip()]
+        return None if chosen == [a.lower() for a in self._cc] else chosen
+
     def open(self, mode: str | None = None) -> None:
         if mode:
             self.mode = mode
         self.display = True
+        self._show_mode()
         self.input.focus()
         self.input.move_cursor(self.input.document.end)
 
@@ -214,8 +236,16 @@ class Composer(Vertical):
             title.append("  only agents see this · @login mentions a teammate", style="italic")
         else:
             title.append(" REPLY ", style="bold reverse")
-            title.append("  to the customer", style="italic")
+            if self.to:
+                title.append("  to ", style="italic")
+                title.append_text(safe_line(self.to, 120, style="bold"))
+            else:
+                title.append("  to the customer", style="italic")
         self.query_one("#composer-title", Static).update(title)
+        self.query_one("#composer-cc").display = not note and self.to is not None
+        if not note and self.display and self.to is None and not self._asked_recipients:
+            self._asked_recipients = True
+            self.post_message(self.Wants(self, "recipients"))
         hint = Text("ctrl+s send · ctrl+g reply/note · ctrl+o $EDITOR · ctrl+t canned · esc hide", style="dim")
         self.query_one("#composer-hint", Static).update(hint)
 
