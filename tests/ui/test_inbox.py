@@ -260,7 +260,7 @@ async def test_sort_by_key_and_header(desk, make_app):
         created = [r.created_at for r in app.inbox.table.window.rows]
         assert created == sorted(created)
         # Clicking the "#" header sorts by id.
-        await pilot.click("#tickets", offset=(15, 0))
+        await pilot.click("#tickets", offset=(16, 0))
         await settle(pilot, lambda: app.inbox.table.sort_key.value == "id")
 
 

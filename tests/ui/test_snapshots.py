@@ -1,4 +1,5 @@
-"""Snapshots (pytest-textual-snapshot) of the inbox, the filter builder and the help screen.
+"""Snapshots (pytest-textual-snapshot) of the inbox, the filter builder, the help screen, and at 80x24
+the inbox, the save-view dialog and the ticket screen.
 
 Deterministic: a fixed clock for the store and the table, the same tickets
 every run, no feed watcher. Update with ``pytest tests/ui --snapshot-update``
@@ -45,6 +46,31 @@ def test_inbox_snapshot_80x24(snap_compare, snapshot_app):
         await _ready(pilot)
 
     assert snap_compare(snapshot_app(), terminal_size=(80, 24), run_before=all_view)
+
+
+def test_save_view_dialog_snapshot_80x24(snap_compare, snapshot_app):
+    """At 80x24 the dialog's fields and both buttons are on screen."""
+    async def save_view(pilot):
+        await _ready(pilot)
+        pilot.app.inbox.set_filter("status:on_you refund")
+        await _ready(pilot)
+        await pilot.press("S")
+        await pilot.pause(0.3)
+
+    assert snap_compare(snapshot_app(), terminal_size=(80, 24), run_before=save_view)
+
+
+def test_ticket_screen_snapshot_80x24(snap_compare, snapshot_app):
+    async def ticket(pilot):
+        await _ready(pilot)
+        await pilot.press("right_square_bracket", "right_square_bracket", "enter")
+        for _ in range(200):
+            await pilot.pause(0.02)
+            if getattr(pilot.app.screen, "loaded", False) and not any(w.is_running for w in pilot.app.workers):
+                break
+        await pilot.pause(0.2)
+
+    assert snap_compare(snapshot_app(), terminal_size=(80, 24), run_before=ticket)
 
 
 def test_filter_builder_snapshot(snap_compare, snapshot_app):

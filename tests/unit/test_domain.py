@@ -213,3 +213,24 @@ def test_clean_never_lets_a_control_through(text):
     out = clean(text)
     assert not any(b in out for b in BAD)
     assert all(ch in "\n\t" or ord(ch) >= 0x20 and not 0x7F <= ord(ch) <= 0x9F for ch in out)
+
+
+def test_a_filtered_view_proposes_fewer_words_for_the_same_tickets():
+    from hypothesis import given, strategies as st
+
+    from tui_helpdesk.domain import querylang
+    from tui_helpdesk.domain.model import Status
+
+    inbox = querylang.parse("assignee:me status:active")
+    narrowed = inbox.and_(querylang.parse("status:new,on_you assignee:me refund"))
+    assert querylang.format_spec(narrowed.simplified()) == "assignee:me status:new,on_you refund"
+
+    names = [s.value for s in Status]
+
+    @given(st.lists(st.lists(st.sampled_from(names), min_size=1, max_size=4), min_size=1, max_size=4))
+    def same_statuses(groups):
+        spec = querylang.parse(" ".join("status:" + ",".join(g) for g in groups))
+        assert spec.simplified().statuses() == spec.statuses()
+        assert len(spec.simplified().conditions) <= len(spec.conditions)
+
+    same_statuses()

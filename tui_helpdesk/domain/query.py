@@ -162,6 +162,30 @@ class ViewSpec:
             return None
         return frozenset((allowed if allowed is not None else {s.value for s in Status}) - excluded)
 
+    def simplified(self) -> "ViewSpec":
+        """The same tickets with fewer words: repeated conditions once, "any of" statuses intersected.
+
+        What a filtered view proposes to save: the Inbox (status:active) narrowed
+        by status:on_you is status:on_you, not both.
+        """
+        out: list[Condition] = []
+        status_at: int | None = None
+        for c in self.conditions:
+            if c in out:
+                continue
+            if c.field is Field.STATUS and c.op is Op.ANY_OF:
+                if status_at is None:
+                    status_at = len(out)
+                    out.append(c)
+                    continue
+                both = set(out[status_at].values) & set(c.values)
+                if both:  # nothing in common matches no ticket: left as written, for the agent to see
+                    out[status_at] = Condition(Field.STATUS, Op.ANY_OF,
+                                               tuple(st.value for st in Status if st.value in both))
+                    continue
+            out.append(c)
+        return replace(self, conditions=tuple(out))
+
     def and_(self, other: "ViewSpec") -> "ViewSpec":
         """This view narrowed by an ad hoc filter; the filter's sort wins if set."""
         sort = other.sort if other.sort != Sort() else self.sort

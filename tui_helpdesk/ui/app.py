@@ -79,8 +79,14 @@ class HelpdeskApp(App[int]):
 
     # ------------------------------------------------------------ starting
 
+    SHORT_ROWS = 30  # below this many rows dialogs draw compactly (app.tcss, ".-short")
+
     async def on_mount(self) -> None:
+        self.set_class(self.size.height < self.SHORT_ROWS, "-short")
         self.start()
+
+    def on_resize(self, event) -> None:
+        self.set_class(event.size.height < self.SHORT_ROWS, "-short")
 
     @work(exclusive=True, group="start", exit_on_error=False)
     async def start(self) -> None:

@@ -32,7 +32,8 @@ from .inbox_actions import InboxActions
 from .inbox_filters import InboxFilters
 from .inbox_views import InboxViews
 from .widgets.rail import ViewRail
-from .widgets.statusbar import KeyBar, StatusBar
+from .widgets.keybar import KeyBar
+from .widgets.statusbar import StatusBar
 from .widgets.table import TicketTable
 from .widgets.table_rows import COLUMN_SORT
 
@@ -80,7 +81,12 @@ class InboxScreen(InboxViews, InboxFilters, InboxActions, Screen):
 
     # ---------------------------------------------------------------- layout
 
+    NARROW = 100  # columns: below this the rail is slimmer (app.tcss ".-narrow")
+
     def compose(self) -> ComposeResult:
+        # Decided before the first layout: set on the first resize instead, the first
+        # frame at 80 columns was drawn wide and then redrawn (a visible jump).
+        self.set_class(self.app.size.width < self.NARROW, "-narrow")
         with Horizontal(id="main"):
             yield ViewRail(id="rail")
             with Vertical(id="content"):
@@ -155,7 +161,7 @@ class InboxScreen(InboxViews, InboxFilters, InboxActions, Screen):
             self.hd.conversations.start()  # the chatbot poller; one process per desk works, by lease
 
     def on_resize(self, event) -> None:
-        self.set_class(event.size.width < 100, "-narrow")
+        self.set_class(event.size.width < self.NARROW, "-narrow")
 
     # --------------------------------------------------------------- events
 

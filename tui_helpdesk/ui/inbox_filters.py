@@ -83,7 +83,7 @@ class InboxFilters:
 
     def _current_query(self) -> str:
         spec = self.effective_spec()
-        return querylang.format_spec(spec) if spec is not None else ""
+        return querylang.format_spec(spec.simplified()) if spec is not None else ""
 
     def action_save_view(self) -> None:
         spec = self.effective_spec()

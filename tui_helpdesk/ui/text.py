@@ -73,7 +73,7 @@ def status_text(status: Status, theme_vars: dict[str, str] | None = None, short:
 
 
 def humanise(at: datetime | None, now: datetime | None = None) -> str:
-    """'now', '5m', '3h', '2d', '4w', then a date: short enough for a table cell."""
+    """'now', '5m', '3h', '2d', '4w', then 'Mar 04', then 'Dec 2025': at most 8 cells, a table cell."""
     if at is None:
         return ""
     now = now or datetime.now(timezone.utc).replace(tzinfo=None)
@@ -92,4 +92,4 @@ def humanise(at: datetime | None, now: datetime | None = None) -> str:
         return f"{delta.days // 7}w"
     if at.year == now.year:
         return at.strftime("%b %d")
-    return at.strftime("%Y-%m-%d")
+    return at.strftime("%b %Y")  # 8 cells: fits the table's date columns

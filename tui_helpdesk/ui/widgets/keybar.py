@@ -1,4 +1,4 @@
-"""The ticket screen's footer: the keys that work now, on one line.
+"""The footer of the inbox and the ticket screen: the keys that work now, on one line.
 
 Textual's ``Footer`` is a container of one widget per key and rebuilds them
 all whenever the bindings may have changed (focus moving, the composer
@@ -6,7 +6,8 @@ opening, a dialog closing): opening a ticket rebuilt it several times, at a
 few milliseconds a key. This bar is one widget: it works out the keys when
 the screen says its bindings changed, and only redraws when they differ.
 It looks like the Footer (the same theme variables) and a click on a key
-presses it.
+presses it. Where the line is too short, whole keys are left out from the
+end (Help, which lists them all, stays) instead of cutting a label in two.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ class KeyBar(Widget, can_focus=False):
         description_style = self.get_component_rich_style("keybar--description")
         out = Text(no_wrap=True, overflow="crop", end="")
         spans = []
-        for key, shown, description, enabled in self.keys:
+        for key, shown, description, enabled in self._fitting(self.size.width):
             start = out.cell_len
             dim = "" if enabled else "dim"
             out.append(f" {shown} ", key_style + dim if dim else key_style)
@@ -101,6 +102,28 @@ class KeyBar(Widget, can_focus=False):
                 out.append_text(tail)
         self._spans = spans
         return out
+
+    def _fitting(self, width: int) -> tuple[tuple[str, str, str, bool], ...]:
+        """The keys that fit whole in *width* cells, in order; Help stays last when others must go.
+
+        A label cut in half ("c  Cl") reads as a different key; a key left out
+        is still listed by Help.
+        """
+        cells = [len(f" {shown} ") + (len(description) + 1 if description else 0)
+                 for _key, shown, description, _enabled in self.keys]
+        if not width or sum(cells) <= width:
+            return self.keys
+        help_at = next((i for i, k in enumerate(self.keys) if k[2] == "Help"), None)
+        room = width - (cells[help_at] if help_at is not None else 0)
+        kept = []
+        for index, item in enumerate(self.keys):
+            if index == help_at:
+                continue
+            if cells[index] > room:
+                break
+            kept.append(item)
+            room -= cells[index]
+        return (*kept, self.keys[help_at]) if help_at is not None else tuple(kept)
 
     def on_click(self, event: events.Click) -> None:
         for start, end, key in self._spans:

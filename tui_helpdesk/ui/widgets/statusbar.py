@@ -76,32 +76,3 @@ class StatusBar(Static):
                                  style="" if self.mail_ok else "bold red"))
         return out
 
-
-class KeyBar(Static):
-    """The footer: the shown keys of the active bindings, on one line.
-
-    One widget instead of one per key keeps the first frame cheap; it follows
-    remapped keys because it reads the live bindings whenever they change.
-    """
-
-    def on_mount(self) -> None:
-        self.screen.bindings_updated_signal.subscribe(self, self._bindings_changed)
-        self._bindings_changed()
-
-    def _bindings_changed(self, *_args) -> None:
-        out = Text(no_wrap=True, overflow="ellipsis", end="")
-        seen: set[str] = set()
-        for key, active in self.screen.active_bindings.items():
-            binding = active.binding
-            if not binding.show or not active.enabled:
-                continue
-            ident = binding.id or binding.action
-            if ident in seen:
-                continue
-            seen.add(ident)
-            display = self.app.get_key_display(binding.__class__(key, binding.action))
-            out.append(f" {display} ", style="bold reverse")
-            out.append(f" {binding.description}  ")
-        if out != getattr(self, "_shown", None):
-            self._shown = out
-            self.update(out, layout=False)  # one line, always: its size never changes

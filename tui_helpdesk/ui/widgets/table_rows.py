@@ -30,7 +30,7 @@ COLUMN_SORT = {
     "status": SortKey.STATUS, "id": SortKey.ID, "requester": SortKey.REQUESTER, "details": SortKey.SUBJECT,
     "assignee": SortKey.ASSIGNEE, "created": SortKey.CREATED, "updated": SortKey.UPDATED,
 }
-FIXED_WIDTHS = {"mark": 1, "status": 10, "id": 6, "requester": 16, "assignee": 10, "created": 8, "updated": 8}
+FIXED_WIDTHS = {"mark": 1, "status": 11, "id": 6, "requester": 16, "assignee": 10, "created": 8, "updated": 8}
 # Dropped in this order when the terminal is narrow, so "details" keeps room to read.
 DROP_ORDER = ("created", "assignee", "requester")
 MIN_DETAILS = 20
