@@ -13,10 +13,11 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from .adapters.store.repository import Store, Tx
-from .domain.events import ReplyAdded, TicketCreated
+from .domain.events import CustomerMessageAdded, ReplyAdded, TicketCreated
 from .domain.model import Ticket, TicketType
 from .services.agents import AgentService
 from .services.assignment import AssignmentService
+from .services.desk_settings import DeskSettingsService
 from .services.events import EventBus
 from .services.feed import ChangeFeed
 from .services.tickets import TicketService
@@ -39,6 +40,9 @@ class Helpdesk:
     views: ViewService
     feed: ChangeFeed
     assignment: AssignmentService
+    desk_settings: DeskSettingsService
+    # What bootstrap did that the user should hear of (a one-time settings import).
+    notes: list[str] = field(default_factory=list)
     _built: set[str] = field(default_factory=set, repr=False)
 
     # ------------------------------------------------------------ channels
@@ -137,10 +141,19 @@ async def bootstrap(settings: Settings, *, create: bool = True, upgrade: bool = 
     except BaseException:
         await store.close()
         raise
+    desk_settings = DeskSettingsService(store, settings)
+    try:
+        notes = await desk_settings.import_once()
+        # The desks' shared settings come from the database, joined with this process's secrets.
+        settings = await desk_settings.effective()
+    except BaseException:
+        await store.close()
+        raise
     events = EventBus()
     tickets = TicketService(store, events)
-    assignment = AssignmentService(store, tickets, settings)
+    assignment = AssignmentService(store, tickets, desk_settings)
     events.after_commit(TicketCreated, assignment.on_ticket_created)
+    events.after_commit(CustomerMessageAdded, assignment.on_customer_message)
     hd = Helpdesk(
         settings=settings,
         store=store,
@@ -149,6 +162,8 @@ async def bootstrap(settings: Settings, *, create: bool = True, upgrade: bool = 
         views=ViewService(store, list(settings.views)),
         feed=ChangeFeed(store),
         assignment=assignment,
+        desk_settings=desk_settings,
+        notes=notes,
     )
     events.on_write(ReplyAdded, hd._queue_mail_reply)
     events.on_write(ReplyAdded, hd._queue_chat_reply)

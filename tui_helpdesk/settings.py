@@ -124,6 +124,9 @@ class Settings:
     theme: str = ""
     views: tuple[SavedView, ...] = ()
     source: Path | None = None
+    # True when the file has a [[desks]] section: imported into the database once
+    # (services/desk_settings.py); afterwards only its secrets are read from here.
+    desks_declared: bool = False
 
 
 def config_path(explicit: str | None = None) -> Path:
@@ -250,4 +253,5 @@ def _build(data: dict, source: Path | None) -> Settings:
         theme=data.get("ui", {}).get("theme", ""),
         views=tuple(views),
         source=source,
+        desks_declared=bool(data.get("desks")),
     )

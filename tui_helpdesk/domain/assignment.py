@@ -147,3 +147,42 @@ def choose(
         return Decision(best.agent_id, f"balanced: {best.open_tickets} open, least among {len(open_pool)} {where}")
     best = min(open_pool, key=_least_recent)
     return Decision(best.agent_id, f"round robin: assigned least recently among {len(open_pool)} {where}")
+
+
+# ------------------------------------------------------------------ explaining
+
+
+def current_end(shift: Shift, now: datetime) -> datetime | None:
+    """When the window *now* falls in ends, or None when off shift."""
+    ends = [end for start, end in shift._windows(now) if start <= now < end]
+    return max(ends) if ends else None
+
+
+def why_not(c: Candidate, shifts: dict[str, Shift], now: datetime) -> str | None:
+    """Why *c* would not get a new ticket now ("off shift in Asia/Tokyo, next Mon 09:00"), or None if they would qualify."""
+    shift = shifts.get(c.shift) if c.shift else None
+    zone_day = now.astimezone(shift.zone()).date() if shift else now.date()
+    for start, end in c.time_off:
+        if start <= zone_day <= end:
+            return f"on time off until {end.isoformat()}"
+    if shift is None:
+        if c.availability is not Availability.AVAILABLE:
+            return c.availability.value
+    elif not shift.on_shift(now):
+        nxt = shift.next_start(now)
+        when = f", next {nxt:%a %H:%M} ({shift.tz})" if nxt else ""
+        return f"off shift {shift.name!r}{when}"
+    if _capped(c):
+        return f"at cap {c.open_tickets}/{c.max_open}"
+    return None
+
+
+def shift_line(shift: Shift | None, now: datetime, viewer_zone=None) -> str | None:
+    """"on shift until 17:00" / "off shift, next 09:00 Mon" in the viewer's zone; None without a shift."""
+    if shift is None:
+        return None
+    end = current_end(shift, now)
+    if end is not None:
+        return f"on shift until {end.astimezone(viewer_zone):%H:%M}"
+    nxt = shift.next_start(now)
+    return f"off shift, next {nxt.astimezone(viewer_zone):%H:%M %a}" if nxt else "off shift"
