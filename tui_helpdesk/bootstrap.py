@@ -117,6 +117,46 @@ class Helpdesk:
             return await self.chat_outbox.can_deliver(tx, ticket)
         return None
 
+    # ------------------------------------------------------------ live settings
+
+    async def reload_settings(self) -> set[str]:
+        """Re-read the desks' shared settings after a ``settings`` change in the feed.
+
+        Returns the channels whose accounts changed ("mail", "chat"): those
+        services are closed and rebuilt on next use with the new settings, so a
+        mailbox reconnects and a chatbot poller restarts; the caller starts them again.
+        """
+        new, changed = await self.pending_settings()
+        await self.apply_settings(new, changed)
+        return changed
+
+    async def pending_settings(self) -> tuple[Settings, set[str]]:
+        """The desks' settings as stored now, and which channels they change (nothing is applied)."""
+        new = await self.desk_settings.effective()
+        changed = set()
+        if _mail_key(new) != _mail_key(self.settings):
+            changed.add("mail")
+        if _chat_key(new) != _chat_key(self.settings):
+            changed.add("chat")
+        return new, changed
+
+    async def apply_settings(self, new: Settings, changed: set[str]) -> None:
+        """Use *new*; the channel services in *changed* are closed (stop their runs first) and rebuilt on use."""
+        self.settings = new
+        if "mail" in changed:
+            for name in ("mail", "outbox"):
+                if name in self._built:
+                    await getattr(self, name).close()
+                    self._built.discard(name)
+                self.__dict__.pop(name, None)
+        if "chat" in changed and "conversations" in self._built:
+            await self.conversations.aclose()
+            self._built.discard("conversations")
+            self.__dict__.pop("conversations", None)
+        if "chat" in changed:
+            self.views.conversation_counter = (lambda: self.conversations.count_waiting()) \
+                if chatbot_configured(new) else None
+
     async def close(self) -> None:
         if "conversations" in self._built:
             await self.conversations.aclose()
@@ -125,6 +165,14 @@ class Helpdesk:
         if "outbox" in self._built:
             await self.outbox.close()
         await self.store.close()
+
+
+def _mail_key(settings: Settings) -> tuple:
+    return tuple((d.slug, d.name, d.enabled, d.emails) for d in settings.desks)
+
+
+def _chat_key(settings: Settings) -> tuple:
+    return tuple((d.slug, d.name, d.enabled, d.chatbot) for d in settings.desks)
 
 
 def chatbot_configured(settings: Settings) -> bool:

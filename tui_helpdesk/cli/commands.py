@@ -54,8 +54,9 @@ async def _open(args, *, upgrade: bool = False) -> tuple[Helpdesk, Agent]:
     except BaseException:
         await hd.close()
         raise
-    for note in hd.notes:  # a one-time settings import, said once
-        print(f"helpdesk: {note}", file=sys.stderr)
+    if not getattr(args, "json", False):
+        for note in hd.notes:  # a one-time settings import, said once
+            print(f"helpdesk: {note}", file=sys.stderr)
     return hd, me
 
 

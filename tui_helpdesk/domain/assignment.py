@@ -186,3 +186,36 @@ def shift_line(shift: Shift | None, now: datetime, viewer_zone=None) -> str | No
         return f"on shift until {end.astimezone(viewer_zone):%H:%M}"
     nxt = shift.next_start(now)
     return f"off shift, next {nxt.astimezone(viewer_zone):%H:%M %a}" if nxt else "off shift"
+
+
+def week_grid(shifts: dict[str, Shift], week_start: datetime, step_minutes: int = 60) -> dict[str, list[bool]]:
+    """For each shift, whether it is on at the start of each step of the week from *week_start*.
+
+    *week_start* is an aware datetime in the viewer's zone (their Monday 00:00),
+    so the week view reads in the viewer's time, whatever each shift's zone.
+    """
+    steps = 7 * 24 * 60 // step_minutes
+    return {name: [shift.on_shift(week_start + timedelta(minutes=i * step_minutes)) for i in range(steps)]
+            for name, shift in shifts.items()}
+
+
+def render_week(rows: list[tuple[str, str | None]], shifts: dict[str, Shift], week_start: datetime,
+                step_minutes: int = 120) -> list[str]:
+    """The week view as text lines: one row per (label, shift name), ``█`` on shift, ``·`` off.
+
+    Columns are the viewer's days (Mon..Sun), each ``24h / step`` cells wide.
+    """
+    grid = week_grid(shifts, week_start, step_minutes)
+    per_day = 24 * 60 // step_minutes
+    width = max([len(label) for label, _ in rows] + [12])
+    head = " " * width + " " + " ".join(
+        (week_start + timedelta(days=d)).strftime("%a").ljust(per_day) for d in range(7))
+    out = [head.rstrip()]
+    for label, name in rows:
+        cells = grid.get(name or "")
+        if cells is None:
+            out.append(f"{label.ljust(width)} " + "no shift: by availability")
+            continue
+        days = ["".join("█" if on else "·" for on in cells[d * per_day:(d + 1) * per_day]) for d in range(7)]
+        out.append(f"{label.ljust(width)} " + " ".join(days))
+    return out

@@ -241,7 +241,7 @@ class DeskSettingsService:
                 notes.append(f"desk '{local.slug}': settings imported from {source} into the database; "
                              "from now on the database is their source (edit them in the app or with helpdesk desk)")
         for note in notes:
-            log.warning("%s", note)
+            log.info("%s", note)  # the CLI and the app say it to the user
         return notes
 
     # ------------------------------------------------------------ saving

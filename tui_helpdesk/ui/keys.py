@@ -58,6 +58,7 @@ INBOX_KEYS: tuple[Key, ...] = (
     Key("inbox.refresh", "ctrl+r", "refresh", "Refresh", False, "General"),
     # On the inbox, not the app: a letter typed into a dialog must never quit.
     Key("app.availability", "A", "app.toggle_availability", "Toggle available / away", False, "General"),
+    Key("app.settings", "comma", "app.settings", "Settings", False, "General", "Desk settings…"),
     Key("app.quit", "q", "app.quit", "Quit", True, "General"),
 )
 
