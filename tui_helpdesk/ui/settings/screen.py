@@ -55,7 +55,7 @@ class SettingsScreen(Screen):
 
     BINDINGS = [
         Binding("escape", "back", "Back", show=True),
-        Binding("ctrl+s", "save", "Save", show=True),
+        Binding("ctrl+s", "save", "Save", show=True, priority=True),
     ]
     DEFAULT_CSS = """
     SettingsScreen { layout: vertical; }
@@ -123,7 +123,7 @@ class SettingsScreen(Screen):
                     yield Static("", id="secrets")
             with TabPane("Translation", id="translation"):
                 with VerticalScroll():
-                    yield self._field("Translate messages", Switch(id="translation"))
+                    yield self._field("Translate messages", Switch(id="translation-on"))
                     yield self._field("Team language", Input(id="language"))
                     yield self._field("Chatbot platform URL", Input(id="chatbot_url"))
                     yield Static("", id="err-translation", classes="error")
@@ -188,7 +188,7 @@ class SettingsScreen(Screen):
         self.query_one("#fallback", Switch).value = config.next_shift_fallback
         self.query_one("#shifts", TextArea).text = _shifts_text(config)
         self.query_one("#emails", TextArea).text = _emails_text(config)
-        self.query_one("#translation", Switch).value = config.translation
+        self.query_one("#translation-on", Switch).value = config.translation
         self.query_one("#language", Input).value = config.team_language
         self.query_one("#chatbot_url", Input).value = config.chatbot_url
         self._loading = False
@@ -277,7 +277,7 @@ class SettingsScreen(Screen):
                 doc["email"] = parsed
             else:
                 doc["scheduling"] = {"shifts": parsed}
-        doc["translation"] = {"enabled": self.query_one("#translation", Switch).value,
+        doc["translation"] = {"enabled": self.query_one("#translation-on", Switch).value,
                               "language": self.query_one("#language", Input).value.strip()}
         doc["chatbot"] = dict(doc["chatbot"], base_url=self.query_one("#chatbot_url", Input).value.strip())
         return doc, errors
