@@ -117,6 +117,52 @@ class Helpdesk:
             return await self.chat_outbox.can_deliver(tx, ticket)
         return None
 
+    # ------------------------------------------------------------ settings screens
+
+    async def test_mail_connection(self, address: str, timeout: float = 10.0) -> list[tuple[str, bool, str]]:
+        """Log in to an address's IMAP and SMTP servers with this process's passwords: (what, ok, detail)."""
+        import asyncio
+
+        from .adapters.mail.imap import ImapConnection
+        from .adapters.mail.smtp import SmtpSender
+
+        email = next((e for d in self.settings.desks for e in d.emails if e.address == address.strip().lower()), None)
+        if email is None:
+            return [("address", False, f"{address} is not configured (save the settings first)")]
+        out = []
+        if not email.imap.host:
+            out.append(("imap", False, "no IMAP host"))
+        else:
+            def login() -> bool:
+                conn = ImapConnection(email.imap, timeout=timeout, connect_timeout=timeout, label="imap")
+                try:
+                    conn.open()
+                    return bool(conn.client.folder_exists(email.mailbox))
+                finally:
+                    conn.close()
+
+            try:
+                found = await asyncio.to_thread(login)
+                out.append(("imap", found, f"logged in at {email.imap.host}; mailbox {email.mailbox!r} "
+                                           + ("found" if found else "not found")))
+            except Exception as exc:  # noqa: BLE001 - refused, unreachable, TLS: shown as it is
+                out.append(("imap", False, _one_line_error(exc)))
+        if not email.smtp.host:
+            out.append(("smtp", False, "no SMTP host"))
+        else:
+            sender = SmtpSender(email.smtp, timeout=timeout, label=email.address)
+            try:
+                await asyncio.wait_for(sender._connect(), timeout * 2)
+                out.append(("smtp", True, f"connected to {email.smtp.host}"))
+            except Exception as exc:  # noqa: BLE001
+                out.append(("smtp", False, _one_line_error(exc)))
+            finally:
+                try:
+                    await sender.close()
+                except Exception:  # noqa: BLE001 - closing a failed connection
+                    pass
+        return out
+
     # ------------------------------------------------------------ live settings
 
     async def reload_settings(self) -> set[str]:
@@ -165,6 +211,11 @@ class Helpdesk:
         if "outbox" in self._built:
             await self.outbox.close()
         await self.store.close()
+
+
+def _one_line_error(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
 
 
 def _mail_key(settings: Settings) -> tuple:

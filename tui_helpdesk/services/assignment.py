@@ -16,7 +16,7 @@ hand-out of the oldest waiting unassigned tickets when someone can take them.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from ..adapters.store.repository import Store, Tx
@@ -69,6 +69,9 @@ class AssignmentService:
 
     async def on_customer_message(self, event: CustomerMessageAdded) -> None:
         """After-commit handler: a ticket whose assignee is now absent goes back through assignment."""
+        # Most desks are manual: a customer message there costs no read at all.
+        if not await self.desk_settings.automatic_desks():
+            return
         async with self.store.read() as tx:
             ticket = await tx.get_ticket(event.ticket_id)
         if ticket.assignee is None or not await self._routes_automatically(ticket.desk_id):
@@ -177,12 +180,17 @@ class AssignmentService:
             candidates = await self._candidates(tx)
             now = self._now(tx)
             agents = {a.id: a for a in await tx.list_agents()}
+        holder = ticket.assignee.id if ticket.assignee is not None and ticket.status.is_active else None
+        # The ticket's own assignee counts it already: decide as if it were new.
+        candidates = [replace(c, open_tickets=c.open_tickets - 1) if c.agent_id == holder else c for c in candidates]
         if not config.enabled:
             decision = Decision(None, f"desk '{config.slug}' is off")
         else:
             decision = self._decide(config, candidates, now)
         if decision.agent_id is not None:
             decision = Decision(decision.agent_id, f"{agents[decision.agent_id].name} would get it: {decision.reason}")
+        if ticket.assignee is not None:
+            decision = Decision(decision.agent_id, f"assigned to {ticket.assignee.name} now; {decision.reason}")
         shifts = config.shift_map()
         rows = [(agents[c.agent_id].login, c.name, why_not(c, shifts, now)) for c in candidates if c.agent_id in agents]
         return Explanation(ticket_id, config.assignment, decision, rows)

@@ -161,6 +161,15 @@ class DeskSettingsService:
         self._cache[desk_id] = (time.monotonic(), config)
         return config
 
+    async def automatic_desks(self) -> set[int]:
+        """Ids of the desks that route tickets automatically (on, method not manual); reused for a second."""
+        hit = getattr(self, "_automatic", None)
+        if hit and time.monotonic() - hit[0] < CACHE_SECONDS:
+            return hit[1]
+        ids = {s.desk_id for s in await self.states() if s.config.enabled and s.config.assignment != "manual"}
+        self._automatic = (time.monotonic(), ids)
+        return ids
+
     async def translation(self, desk_id: int) -> tuple[bool, str]:
         """(translation on, team language) of a desk: the one lookup translation uses."""
         config = await self.config(desk_id)
@@ -284,6 +293,7 @@ class DeskSettingsService:
                                      reopen_days=config.reopen_days)
             await tx.record_change(None, "settings", actor.id)
         self._cache.pop(current.desk_id, None)
+        self._automatic = None
         return await self.get(current.desk_id)
 
     @staticmethod

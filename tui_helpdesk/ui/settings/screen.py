@@ -121,6 +121,8 @@ class SettingsScreen(Screen):
                     yield TextArea("", id="emails", language=None)
                     yield Static("", id="err-email", classes="error")
                     yield Static("", id="secrets")
+                    yield Button("Test connection", id="test-mail")
+                    yield Static("", id="test-result")
             with TabPane("Translation", id="translation"):
                 with VerticalScroll():
                     yield self._field("Translate messages", Switch(id="translation-on"))
@@ -134,7 +136,9 @@ class SettingsScreen(Screen):
                     yield self._field("Shift ('' for none)", Input(id="agent-shift"))
                     yield self._field("Max open (0 = no cap)", Input(id="agent-cap"))
                     yield self._field("Time off (A..B, comma-separated)", Input(id="agent-off"))
-                    yield Button("Save agent", id="agent-save")
+                    with Horizontal(classes="field"):
+                        yield Button("Save agent", id="agent-save")
+                        yield Button("Deactivate", id="agent-deactivate", variant="error")
                     yield self._field("Add: login", Input(id="new-login"))
                     yield self._field("Add: name", Input(id="new-name"))
                     yield self._field("Add: email", Input(id="new-email"))
@@ -330,6 +334,26 @@ class SettingsScreen(Screen):
         self.states = await self.hd.desk_settings.states()
         self.show(slug)
 
+    # ------------------------------------------------------------ email
+
+    @on(Button.Pressed, "#test-mail")
+    def _test_mail(self) -> None:
+        self.test_mail()
+
+    @work(exclusive=True, group="settings-test-mail", exit_on_error=False)
+    async def test_mail(self) -> None:
+        """Log in to every saved address of the desk with this process's passwords."""
+        result = self.query_one("#test-result", Static)
+        if self.state is None or not self.state.config.emails:
+            result.update(Text("No saved address to test."))
+            return
+        result.update(Text("Testing…"))
+        lines = []
+        for email in self.state.config.emails:
+            for what, ok, detail in await self.hd.test_mail_connection(email.address):
+                lines.append(f"{'✓' if ok else '✗'} {email.address} {what}: {detail}")
+        result.update(Text("\n".join(lines)))
+
     # ------------------------------------------------------------ agents
 
     @on(Button.Pressed, "#agent-save")
@@ -368,6 +392,33 @@ class SettingsScreen(Screen):
         if not errors:
             self.notify(f"Saved {login}.", timeout=2)
             await self._refresh_agents()
+
+    @on(Button.Pressed, "#agent-deactivate")
+    def _agent_deactivate(self) -> None:
+        from ..dialogs import ConfirmDialog
+
+        login = self.query_one("#agent-login", Input).value.strip()
+        if not login:
+            self.query_one("#err-agents", Static).update(Text("✗ login: type the login to deactivate"))
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.deactivate_agent(login)
+
+        self.app.push_screen(ConfirmDialog(Text(f"Deactivate {login}? Their tickets stay; they get no new ones."),
+                                           confirm="Deactivate", cancel="Keep"), answered)
+
+    @work(exclusive=True, group="settings-agent", exit_on_error=False)
+    async def deactivate_agent(self, login: str) -> None:
+        try:
+            await self.hd.agents.deactivate(self.me, login)
+        except HelpdeskError as exc:
+            self.query_one("#err-agents", Static).update(Text(f"✗ {plain(str(exc))}"))
+            return
+        self.query_one("#err-agents", Static).update("")
+        self.notify(f"Deactivated {login}.", timeout=2)
+        await self._refresh_agents()
 
     @on(Button.Pressed, "#agent-add")
     def _agent_add(self) -> None:
