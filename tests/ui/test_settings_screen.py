@@ -124,3 +124,22 @@ async def test_status_bar_shows_a_scheduled_agents_shift_and_the_availability_to
         await hd.desk_settings.set_schedule(ana, "ana", shift="day")
         await settle(pilot, lambda: app.inbox.status.shift.startswith("on shift until"), timeout=5)
         assert "on shift until" in screen_text(app)
+
+
+async def test_the_ticket_screen_explains_who_would_get_the_ticket(desk):
+    from ticket_fixtures import TicketHarness, opened, wait_until
+
+    hd, ana, ben = desk
+    state = await hd.desk_settings.get()
+    await hd.desk_settings.save(ana, {**desk_doc(state.config), "assignment": {"method": "balanced"}},
+                                expected_version=state.version)
+    await hd.agents.set(ana, "ana", availability="away")
+    ticket = await hd.tickets.create(subject="Why me?", body="x", requester_email="w@example.com")
+    assert (await hd.tickets.get(ticket.id)).assignee.login == "ben"
+    app = TicketHarness(hd, ana, ticket.id)
+    async with app.run_test(size=(150, 45)) as pilot:
+        await opened(pilot)
+        await pilot.press("W")
+        await wait_until(pilot, lambda: any("ben" in n for n in app.notes), what="the explanation")
+        text = next(n for n in app.notes if "ben" in n)
+        assert "assigned to Ben Okafor now" in text and "ana: away" in text and "ben: eligible" in text

@@ -109,6 +109,8 @@ TICKET_KEYS: tuple[Key, ...] = (
     Key("ticket.canned", "ctrl+t", "canned", "Canned reply", False, "Tickets"),
     Key("ticket.editor", "e", "editor", "Write in $EDITOR", False, "Tickets"),
     Key("ticket.previous", "p", "previous", "Previous tickets", False, "Tickets"),
+    Key("ticket.explain", "W", "explain_assignment", "Who would get it", False, "Tickets",
+        "Explain assignment: who would get this ticket now, and why not the others"),
     Key("ticket.details", "i", "toggle_details", "Show / hide details", False, "General"),
     Key("ticket.refresh", "ctrl+r", "refresh", "Reload the ticket", False, "General"),
 )
