@@ -8,10 +8,8 @@ import subprocess
 import sys
 import textwrap
 from collections import Counter
-from datetime import datetime
 from pathlib import Path
 
-import pytest
 
 from tui_helpdesk.bootstrap import bootstrap
 from tui_helpdesk.domain.desk_config import desk_doc

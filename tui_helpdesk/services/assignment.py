@@ -155,8 +155,9 @@ class AssignmentService:
             stuck = False
             for ticket_id in waiting:
                 async with self.store.write() as tx:
-                    await tx.lock_desk(state.desk_id)
+                    # The ticket first, then the desk: the same order as route(), so the two never deadlock.
                     ticket = await tx.get_ticket(ticket_id, for_update=True)
+                    await tx.lock_desk(state.desk_id)
                     if ticket.assignee is not None or ticket.status not in WAITING:
                         continue
                     decision = self._decide(config, await self._candidates(tx), self._now(tx))
