@@ -133,3 +133,58 @@ async def test_absent_assignee_goes_back_through_assignment_and_the_queue_hands_
         assert "left unassigned" in explanation.decision.reason
     finally:
         await hd.close()
+
+
+HAND_OUT = textwrap.dedent("""
+    import asyncio, sys
+    from pathlib import Path
+    from tui_helpdesk.bootstrap import bootstrap
+    from tui_helpdesk.settings import load
+
+    async def main(url, go):
+        hd = await bootstrap(load(None, database_url=url))
+        try:
+            while not Path(go).exists():
+                await asyncio.sleep(0.01)
+            for _ in range(3):
+                await hd.assignment.hand_out()
+        finally:
+            await hd.close()
+
+    asyncio.run(main(sys.argv[1], sys.argv[2]))
+""")
+
+
+async def test_two_processes_handing_out_the_queue_hand_out_the_oldest_and_respect_caps(db_url, tmp_path):
+    hd = await bootstrap(load(None, database_url=db_url))
+    try:
+        me = await hd.agents.identify("boss")
+        await hd.agents.set(me, "boss", availability="away")
+        for login in ("ann", "bob"):
+            await hd.agents.add(me, login, name=login.title())
+            await hd.desk_settings.set_schedule(me, login, max_open=5)
+        ids = [(await hd.tickets.create(subject=f"t{i}", body="x", requester_email=f"q{i}@example.com")).id
+               for i in range(16)]  # a manual desk: they wait
+        state = await hd.desk_settings.get()
+        await hd.desk_settings.save(me, {**desk_doc(state.config), "assignment": {"method": "balanced"}},
+                                    expected_version=state.version)
+    finally:
+        await hd.close()
+    script = tmp_path / "hand_out.py"
+    script.write_text(HAND_OUT)
+    go = tmp_path / "go"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [subprocess.Popen([sys.executable, str(script), db_url, str(go)], env=env, stderr=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    await asyncio.sleep(2.0)
+    go.touch()
+    for proc in procs:
+        assert await asyncio.to_thread(proc.wait, 120) == 0, proc.stderr.read()
+    counts, unassigned = await _counts(db_url)
+    assert counts == Counter({"ann": 5, "bob": 5}) and unassigned == 6
+    hd = await bootstrap(load(None, database_url=db_url))
+    try:
+        assigned = [t for t in ids if (await hd.tickets.get(t)).assignee is not None]
+        assert assigned == ids[:10]  # the oldest first
+    finally:
+        await hd.close()
