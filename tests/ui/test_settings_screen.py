@@ -82,12 +82,17 @@ async def test_the_desk_switcher_and_all_desks(desk, make_app):
         screen = await open_settings(pilot, app)
         select = screen.query_one("#desk-select", Select)
         assert [value for _, value in select._options if isinstance(value, str)] == ["support", "sales", "*"]
+        all_count = app.inbox.rail.item("all").count
+        assert all_count > 0
         select.value = "sales"
         await settle(pilot, lambda: screen.state is not None and screen.state.slug == "sales")
         assert screen.query_one("#name", Input).value == "Sales team"
+        # The rail follows the chosen desk: Sales has no tickets yet.
+        await settle(pilot, lambda: app.inbox.rail.item("all").count == 0)
         select.value = "*"
         await settle(pilot, lambda: "sales" in static_text(screen, "#all-desks"))
         assert screen.state is None and screen.query_one("#method", Select).disabled
+        await settle(pilot, lambda: app.inbox.rail.item("all").count == all_count)
 
 
 async def test_the_later_save_is_told_what_changed_meanwhile(tmp_path, desk, make_app):

@@ -167,7 +167,8 @@ class SettingsScreen(Screen):
             options.append(("All desks", ALL_DESKS))
         self._loading = True
         select.set_options(options)
-        wanted = slug or (self.state.slug if self.state else None) or self.first_desk or \
+        scoped = next((s.slug for s in self.states if s.desk_id == self.hd.views.desk_id), None)
+        wanted = slug or (self.state.slug if self.state else None) or self.first_desk or scoped or \
             (self.states[0].slug if self.states else None)
         if wanted:
             select.value = wanted
@@ -207,6 +208,12 @@ class SettingsScreen(Screen):
         self.query_one("#mode", Label).update(Text(who))
         self.query_one("#footer-line", Static).update(
             Text("ctrl+s save · escape back" if self.me.is_admin else "escape back"))
+
+    @work(exclusive=True, group="settings-follow", exit_on_error=False)
+    async def follow_desk(self) -> None:
+        apply = getattr(self.app, "apply_changes", None)
+        if apply is not None:
+            await apply([])
 
     def _readonly(self, readonly: bool) -> None:
         for widget in self.query("Input, Switch, TextArea, Button").results():
@@ -251,6 +258,10 @@ class SettingsScreen(Screen):
         if self._loading or event.value is Select.BLANK:
             return
         self.show(str(event.value))
+        if len(self.states) > 1:
+            # With several desks, the rail and the views follow the chosen desk ("All desks": every one).
+            self.hd.views.desk_id = self.state.desk_id if self.state else None
+            self.follow_desk()
 
     @on(Input.Changed)
     @on(Switch.Changed)
