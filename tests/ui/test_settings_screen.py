@@ -148,3 +148,24 @@ async def test_the_ticket_screen_explains_who_would_get_the_ticket(desk):
         await wait_until(pilot, lambda: any("ben" in n for n in app.notes), what="the explanation")
         text = next(n for n in app.notes if "ben" in n)
         assert "assigned to Ben Okafor now" in text and "ana: away" in text and "ben: eligible" in text
+
+
+async def test_a_change_in_another_terminal_reaches_the_running_app_and_its_open_form(tmp_path, desk, make_app):
+    import time
+
+    hd, ana, _ = desk
+    other = await bootstrap(make_settings(tmp_path / "desk.db"), clock=fixed_clock)
+    app = make_app(hd, ana, poll_seconds=0.2)
+    try:
+        async with app.run_test(size=(150, 50)) as pilot:
+            screen = await open_settings(pilot, app)
+            state = await other.desk_settings.get()
+            doc = {**desk_doc(state.config), "name": "Front line", "email": [{"address": "front@example.com"}]}
+            await other.desk_settings.save(ana, doc, expected_version=state.version)
+            saved = time.monotonic()
+            await settle(pilot, lambda: screen.query_one("#name", Input).value == "Front line", timeout=3)
+            assert time.monotonic() - saved < 1.0
+            assert hd.settings.desks[0].name == "Front line"
+            assert [e.address for e in hd.settings.desks[0].emails] == ["front@example.com"]
+    finally:
+        await other.close()

@@ -26,7 +26,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Input, Label, Select, Static, Switch, TabbedContent, TabPane, TextArea
 
 from ...domain.assignment import render_week
-from ...domain.desk_config import DeskConfig, SettingsInvalid, desk_doc, parse_range
+from ...domain.desk_config import DeskConfig, SettingsInvalid, desk_doc, parse_desk, parse_range
 from ...domain.errors import HelpdeskError
 from ...domain.model import Agent
 from ...domain.toml_out import dumps
@@ -79,7 +79,6 @@ class SettingsScreen(Screen):
         self.state: "DeskState | None" = None
         self.states: list["DeskState"] = []
         self.first_desk = desk
-        self.dirty = False
         self._loading = False
 
     @property
@@ -197,7 +196,6 @@ class SettingsScreen(Screen):
         self.query_one("#language", Input).value = config.team_language
         self.query_one("#chatbot_url", Input).value = config.chatbot_url
         self._loading = False
-        self.dirty = False
         self.show_errors({})
         self._readonly(not self.editable)
         self._week(config)
@@ -263,14 +261,17 @@ class SettingsScreen(Screen):
             self.hd.views.desk_id = self.state.desk_id if self.state else None
             self.follow_desk()
 
-    @on(Input.Changed)
-    @on(Switch.Changed)
-    @on(TextArea.Changed)
-    @on(Select.Changed, "#method")
-    def _edited(self, event) -> None:
-        if not self._loading and getattr(event, "control", None) is not None and \
-                not str(getattr(event.control, "id", "")).startswith(("agent-", "new-")):
-            self.dirty = True
+    def edited(self) -> bool:
+        """Whether the form differs from the settings it was loaded with (an unparsable form counts as edited)."""
+        if self.state is None or not self.editable:
+            return False
+        doc, errors = self.form_doc()
+        if errors:
+            return True
+        try:
+            return parse_desk(doc) != self.state.config
+        except SettingsInvalid:
+            return True
 
     def form_doc(self) -> tuple[dict, dict[str, str]]:
         """The form as a settings document, and the errors found before the domain's checks (TOML syntax)."""
@@ -338,7 +339,6 @@ class SettingsScreen(Screen):
             self.notify(plain(str(exc)), severity="error")
             return
         self.notify(f"Saved desk '{saved.slug}' (version {saved.version}).", timeout=3)
-        self.dirty = False
         await self._reload_after_save(saved.slug)
 
     async def _reload_after_save(self, slug: str) -> None:
@@ -458,7 +458,8 @@ class SettingsScreen(Screen):
     # ------------------------------------------------------------ live
 
     def on_feed_changed(self, event: FeedChanged) -> None:
-        if any(c.kind in ("settings", "agent") for c in event.changes) and not self.dirty:
+        # A form being edited is left alone; its save will say what changed meanwhile.
+        if any(c.kind in ("settings", "agent") for c in event.changes) and not self.edited():
             self.load(self.state.slug if self.state else None)
 
     def action_back(self) -> None:
