@@ -132,9 +132,9 @@ class SettingsScreen(Screen):
                 with VerticalScroll():
                     yield Static("", id="agent-table")
                     yield self._field("Login", Input(id="agent-login"))
-                    yield self._field("Shift ('' for none)", Input(id="agent-shift"))
+                    yield self._field("Shift (blank: keep; none)", Input(id="agent-shift"))
                     yield self._field("Max open (0 = no cap)", Input(id="agent-cap"))
-                    yield self._field("Time off (A..B, comma-separated)", Input(id="agent-off"))
+                    yield self._field("Time off (A..B, …; none)", Input(id="agent-off"))
                     with Horizontal(classes="field"):
                         yield Button("Save agent", id="agent-save")
                         yield Button("Deactivate", id="agent-deactivate", variant="error")
@@ -374,7 +374,9 @@ class SettingsScreen(Screen):
     @work(exclusive=True, group="settings-agent", exit_on_error=False)
     async def save_agent(self) -> None:
         login = self.query_one("#agent-login", Input).value.strip()
-        shift = self.query_one("#agent-shift", Input).value.strip()
+        shift_text = self.query_one("#agent-shift", Input).value.strip()
+        # Blank keeps the agent's shift; "none" takes them off every shift.
+        shift = None if not shift_text else "" if shift_text.lower() in ("none", "-") else shift_text
         cap_text = self.query_one("#agent-cap", Input).value.strip()
         off_text = self.query_one("#agent-off", Input).value.strip()
         errors: dict[str, str] = {}
@@ -384,8 +386,13 @@ class SettingsScreen(Screen):
                 cap = int(cap_text)
             except ValueError:
                 errors["max_open"] = f"must be a whole number, not {cap_text!r}"
+            else:
+                if cap < 0:
+                    errors["max_open"] = "max open tickets is 0 (no cap) or more"
         ranges = None
-        if off_text:
+        if off_text.lower() in ("none", "-"):
+            ranges = []
+        elif off_text:
             ranges = []
             for part in off_text.split(","):
                 try:
