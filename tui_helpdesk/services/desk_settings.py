@@ -233,6 +233,11 @@ class DeskSettingsService:
             return []
         notes = []
         source = str(self.local.source) if self.local.source else "config"
+        async with self.store.read() as tx:
+            rows = await tx.desk_settings_rows()
+            stored = {d.slug for d in await tx.list_desks() if d.id in rows}
+        if all(d.slug in stored for d in self.local.desks):
+            return []  # the usual start: imported long ago, no write transaction
         async with self.store.write() as tx:
             rows = await tx.desk_settings_rows()
             for local in self.local.desks:
