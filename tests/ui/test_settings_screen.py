@@ -110,6 +110,9 @@ async def test_the_later_save_is_told_what_changed_meanwhile(tmp_path, desk, mak
             await settle(pilot, lambda: getattr(screen, "conflict", None) is not None)
             assert screen.conflict == ["assignment.method: 'manual' → 'balanced'"]
             assert (await hd.desk_settings.get()).config.reopen_days == 7
+            await pilot.press("ctrl+r")  # reload: the other admin's change shows
+            await settle(pilot, lambda: screen.query_one("#method", Select).value == "balanced")
+            assert screen.query_one("#reopen_days", Input).value == "7"
     finally:
         await other.close()
 

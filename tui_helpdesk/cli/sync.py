@@ -147,6 +147,8 @@ async def _once(hd, args, chat: bool) -> int:
     progress = (lambda p: None) if args.json else _Printer(args.quiet)
     failed = False
     out: dict = {"chatbot": [], "chat_outbox": [], "mailboxes": [], "outbox": None}
+    # Waiting tickets go to whoever came on shift since the last pass (cron runs this).
+    await hd.assignment.hand_out()
     if chat and not args.no_receive:
         for slug in hd.conversations.desk_slugs():
             try:

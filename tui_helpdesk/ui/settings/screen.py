@@ -56,6 +56,7 @@ class SettingsScreen(Screen):
     BINDINGS = [
         Binding("escape", "back", "Back", show=True),
         Binding("ctrl+s", "save", "Save", show=True, priority=True),
+        Binding("ctrl+r", "reload", "Reload", show=True),
     ]
     DEFAULT_CSS = """
     SettingsScreen { layout: vertical; }
@@ -205,7 +206,7 @@ class SettingsScreen(Screen):
             f"version {self.state.version}" if self.state and self.state.version else "not saved yet")
         self.query_one("#mode", Label).update(Text(who))
         self.query_one("#footer-line", Static).update(
-            Text("ctrl+s save · escape back" if self.me.is_admin else "escape back"))
+            Text("ctrl+s save · ctrl+r reload · escape back" if self.me.is_admin else "ctrl+r reload · escape back"))
 
     @work(exclusive=True, group="settings-follow", exit_on_error=False)
     async def follow_desk(self) -> None:
@@ -468,6 +469,10 @@ class SettingsScreen(Screen):
         # A form being edited is left alone; its save will say what changed meanwhile.
         if any(c.kind in ("settings", "agent") for c in event.changes) and not self.edited():
             self.load(self.state.slug if self.state else None)
+
+    def action_reload(self) -> None:
+        """Read the settings again (after another admin's save), dropping unsaved edits."""
+        self.load(self.state.slug if self.state else None)
 
     def action_back(self) -> None:
         self.app.pop_screen()
