@@ -184,6 +184,7 @@ class HelpdeskApp(App[int]):
                 # The next process to look hands out waiting tickets (someone came on shift, below the cap).
                 next_hand_out = loop.time() + HAND_OUT_SECONDS
                 self.hand_out()
+                self.refresh_shift_line()  # "on shift until 17:00" turns into "off shift" on time
             try:
                 changes, seq = await self.hd.feed.since(self.seq)
             except Exception as exc:  # noqa: BLE001 - a lost database must not kill the app
