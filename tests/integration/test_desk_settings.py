@@ -257,3 +257,34 @@ async def test_a_change_in_one_process_reaches_another_running_one(tmp_path, iso
     finally:
         await hd_a.close()
         await hd_b.close()
+
+
+async def test_the_migration_goes_down_and_up_and_matches_the_tables(db_url):
+    from alembic import command
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import inspect
+
+    from tui_helpdesk.adapters.store import engine as engine_mod
+    from tui_helpdesk.adapters.store import tables
+    from tui_helpdesk.adapters.store.repository import Store
+    from tui_helpdesk.domain.errors import HelpdeskError
+
+    store = await Store.open(db_url)
+    async with store.engine.begin() as conn:
+        await conn.run_sync(lambda c: command.downgrade(engine_mod._alembic_config(c), "0003"))
+        assert not await conn.run_sync(lambda c: inspect(c).has_table("desk_settings"))
+    await store.close()
+    with pytest.raises(HelpdeskError, match="db upgrade"):
+        await Store.open(db_url)
+    store = await Store.open(db_url, upgrade=True)
+    try:
+        def compare(c):
+            tables.load_channel_tables()
+            return [d for d in compare_metadata(MigrationContext.configure(c), tables.metadata)
+                    if "desk_settings" in repr(d)]
+
+        async with store.engine.connect() as conn:
+            assert await conn.run_sync(compare) == []
+    finally:
+        await store.close()
