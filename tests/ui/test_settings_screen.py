@@ -211,3 +211,15 @@ async def test_agents_tab_sets_shift_cap_and_time_off_and_refuses_bad_input(desk
         await settle(pilot, lambda: any(s.login == "ben" and s.max_open == 3 for s in screen.schedules))
         ben = next(s for s in await hd.desk_settings.schedules() if s.login == "ben")
         assert ben.shift == "day" and len(ben.time_off) == 1
+
+
+async def test_a_desk_name_with_markup_is_shown_as_typed(desk, make_app):
+    hd, ana, _ = desk
+    await hd.desk_settings.add_desk(ana, "evil", "[@click=app.quit]Sales[/]")
+    app = make_app(hd, ana)
+    async with app.run_test(size=(150, 50)) as pilot:
+        screen = await open_settings(pilot, app)
+        screen.query_one("#desk-select", Select).value = "evil"
+        await settle(pilot, lambda: screen.state is not None and screen.state.slug == "evil")
+        assert "[@click=app.quit]Sales[/]" in screen_text(app)
+        assert app.is_running

@@ -31,7 +31,7 @@ from ...domain.errors import HelpdeskError
 from ...domain.model import Agent
 from ...domain.toml_out import dumps
 from ..feed import FeedChanged
-from ..text import plain
+from ..text import line, plain
 
 if TYPE_CHECKING:
     from ...bootstrap import Helpdesk
@@ -162,7 +162,8 @@ class SettingsScreen(Screen):
         self.schedules = await self.hd.desk_settings.schedules()
         self.agents = await self.hd.agents.list()
         select = self.query_one("#desk-select", Select)
-        options = [(s.config.name or s.slug, s.slug) for s in self.states]
+        # Desk names are typed by people: plain text, never markup.
+        options = [(line(s.config.name or s.slug, 60), s.slug) for s in self.states]
         if len(self.states) > 1:
             options.append(("All desks", ALL_DESKS))
         self._loading = True
