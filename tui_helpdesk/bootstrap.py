@@ -13,10 +13,11 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from .adapters.store.repository import Store, Tx
-from .domain.events import ReplyAdded, TicketCreated
+from .domain.events import CustomerMessageAdded, ReplyAdded, TicketCreated
 from .domain.model import Ticket, TicketType
 from .services.agents import AgentService
 from .services.assignment import AssignmentService
+from .services.desk_settings import DeskSettingsService
 from .services.events import EventBus
 from .services.feed import ChangeFeed
 from .services.tickets import TicketService
@@ -39,6 +40,9 @@ class Helpdesk:
     views: ViewService
     feed: ChangeFeed
     assignment: AssignmentService
+    desk_settings: DeskSettingsService
+    # What bootstrap did that the user should hear of (a one-time settings import).
+    notes: list[str] = field(default_factory=list)
     _built: set[str] = field(default_factory=set, repr=False)
 
     # ------------------------------------------------------------ channels
@@ -113,6 +117,92 @@ class Helpdesk:
             return await self.chat_outbox.can_deliver(tx, ticket)
         return None
 
+    # ------------------------------------------------------------ settings screens
+
+    async def test_mail_connection(self, address: str, timeout: float = 10.0) -> list[tuple[str, bool, str]]:
+        """Log in to an address's IMAP and SMTP servers with this process's passwords: (what, ok, detail)."""
+        import asyncio
+
+        from .adapters.mail.imap import ImapConnection
+        from .adapters.mail.smtp import SmtpSender
+
+        email = next((e for d in self.settings.desks for e in d.emails if e.address == address.strip().lower()), None)
+        if email is None:
+            return [("address", False, f"{address} is not configured (save the settings first)")]
+        out = []
+        if not email.imap.host:
+            out.append(("imap", False, "no IMAP host"))
+        else:
+            def login() -> bool:
+                conn = ImapConnection(email.imap, timeout=timeout, connect_timeout=timeout, label="imap")
+                try:
+                    conn.open()
+                    return bool(conn.client.folder_exists(email.mailbox))
+                finally:
+                    conn.close()
+
+            try:
+                found = await asyncio.to_thread(login)
+                out.append(("imap", found, f"logged in at {email.imap.host}; mailbox {email.mailbox!r} "
+                                           + ("found" if found else "not found")))
+            except Exception as exc:  # noqa: BLE001 - refused, unreachable, TLS: shown as it is
+                out.append(("imap", False, _one_line_error(exc)))
+        if not email.smtp.host:
+            out.append(("smtp", False, "no SMTP host"))
+        else:
+            sender = SmtpSender(email.smtp, timeout=timeout, label=email.address)
+            try:
+                await asyncio.wait_for(sender._connect(), timeout * 2)
+                out.append(("smtp", True, f"connected to {email.smtp.host}"))
+            except Exception as exc:  # noqa: BLE001
+                out.append(("smtp", False, _one_line_error(exc)))
+            finally:
+                try:
+                    await sender.close()
+                except Exception:  # noqa: BLE001 - closing a failed connection
+                    pass
+        return out
+
+    # ------------------------------------------------------------ live settings
+
+    async def reload_settings(self) -> set[str]:
+        """Re-read the desks' shared settings after a ``settings`` change in the feed.
+
+        Returns the channels whose accounts changed ("mail", "chat"): those
+        services are closed and rebuilt on next use with the new settings, so a
+        mailbox reconnects and a chatbot poller restarts; the caller starts them again.
+        """
+        new, changed = await self.pending_settings()
+        await self.apply_settings(new, changed)
+        return changed
+
+    async def pending_settings(self) -> tuple[Settings, set[str]]:
+        """The desks' settings as stored now, and which channels they change (nothing is applied)."""
+        new = await self.desk_settings.effective()
+        changed = set()
+        if _mail_key(new) != _mail_key(self.settings):
+            changed.add("mail")
+        if _chat_key(new) != _chat_key(self.settings):
+            changed.add("chat")
+        return new, changed
+
+    async def apply_settings(self, new: Settings, changed: set[str]) -> None:
+        """Use *new*; the channel services in *changed* are closed (stop their runs first) and rebuilt on use."""
+        self.settings = new
+        if "mail" in changed:
+            for name in ("mail", "outbox"):
+                if name in self._built:
+                    await getattr(self, name).close()
+                    self._built.discard(name)
+                self.__dict__.pop(name, None)
+        if "chat" in changed and "conversations" in self._built:
+            await self.conversations.aclose()
+            self._built.discard("conversations")
+            self.__dict__.pop("conversations", None)
+        if "chat" in changed:
+            self.views.conversation_counter = (lambda: self.conversations.count_waiting()) \
+                if chatbot_configured(new) else None
+
     async def close(self) -> None:
         if "conversations" in self._built:
             await self.conversations.aclose()
@@ -121,6 +211,19 @@ class Helpdesk:
         if "outbox" in self._built:
             await self.outbox.close()
         await self.store.close()
+
+
+def _one_line_error(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
+
+
+def _mail_key(settings: Settings) -> tuple:
+    return tuple((d.slug, d.name, d.enabled, d.emails) for d in settings.desks)
+
+
+def _chat_key(settings: Settings) -> tuple:
+    return tuple((d.slug, d.name, d.enabled, d.chatbot) for d in settings.desks)
 
 
 def chatbot_configured(settings: Settings) -> bool:
@@ -137,10 +240,19 @@ async def bootstrap(settings: Settings, *, create: bool = True, upgrade: bool = 
     except BaseException:
         await store.close()
         raise
+    desk_settings = DeskSettingsService(store, settings)
+    try:
+        notes = await desk_settings.import_once()
+        # The desks' shared settings come from the database, joined with this process's secrets.
+        settings = await desk_settings.effective()
+    except BaseException:
+        await store.close()
+        raise
     events = EventBus()
     tickets = TicketService(store, events)
-    assignment = AssignmentService(store, tickets, settings)
+    assignment = AssignmentService(store, tickets, desk_settings)
     events.after_commit(TicketCreated, assignment.on_ticket_created)
+    events.after_commit(CustomerMessageAdded, assignment.on_customer_message)
     hd = Helpdesk(
         settings=settings,
         store=store,
@@ -149,6 +261,8 @@ async def bootstrap(settings: Settings, *, create: bool = True, upgrade: bool = 
         views=ViewService(store, list(settings.views)),
         feed=ChangeFeed(store),
         assignment=assignment,
+        desk_settings=desk_settings,
+        notes=notes,
     )
     events.on_write(ReplyAdded, hd._queue_mail_reply)
     events.on_write(ReplyAdded, hd._queue_chat_reply)

@@ -126,6 +126,9 @@ class Settings:
     desktop_notifications: str = "off"  # off | osc9 | osc777 (ui/alerts.py)
     views: tuple[SavedView, ...] = ()
     source: Path | None = None
+    # True when the file has a [[desks]] section: imported into the database once
+    # (services/desk_settings.py); afterwards only its secrets are read from here.
+    desks_declared: bool = False
 
 
 def config_path(explicit: str | None = None) -> Path:
@@ -261,4 +264,5 @@ def _build(data: dict, source: Path | None) -> Settings:
         desktop_notifications=_choice(data.get("ui", {}), "desktop_notifications", ("off", "osc9", "osc777")),
         views=tuple(views),
         source=source,
+        desks_declared=bool(data.get("desks")),
     )

@@ -56,6 +56,9 @@ async def _open(args, *, upgrade: bool = False) -> tuple[Helpdesk, Agent]:
     except BaseException:
         await hd.close()
         raise
+    if not getattr(args, "json", False):
+        for note in hd.notes:  # a one-time settings import, said once
+            print(f"helpdesk: {note}", file=sys.stderr)
     return hd, me
 
 
@@ -173,6 +176,10 @@ async def dispatch(args: argparse.Namespace) -> int:
         return await sync(args, _load_existing)
     hd, me = await _open(args)
     try:
+        from . import desk_cmds
+
+        if args.command in desk_cmds.COMMANDS:
+            return await desk_cmds.dispatch(hd, me, args)
         handler = HANDLERS[(args.command, getattr(args, "action", None))]
         return await handler(hd, me, args) or 0
     finally:
@@ -325,6 +332,10 @@ async def agent_set(hd: Helpdesk, me: Agent, args) -> int:
                              f"({'shifts: ' + ', '.join(known) if known else 'no shifts are configured'}; '' clears it)")
     agent = await hd.agents.set(me, args.login, name=args.name, email=args.email, role=args.role,
                                 availability=args.availability, max_open=args.max_open, shift=args.shift)
+    if args.time_off:
+        from .desk_cmds import agent_time_off
+
+        await agent_time_off(hd, me, agent.login, args.time_off)
     _dump(agent_json(agent)) if args.json else _print(f"updated agent {agent.login}")
     return 0
 

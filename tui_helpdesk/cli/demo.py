@@ -42,7 +42,8 @@ async def build_demo(path: Path, settings, *, quiet: bool = False) -> None:
 
 def run_demo(args) -> int:
     """Build the demo database if it is missing, then open the app on it."""
-    settings = load(getattr(args, "config", None))
+    # The demo's desks are its own: the config's [[desks]] are not imported into it.
+    settings = replace(load(getattr(args, "config", None)), desks_declared=False)
     path = demo_path()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     if not path.exists():

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from ..domain.errors import HelpdeskError, UsageError
-from . import botsim, commands
+from . import botsim, commands, desk_cmds
 
 
 class _Parser(argparse.ArgumentParser):
@@ -101,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--availability", choices=["available", "away", "busy", "paused"])
     x.add_argument("--max-open", type=int)
     x.add_argument("--shift")
+    x.add_argument("--time-off", action="append", default=[], metavar="FROM..TO",
+                   help="add time off, e.g. 2026-12-24..2026-12-31 ('none' clears it)")
     x.add_argument("--json", action="store_true")
     x = a.add_parser("me", help="who am I")
     x.add_argument("--json", action="store_true")
@@ -135,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     x = sub.add_parser("doctor", help="check config, database, mail and chatbot")
     x.add_argument("--json", action="store_true")
+
+    desk_cmds.add_arguments(sub, _Parser)
 
     x = sub.add_parser("sync", help="sync mailboxes and send the outbox (runs until stopped)")
     x.add_argument("--once", action="store_true", help="one pass, then exit (for cron and tests)")

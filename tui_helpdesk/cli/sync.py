@@ -18,7 +18,7 @@ no terminal is open.
 from __future__ import annotations
 
 import asyncio
-import logging
+import contextlib
 import signal
 import sys
 import time
@@ -61,6 +61,9 @@ async def sync(args, load) -> int:
     settings = load(args)
     hd = await bootstrap(settings)
     try:
+        if not args.json:
+            for note in hd.notes:  # a one-time settings import, said once
+                print(f"helpdesk: {note}", file=sys.stderr)
         chat = hd.conversations.configured
         if not hd.mail.addresses and not chat:
             raise HelpdeskError("no email address or chatbot platform is configured "
@@ -77,37 +80,70 @@ async def sync(args, load) -> int:
                 loop.add_signal_handler(sig, stop.set)
             except (NotImplementedError, RuntimeError):
                 pass
-        tasks = []
-        if chat:
-            hd.conversations.start()  # background pollers, stopped by hd.close()
-        if not hd.mail.addresses:
-            tasks.append(stop.wait())
-        elif not args.no_receive:
-            tasks.append(hd.mail.run(stop, printer))
-        if hd.mail.addresses and not args.no_send:
-            tasks.append(hd.outbox.run(stop))
-        tasks.append(_wake_held(hd, stop))
-        await asyncio.gather(*tasks)
+        seq = await hd.feed.latest()
+        while not stop.is_set():
+            # One round per set of settings: a change to the accounts ends the round,
+            # the channels are rebuilt, and the next round reconnects with the new ones.
+            round_stop = asyncio.Event()
+            tasks = []
+            if hd.conversations.configured:
+                hd.conversations.start()  # background pollers, stopped by aclose() or hd.close()
+            if hd.mail.addresses and not args.no_receive:
+                tasks.append(asyncio.ensure_future(hd.mail.run(round_stop, printer)))
+            if hd.mail.addresses and not args.no_send:
+                tasks.append(asyncio.ensure_future(hd.outbox.run(round_stop)))
+            seq, new, changed = await _watch(hd, stop, seq, args.quiet)
+            round_stop.set()
+            await asyncio.gather(*tasks)
+            if changed:
+                await hd.apply_settings(new, changed)
+                if not args.quiet:
+                    print(f"helpdesk: desk settings changed ({', '.join(sorted(changed))}); reconnecting",
+                          file=sys.stderr, flush=True)
         return 0
     finally:
         await hd.close()
 
 
-log = logging.getLogger(__name__)
+# How often the service looks at the change feed, hands out waiting tickets, and ends holds.
+WATCH_SECONDS = 0.3
+HAND_OUT_SECONDS = 10.0
 HOLD_CHECK_SECONDS = 30.0
 
 
-async def _wake_held(hd, stop: asyncio.Event) -> None:
-    """Ends holds whose time has come while no app may be open (the app does it too)."""
+async def _watch(hd, stop: asyncio.Event, seq: int, quiet: bool):
+    """Follow the change feed until *stop*, or until a settings change touches the channels.
+
+    Returns (feed position, the new settings, the channels they change). A
+    change that leaves the accounts alone (assignment, shifts) applies at once.
+    Every few seconds, waiting unassigned tickets go to whoever can take them,
+    and tickets On hold whose time has come go back to On you (the app does
+    both too, so they happen on time whether or not a terminal is open).
+    """
+    loop = asyncio.get_running_loop()
+    next_hand_out = next_hold_check = loop.time()
     while not stop.is_set():
         try:
-            await hd.tickets.wake_held()
+            if loop.time() >= next_hold_check:
+                next_hold_check = loop.time() + HOLD_CHECK_SECONDS
+                await hd.tickets.wake_held()
+            if loop.time() >= next_hand_out:
+                next_hand_out = loop.time() + HAND_OUT_SECONDS
+                await hd.assignment.hand_out()
+            changes, seq = await hd.feed.since(seq)
+            if any(c.kind == "settings" for c in changes):
+                new, changed = await hd.pending_settings()
+                if changed:
+                    return seq, new, changed
+                await hd.apply_settings(new, changed)
+            if any(c.kind in ("settings", "agent") for c in changes):
+                next_hand_out = loop.time()  # someone may have come on shift or below the cap
         except HelpdeskError as exc:
-            log.warning("on-hold check: %s", exc)
-        try:
-            await asyncio.wait_for(stop.wait(), HOLD_CHECK_SECONDS)
-        except asyncio.TimeoutError:
-            pass
+            if not quiet:
+                print(f"helpdesk: warning: {one_line(str(exc), 300)}", file=sys.stderr, flush=True)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), WATCH_SECONDS)
+    return seq, None, set()
 
 
 async def _once(hd, args, chat: bool) -> int:
@@ -120,6 +156,8 @@ async def _once(hd, args, chat: bool) -> int:
                  "back_from_hold": await hd.tickets.wake_held()}
     if out["back_from_hold"]:
         say(f"on hold: {out['back_from_hold']} ticket(s) back to On you, their time had come")
+    # Waiting tickets go to whoever came on shift since the last pass (cron runs this).
+    await hd.assignment.hand_out()
     if chat and not args.no_receive:
         for slug in hd.conversations.desk_slugs():
             try:

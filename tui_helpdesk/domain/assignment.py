@@ -147,3 +147,75 @@ def choose(
         return Decision(best.agent_id, f"balanced: {best.open_tickets} open, least among {len(open_pool)} {where}")
     best = min(open_pool, key=_least_recent)
     return Decision(best.agent_id, f"round robin: assigned least recently among {len(open_pool)} {where}")
+
+
+# ------------------------------------------------------------------ explaining
+
+
+def current_end(shift: Shift, now: datetime) -> datetime | None:
+    """When the window *now* falls in ends, or None when off shift."""
+    ends = [end for start, end in shift._windows(now) if start <= now < end]
+    return max(ends) if ends else None
+
+
+def why_not(c: Candidate, shifts: dict[str, Shift], now: datetime) -> str | None:
+    """Why *c* would not get a new ticket now ("off shift in Asia/Tokyo, next Mon 09:00"), or None if they would qualify."""
+    shift = shifts.get(c.shift) if c.shift else None
+    zone_day = now.astimezone(shift.zone()).date() if shift else now.date()
+    for start, end in c.time_off:
+        if start <= zone_day <= end:
+            return f"on time off until {end.isoformat()}"
+    if shift is None:
+        if c.availability is not Availability.AVAILABLE:
+            return c.availability.value
+    elif not shift.on_shift(now):
+        nxt = shift.next_start(now)
+        when = f", next {nxt:%a %H:%M} ({shift.tz})" if nxt else ""
+        return f"off shift {shift.name!r}{when}"
+    if _capped(c):
+        return f"at cap {c.open_tickets}/{c.max_open}"
+    return None
+
+
+def shift_line(shift: Shift | None, now: datetime, viewer_zone=None) -> str | None:
+    """"on shift until 17:00" / "off shift, next 09:00 Mon" in the viewer's zone; None without a shift."""
+    if shift is None:
+        return None
+    end = current_end(shift, now)
+    if end is not None:
+        return f"on shift until {end.astimezone(viewer_zone):%H:%M}"
+    nxt = shift.next_start(now)
+    return f"off shift, next {nxt.astimezone(viewer_zone):%H:%M %a}" if nxt else "off shift"
+
+
+def week_grid(shifts: dict[str, Shift], week_start: datetime, step_minutes: int = 60) -> dict[str, list[bool]]:
+    """For each shift, whether it is on at the start of each step of the week from *week_start*.
+
+    *week_start* is an aware datetime in the viewer's zone (their Monday 00:00),
+    so the week view reads in the viewer's time, whatever each shift's zone.
+    """
+    steps = 7 * 24 * 60 // step_minutes
+    return {name: [shift.on_shift(week_start + timedelta(minutes=i * step_minutes)) for i in range(steps)]
+            for name, shift in shifts.items()}
+
+
+def render_week(rows: list[tuple[str, str | None]], shifts: dict[str, Shift], week_start: datetime,
+                step_minutes: int = 120) -> list[str]:
+    """The week view as text lines: one row per (label, shift name), ``█`` on shift, ``·`` off.
+
+    Columns are the viewer's days (Mon..Sun), each ``24h / step`` cells wide.
+    """
+    grid = week_grid(shifts, week_start, step_minutes)
+    per_day = 24 * 60 // step_minutes
+    width = max([len(label) for label, _ in rows] + [12])
+    head = " " * width + " " + " ".join(
+        (week_start + timedelta(days=d)).strftime("%a").ljust(per_day) for d in range(7))
+    out = [head.rstrip()]
+    for label, name in rows:
+        cells = grid.get(name or "")
+        if cells is None:
+            out.append(f"{label.ljust(width)} " + "no shift: by availability")
+            continue
+        days = ["".join("█" if on else "·" for on in cells[d * per_day:(d + 1) * per_day]) for d in range(7)]
+        out.append(f"{label.ljust(width)} " + " ".join(days))
+    return out

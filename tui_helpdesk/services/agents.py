@@ -116,3 +116,13 @@ class AgentService:
             return target
         async with self.store.write() as tx:
             return await tx.update_agent(target.id, **changes)
+
+    async def deactivate(self, actor: Agent, login: str) -> Agent:
+        """Take an agent off the team: no more assignments, gone from the lists; their tickets stay."""
+        if not actor.is_admin:
+            raise PermissionDenied("only an admin can deactivate agents")
+        target = await self.get(login)
+        if target.id == actor.id:
+            raise UsageError("you cannot deactivate yourself")
+        async with self.store.write() as tx:
+            return await tx.update_agent(target.id, active=False)

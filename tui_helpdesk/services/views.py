@@ -32,6 +32,19 @@ class ViewService:
         self.config_views = config_views or []
         # Set by the chatbot integration: counts live conversations not yet tickets.
         self.conversation_counter = None
+        # The desk chosen in the desk switcher (None: all desks): every view and count follows it.
+        self.desk_id: int | None = None
+
+    def scoped(self, spec: ViewSpec) -> ViewSpec:
+        """*spec* limited to the chosen desk, when one is chosen."""
+        from dataclasses import replace
+
+        from ..domain.query import MAX_CONDITIONS, Condition, Field, Op
+
+        if self.desk_id is None or len(spec.conditions) >= MAX_CONDITIONS:
+            return spec
+
+        return replace(spec, conditions=spec.conditions + (Condition(Field.DESK, Op.ANY_OF, (str(self.desk_id),)),))
 
     async def saved(self, me: Agent) -> list[SavedView]:
         async with self.store.read() as tx:
@@ -88,27 +101,29 @@ class ViewService:
                 elif view.key == "mentions":
                     count = await tx.unread_mentions(me.id)
                 else:
-                    count = await tx.count(view.spec, me.id)
+                    count = await tx.count(self.scoped(view.spec), me.id)
                 items.append(RailItem(view.key, view.name, count, "system", view.spec))
             saved = list(self.config_views) + await tx.saved_views(me.id)
             for view in saved:
                 kind = "config" if view.from_config else view.visibility.value
-                items.append(RailItem(view.key, view.name, await tx.count(view.spec, me.id), kind, view.spec))
+                items.append(RailItem(view.key, view.name, await tx.count(self.scoped(view.spec), me.id), kind,
+                                      view.spec))
         return items
 
     async def count(self, spec: ViewSpec, me: Agent) -> int:
         async with self.store.read() as tx:
-            return await tx.count(spec, me.id)
+            return await tx.count(self.scoped(spec), me.id)
 
     async def page(self, spec: ViewSpec, me: Agent, *, limit: int = 50, after: tuple | None = None,
                    offset: int = 0, reverse: bool = False) -> Page:
         if after is not None and after[0] == "offset":
             offset, after = after[1], None
         async with self.store.read() as tx:
-            return await tx.page(spec, me.id, limit=limit, after=after, offset=offset, reverse=reverse)
+            return await tx.page(self.scoped(spec), me.id, limit=limit, after=after, offset=offset, reverse=reverse)
 
     async def count_and_page(self, spec: ViewSpec, me: Agent, *, limit: int = 50) -> tuple[int, Page]:
         async with self.store.read() as tx:
+            spec = self.scoped(spec)
             return await tx.count(spec, me.id), await tx.page(spec, me.id, limit=limit)
 
     async def save(self, me: Agent, name: str, spec: ViewSpec | str, *, shared: bool = False,

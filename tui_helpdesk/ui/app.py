@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 POLL_SECONDS = 0.4
 HOLD_CHECK_SECONDS = 15.0
+HAND_OUT_SECONDS = 10.0
 MAX_BACKOFF = 10.0
 # Kinds of change that can put a ticket into someone's Inbox.
 INBOX_KINDS = {"created", "assign", "follow_up", "message"}
@@ -116,6 +117,9 @@ class HelpdeskApp(App[int]):
             self._apply_settings(self.settings)
         self.inbox = InboxScreen(self.hd, self.me, now=self.clock, rail=rail, first_page=first_page)
         await self.push_screen(self.inbox)
+        for note in self.hd.notes:  # a one-time settings import
+            self.notify(note, title="Desk settings", timeout=10)
+        self.refresh_shift_line()
         if self.watch:
             self.watch_feed()
         if any(desk.emails for desk in self.hd.settings.desks):
@@ -181,8 +185,15 @@ class HelpdeskApp(App[int]):
         delay = self.poll_seconds
         self._set_sync("live", True)
         next_hold_check = 0.0
+        loop = asyncio.get_running_loop()
+        next_hand_out = loop.time() + HAND_OUT_SECONDS
         while True:
             await asyncio.sleep(delay)
+            if loop.time() >= next_hand_out:
+                # The next process to look hands out waiting tickets (someone came on shift, below the cap).
+                next_hand_out = loop.time() + HAND_OUT_SECONDS
+                self.hand_out()
+                self.refresh_shift_line()  # "on shift until 17:00" turns into "off shift" on time
             try:
                 if time.monotonic() >= next_hold_check:
                     # Holds whose time has come go back to On you; the feed below brings the change.
@@ -202,12 +213,54 @@ class HelpdeskApp(App[int]):
             self._set_sync(f"live · synced {self.clock().strftime('%H:%M:%S')}", True)
             if all(c.kind == "presence" for c in changes):
                 continue  # who is typing where: only the ticket screens care
+            if any(c.kind == "settings" for c in changes):
+                await self.apply_desk_settings()
+            if any(c.kind in ("settings", "agent") for c in changes):
+                next_hand_out = loop.time()
+                self.refresh_shift_line()
             try:
                 await self.apply_changes(changes)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - the watcher must outlive one bad refresh
                 self._set_sync(f"refresh failed ({type(exc).__name__}); retrying", False)
+
+    async def apply_desk_settings(self) -> None:
+        """Another terminal (or this one) saved desk settings: use them; reconnect the mail if its accounts changed."""
+        try:
+            changed = await self.hd.reload_settings()
+        except HelpdeskError as exc:
+            self.notify(plain(exc), severity="error")
+            return
+        self.settings = self.hd.settings
+        if "mail" in changed and any(desk.emails for desk in self.hd.settings.desks):
+            self._start_mail()
+        if "chat" in changed and self.hd.conversations.configured:
+            self.hd.conversations.start()  # a poller whose chatbot URL changed restarts
+
+    @work(exclusive=True, group="hand-out", exit_on_error=False)
+    async def hand_out(self) -> None:
+        with contextlib.suppress(HelpdeskError):
+            await self.hd.assignment.hand_out()
+
+    @work(exclusive=True, group="shift-line", exit_on_error=False)
+    async def refresh_shift_line(self) -> None:
+        """The status bar's "on shift until 17:00" for a scheduled agent, in this terminal's time zone."""
+        from datetime import timezone
+
+        from ..domain.assignment import shift_line
+
+        if self.me is None or self.hd is None:
+            return
+        me = await self.hd.agents.get(self.me.login)
+        shift = None
+        if me.shift:
+            for state in await self.hd.desk_settings.states():
+                shift = next((s.shift() for s in state.config.shifts if s.name == me.shift), shift)
+        now = self.clock().replace(tzinfo=timezone.utc)
+        text = shift_line(shift, now, datetime.now().astimezone().tzinfo) or ""
+        if self.inbox is not None and self.inbox.is_mounted:
+            self.inbox.status.shift = text
 
     def _set_sync(self, text: str, ok: bool) -> None:
         if self.inbox is not None and self.inbox.is_mounted:
@@ -305,6 +358,14 @@ class HelpdeskApp(App[int]):
         if isinstance(self.screen, HelpScreen):
             return
         self.push_screen(HelpScreen(self.screen))
+
+    def action_settings(self) -> None:
+        """The desk settings screen (admins edit, agents read)."""
+        from .settings import SettingsScreen
+
+        if self.hd is None or self.me is None or isinstance(self.screen, SettingsScreen):
+            return
+        self.push_screen(SettingsScreen(self.hd, self.me, now=self.clock))
 
     def action_toggle_availability(self) -> None:
         self._toggle_availability()

@@ -61,6 +61,7 @@ INBOX_KEYS: tuple[Key, ...] = (
     Key("inbox.refresh", "ctrl+r", "refresh", "Refresh", False, "General"),
     # On the inbox, not the app: a letter typed into a dialog must never quit.
     Key("app.availability", "A", "app.toggle_availability", "Toggle available / away", False, "General"),
+    Key("app.settings", "comma", "app.settings", "Settings", False, "General", "Desk settings…"),
     Key("app.quit", "q", "app.quit", "Quit", True, "General"),
 )
 
@@ -115,6 +116,8 @@ TICKET_KEYS: tuple[Key, ...] = (
     Key("ticket.canned", "ctrl+t", "canned", "Canned reply", False, "Tickets"),
     Key("ticket.editor", "e", "editor", "Write in $EDITOR", False, "Tickets"),
     Key("ticket.previous", "p", "previous", "Previous tickets", False, "Tickets"),
+    Key("ticket.explain", "W", "explain_assignment", "Who would get it", False, "Tickets",
+        "Explain assignment: who would get this ticket now, and why not the others"),
     Key("ticket.details", "i", "toggle_details", "Show / hide details", False, "General"),
     Key("ticket.refresh", "ctrl+r", "refresh", "Reload the ticket", False, "General"),
 )

@@ -207,3 +207,18 @@ def load_channel_tables() -> None:
     building them.
     """
     from . import tables_chat, tables_mail  # noqa: F401
+
+# A desk's shared settings (assignment, scheduling, email, translation, the
+# chatbot link): one row per desk, a JSON document checked by
+# domain.desk_config, never a secret or a command. ``version`` guards
+# concurrent edits; assignment locks the row to decide one ticket at a time.
+DESK_SETTINGS = Table(
+    "desk_settings", metadata,
+    Column("desk_id", Integer, ForeignKey("desk.id"), primary_key=True),
+    Column("version", Integer, nullable=False, default=1),
+    Column("data", JSON, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("updated_by", String(200)),
+    # Where the first version came from ("config.toml" on import), for the record.
+    Column("imported_from", Text),
+)

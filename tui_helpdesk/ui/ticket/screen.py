@@ -278,6 +278,16 @@ class TicketScreen(TicketLoading, TicketSending, TicketActions, Screen):
         self.loaded = False
         self._load()
 
+    def action_explain_assignment(self) -> None:
+        self._explain()
+
+    @work(exclusive=True, group="explain", exit_on_error=False)
+    async def _explain(self) -> None:
+        """Who would get this ticket now and why each other agent would not (names are cleaned, never markup)."""
+        explanation = await self.hd.assignment.explain(self.ticket_id)
+        others = " · ".join(f"{login}: {why or 'eligible'}" for login, _, why in explanation.agents)
+        self._say(f"{explanation.decision.reason} — {others}", title="Assignment")
+
     def action_previous(self) -> None:
         options = self.query_one(PreviousTickets)
         if not options.option_count:

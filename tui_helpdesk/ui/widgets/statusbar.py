@@ -49,6 +49,8 @@ class StatusBar(Static):
     me_name: reactive[str] = reactive("")
     me_login: reactive[str] = reactive("")
     availability: reactive[str] = reactive("available")
+    # A scheduled agent's "on shift until 17:00" / "off shift, next 09:00 Mon", shown instead of availability.
+    shift: reactive[str] = reactive("")
     view: reactive[str] = reactive("")
     position: reactive[str] = reactive("")
     selected: reactive[int] = reactive(0)
@@ -61,7 +63,7 @@ class StatusBar(Static):
         out = Text(no_wrap=True, overflow="ellipsis", end="")
         out.append(" ● ", style=AVAILABILITY_STYLE.get(self.availability, ""))
         out.append_text(line(self.me_name or self.me_login, 30, style="bold"))
-        out.append(f" ({self.availability})", style="dim")
+        out.append(f" ({self.shift or self.availability})", style="dim")
         out.append("  │  ", style="dim")
         out.append_text(line(self.view, 40))
         if self.position:
