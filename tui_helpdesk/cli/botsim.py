@@ -100,7 +100,8 @@ class RunningSimulator:
 
 
 def start_in_thread(*, seed: int = 0, tick: float | None = 3.0, host: str = "127.0.0.1", port: int = 0,
-                    initial_conversations: int = 12, timeout: float = 10.0) -> RunningSimulator:
+                    initial_conversations: int = 12, timeout: float = 10.0,
+                    escalations_per_minute: float | None = None) -> RunningSimulator:
     """Start a simulator on a background thread (the demo's); returns once it listens."""
     from ..adapters.chatbot.sim import serve
 
@@ -115,7 +116,8 @@ def start_in_thread(*, seed: int = 0, tick: float | None = 3.0, host: str = "127
         async def go() -> None:
             box["task"] = asyncio.current_task()
             await serve(host, port, key, seed=seed, tick_seconds=tick, initial_conversations=initial_conversations,
-                        on_ready=lambda url: (box.__setitem__("url", url), ready.set()))
+                        on_ready=lambda url: (box.__setitem__("url", url), ready.set()),
+                        escalations_per_minute=escalations_per_minute)
 
         try:
             loop.run_until_complete(go())
@@ -137,10 +139,11 @@ def start_in_thread(*, seed: int = 0, tick: float | None = 3.0, host: str = "127
     return RunningSimulator(box["url"], key, box["loop"], box["task"], thread)
 
 
-def with_demo_chatbot(settings, *, seed: int = 0, tick: float = 3.0, poll: float = 2.0):
+def with_demo_chatbot(settings, *, seed: int = 0, tick: float = 3.0, poll: float = 2.0, pace: float = 2.0):
     """Settings whose first desk talks to a fresh simulator in this process, and that simulator.
 
-    For ``helpdesk demo``: the Conversations view is alive without any setup.
+    For ``helpdesk demo``: the Conversations view is alive without any setup,
+    and calm: at most *pace* chats a minute ask for a person.
     What the desk knew of an earlier demo's simulator is forgotten (its
     conversation ids start again). Returns ``(settings, None)`` and says why
     on stderr when the simulator cannot start.
@@ -150,7 +153,7 @@ def with_demo_chatbot(settings, *, seed: int = 0, tick: float = 3.0, poll: float
     from ..settings import ChatbotSettings, Secret
 
     try:
-        sim = start_in_thread(seed=seed, tick=tick)
+        sim = start_in_thread(seed=seed, tick=tick, escalations_per_minute=pace)
     except HelpdeskError as exc:
         print(f"helpdesk: the demo runs without live chats: {exc}", file=sys.stderr)
         return settings, None

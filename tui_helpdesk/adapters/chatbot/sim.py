@@ -58,6 +58,7 @@ class Simulator(SimulatorHttp):
         rate_limit: int = 100,
         rate_window: float = 10.0,
         max_live: int = 25,
+        escalations_per_minute: float | None = None,
     ) -> None:
         if not api_key:
             raise ValueError("the simulator needs an API key")
@@ -69,6 +70,10 @@ class Simulator(SimulatorHttp):
         self._window_index: int | None = None
         self._window_count = 0
         self.max_live = max_live
+        # At most this many chats ask for a human per minute (None: as the dice fall):
+        # the demo's desk should be busy, not flooded.
+        self.escalations_per_minute = escalations_per_minute
+        self._escalated_at: list[float] = []
         self._convs: dict[str, SimConversation] = {}
         self._seq = 0
         self._conv_counter = 0
@@ -252,7 +257,7 @@ class Simulator(SimulatorHttp):
             if conv.state is State.ONGOING:
                 if conv.awaiting_bot:
                     continue
-                if roll < 0.08 and conv.turns >= 1:
+                if roll < 0.08 and conv.turns >= 1 and self._may_escalate():
                     if rng.random() < 0.5:
                         self._customer_message(conv, lang.ask_human)
                     self._escalate(conv, self._reason(conv))
@@ -268,6 +273,17 @@ class Simulator(SimulatorHttp):
                     self._end(conv)
             elif roll < 0.06:
                 self._customer_message(conv, self._follow_up(conv))
+
+    def _may_escalate(self) -> bool:
+        """Whether one more escalation fits this minute's budget (and count it if so)."""
+        if self.escalations_per_minute is None:
+            return True
+        now = self._clock()
+        self._escalated_at = [t for t in self._escalated_at if now - t < 60.0]
+        if len(self._escalated_at) >= self.escalations_per_minute:
+            return False
+        self._escalated_at.append(now)
+        return True
 
     def _random_conversation(self) -> SimConversation:
         rng = self._rng
@@ -379,6 +395,7 @@ async def serve(
     *,
     initial_conversations: int = 12,
     on_ready: Callable[[str], Any] | None = None,
+    escalations_per_minute: float | None = None,
 ) -> None:
     """Run a simulator until cancelled (the ``helpdesk bot-sim`` command).
 
@@ -386,7 +403,7 @@ async def serve(
     advances every *tick_seconds*. *on_ready* receives the base URL once the
     server listens.
     """
-    sim = Simulator(api_key, seed=seed)
+    sim = Simulator(api_key, seed=seed, escalations_per_minute=escalations_per_minute)
     sim.populate(initial_conversations)
     url = await sim.start(host, port, tick_seconds=tick_seconds)
     log.info("chatbot simulator listening on %s", url)
