@@ -14,6 +14,7 @@ from ..domain.errors import HelpdeskError, UsageError
 from ..domain.model import Agent, SearchHit, Ticket, TicketRow, TimelineEntry
 from ..domain.text import clean, one_line
 from ..domain.query import ViewSpec
+from . import mail_cmds
 
 
 def _load(args) -> settings_mod.Settings:
@@ -356,6 +357,7 @@ HANDLERS = {
     ("view", "list"): view_list, ("view", "save"): view_save, ("view", "delete"): view_delete,
     ("search", None): search,
 }
+HANDLERS.update(mail_cmds.HANDLERS)
 
 
 def _need_terminal() -> None:

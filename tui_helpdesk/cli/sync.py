@@ -172,6 +172,7 @@ async def _status(hd, as_json: bool = False) -> int:
                            "warning": s.warning, "warning_at": _iso(s.warning_at)} for s in status["mailboxes"]],
             "outbox": dict(sorted(status["outbox"].items())),
             "set_aside_total": status["set_aside_total"],
+            "set_aside_all": "helpdesk mail set-aside --json",
             "set_aside": [{"id": a.id, "account": a.account, "mailbox": a.mailbox, "uid": a.uid,
                            "message_id": a.message_id, "from": a.from_addr, "subject": a.subject,
                            "reason": a.reason, "raw_sha256": a.raw_sha256, "size": a.size,
@@ -189,9 +190,11 @@ async def _status(hd, as_json: bool = False) -> int:
     counts = status["outbox"]
     print("outbox: " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "empty"))
     aside = status["set_aside"]
-    print(f"set aside: {status['set_aside_total']} message(s)")
+    total = status["set_aside_total"]
+    more = f", newest {len(aside)} below; all: helpdesk mail set-aside" if total > len(aside) else ""
+    print(f"set aside: {total} message(s){more}")
     for item in aside:
-        print(f"  {item.created_at:%Y-%m-%d %H:%M} uid {item.uid} from {one_line(item.from_addr, 60) or '-'} "
+        print(f"  {item.id:>5} {item.created_at:%Y-%m-%d %H:%M} uid {item.uid} from {one_line(item.from_addr, 60) or '-'} "
               f"{one_line(item.subject, 50)!r}: {one_line(item.reason, 120)} [raw {item.raw_sha256[:12]}]")
     return 0
 

@@ -160,8 +160,14 @@ class BatchPlanner:
         self._desks_by_id = desks_by_id
 
     def plan(self, plan: BatchPlan, todo: list[Incoming], found: Lookups, *, address: MailAddress, mailbox: str,
-             uidvalidity: int, desk_id: int, secret: bytes, rematch: bool, result: BatchResult) -> None:
-        """Fill *plan* with what *todo* becomes, counting the outcomes in *result*."""
+             uidvalidity: int, desk_id: int, secret: bytes, rematch: bool, result: BatchResult,
+             release: str | None = None) -> None:
+        """Fill *plan* with what *todo* becomes, counting the outcomes in *result*.
+
+        *release* (who released it) is set when an agent makes a set-aside message
+        a ticket after all: it is threaded like a customer's mail whatever it looks
+        like, and nothing automatic answers it.
+        """
         account = address.address
         known, by_msgid, by_sha, sent = found.known, found.by_msgid, found.by_sha, found.sent
         states, people, requesters = found.states, found.people, found.requesters
@@ -213,7 +219,8 @@ class BatchPlanner:
             prior = None
             if p.message_id:
                 same_key = (key["message_id"], item.content_sha or f"from:{key['from_addr']}")
-                matches = [k for k in by_msgid.get(p.message_id, ()) if same_message(k, item, key["from_addr"])]
+                matches = [k for k in by_msgid.get(p.message_id, ()) if same_message(k, item, key["from_addr"])
+                           and (release is None or k.entry_id is not None)]
                 prior = next((k for k in matches if k.entry_id is not None), matches[0] if matches else None)
                 if prior is None and same_key in seen_in_batch:
                     first = seen_in_batch[same_key]
@@ -229,7 +236,9 @@ class BatchPlanner:
                 result.duplicates += 1
                 continue
 
-            reason = p.set_aside_reason
+            if release is not None:
+                cls = loops.Classification(loops.HUMAN, f"released by {release}")
+            reason = None if release is not None else p.set_aside_reason
             if reason:
                 self.aside(plan, key, item, reason)
                 result.set_aside += 1
@@ -240,7 +249,7 @@ class BatchPlanner:
                 key["kind"] = "own"
                 result.own += 1
                 continue
-            if p.from_addr in self.own_addresses:
+            if p.from_addr in self.own_addresses and release is None:
                 self.aside(plan, key, item, "sent from one of our own support addresses")
                 result.set_aside += 1
                 continue
@@ -272,7 +281,9 @@ class BatchPlanner:
             body = entry_body(p)
             meta = self._meta(item, address, how, cls)
             sender = self._requester(plan, p)
-            if ticket is None and sender.email is None:
+            if release is not None:
+                meta["mail"]["released_by"] = release
+            if ticket is None and sender.email is None and release is None:
                 # An empty sender is never a customer: nobody to answer, nobody to follow up.
                 self.aside(plan, key, item, f"no sender address, not a customer ({cls.reason})")
                 result.set_aside += 1
@@ -287,7 +298,8 @@ class BatchPlanner:
                 self._touch(ticket, body, sender, plan.now)
                 plan.changes.append((ticket, "created"))
                 add_people(ticket, p, "requester")
-                if cls.kind == loops.HUMAN and address.email.acknowledge.strip() and p.from_addr:
+                if (cls.kind == loops.HUMAN and release is None and address.email.acknowledge.strip()
+                        and p.from_addr):
                     plan.acks.append((ticket, p.from_addr, p.message_id, subject, list(p.references)))
             else:
                 ticket, entry = self._customer_message(plan, ticket, body, sender, meta)
