@@ -43,6 +43,11 @@ class InboxActions:
         if action is not None:
             screen.call_after_refresh(action)
 
+    def action_set_aside(self) -> None:
+        from .set_aside import SetAsideScreen
+
+        self.app.push_screen(SetAsideScreen(self.hd, self.me))
+
     def _target(self) -> list[int]:
         ids = self.table.target_ids()
         if not ids:

@@ -56,6 +56,8 @@ INBOX_KEYS: tuple[Key, ...] = (
     Key("inbox.select-all", "asterisk", "select_all", "Select all loaded", False, "Tickets"),
     Key("inbox.unselect", "escape", "unselect", "Clear the selection", False, "Tickets"),
     Key("inbox.refresh", "ctrl+r", "refresh", "Refresh", False, "General"),
+    Key("inbox.set-aside", "M", "set_aside", "Set-aside mail", False, "General",
+        "Set-aside mail: messages that became no ticket, and why"),
     # On the inbox, not the app: a letter typed into a dialog must never quit.
     Key("app.availability", "A", "app.toggle_availability", "Toggle available / away", False, "General"),
     Key("app.quit", "q", "app.quit", "Quit", True, "General"),
@@ -87,6 +89,19 @@ CONVERSATION_KEYS: tuple[Key, ...] = (
     Key("conversations.first", "g", "move_to(0)", "First conversation", False, "Moving"),
     Key("conversations.last", "G", "move_to(-1)", "Last conversation", False, "Moving"),
     Key("conversations.refresh", "ctrl+r", "refresh_conversations", "Refresh", False, "General"),
+)
+
+# ------------------------------------------------------- Set-aside mail screen
+
+SET_ASIDE_KEYS: tuple[Key, ...] = (
+    Key("set-aside.back", "escape,q", "back", "Back", True, "General"),
+    Key("set-aside.release", "R", "release", "Make it a ticket", True, "Tickets",
+        "Make the set-aside message a ticket after all (no acknowledgement)"),
+    Key("set-aside.released", "a", "toggle_released", "Show released too", True, "General"),
+    Key("set-aside.down", "j", "move(1)", "Next message", False, "Moving"),
+    Key("set-aside.up", "k", "move(-1)", "Previous message", False, "Moving"),
+    Key("set-aside.more", "m", "more", "Load more", False, "Moving"),
+    Key("set-aside.refresh", "ctrl+r", "refresh", "Refresh", False, "General"),
 )
 
 # ------------------------------------------------------------ Ticket screen
