@@ -298,8 +298,7 @@ class BatchPlanner:
                 self._touch(ticket, body, sender, plan.now)
                 plan.changes.append((ticket, "created"))
                 add_people(ticket, p, "requester")
-                if (cls.kind == loops.HUMAN and release is None and address.email.acknowledge.strip()
-                        and p.from_addr):
+                if release is None and address.email.acknowledge.strip() and loops.answerable(p, cls):
                     plan.acks.append((ticket, p.from_addr, p.message_id, subject, list(p.references)))
             else:
                 ticket, entry = self._customer_message(plan, ticket, body, sender, meta)

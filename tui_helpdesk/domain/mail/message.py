@@ -90,6 +90,21 @@ LOOP_HEADERS = (
     "x-helpdesk-ticket",
     "feedback-type",
     "content-type",
+    # vendor forms of "sent by a machine" and of list servers (domain.mail.evidence)
+    "x-autoresponder",
+    "x-autoresponse",
+    "x-vacation",
+    "x-ms-exchange-generated-message-source",
+    "x-ms-exchange-inbox-rules-loop",
+    "x-cron-env",
+    "list-owner",
+    "list-subscribe",
+    "list-archive",
+    "mailing-list",
+    "x-mailing-list",
+    "x-beenthere",
+    "x-mailman-version",
+    "x-ml-name",
 )
 
 
