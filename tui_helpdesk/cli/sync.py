@@ -139,6 +139,8 @@ async def _once(hd, args, chat: bool) -> int:
                 f"{report.entries} messages, {report.duplicates} already known, {report.set_aside} set aside, "
                 f"{report.bounces} bounces, {report.auto} automatic replies in {report.seconds:.1f} s "
                 f"({rate:,.0f} msg/s)")
+            if report.first_contact or report.history or report.history_left:
+                say(f"{report.account} {report.mailbox}: " + history_line(report))
     if hd.mail.addresses and not args.no_send:
         outbox = await hd.outbox.drain()
         out["outbox"] = {"sent": outbox.sent, "retrying": outbox.retrying, "failed": outbox.failed,
@@ -159,7 +161,17 @@ def _report_json(report) -> dict:
             "created": report.created, "entries": report.entries, "duplicates": report.duplicates,
             "set_aside": report.set_aside, "bounces": report.bounces, "auto": report.auto,
             "seconds": round(report.seconds, 3), "warning": report.warning, "error": report.error,
-            "busy": report.busy}
+            "busy": report.busy, "first_contact": report.first_contact, "history": report.history,
+            "history_left": report.history_left}
+
+
+def history_line(report) -> str:
+    """What the sync did with mail that was there before the desk (first contact) or already read."""
+    first = "first sync of this mailbox: " if report.first_contact else ""
+    parts = [f"{report.history} message(s) imported as history, without acknowledgements"]
+    if report.history_left:
+        parts.append(f"{report.history_left} older message(s) left on the server untouched (history settings)")
+    return first + "; ".join(parts)
 
 
 async def _status(hd, as_json: bool = False) -> int:

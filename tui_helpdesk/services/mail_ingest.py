@@ -155,7 +155,8 @@ class MailIngest:
             # Told as tickets of the address's desk, follow-ups of another desk's ticket too: that desk's
             # assignment method decides whether the batch is routed at all.
             desk_id = await self._desk_id(tx, address.desk)
-            created = [TicketCreated(ticket_id, desk_id, "mail") for ticket_id in result.created]
+            quiet = set(result.quiet)
+            created = [TicketCreated(ticket_id, desk_id, "mail") for ticket_id in result.created if ticket_id not in quiet]
             for event in created:
                 await self.tickets.events.record(tx, event)
         if queued:
@@ -187,6 +188,7 @@ class MailIngest:
 
         await self._execute(tx, plan, address)
         result.created = [t.ref() for t in plan.new_tickets]
+        result.quiet = [t.ref() for t in plan.quiet]
         await ms.save_sync_state(tx, account, mailbox, uidvalidity=uidvalidity, last_uid=max(i.uid for i in items),
                                  last_sync_at=plan.now, last_error=None, add_messages=len(todo))
         return bool(plan.acks)

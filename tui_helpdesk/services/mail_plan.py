@@ -118,6 +118,7 @@ class BatchPlan:
         self.outbox_updates: dict[int, dict] = {}
         self.acks: list[tuple[PlannedTicket, str, str | None, str, list[str]]] = []
         self.req_names: dict[int, str] = {}
+        self.quiet: list[PlannedTicket] = []  # new tickets made of history: not routed, not acknowledged
 
 
 
@@ -288,6 +289,9 @@ class BatchPlanner:
                 self.aside(plan, key, item, f"no sender address, not a customer ({cls.reason})")
                 result.set_aside += 1
                 continue
+            if item.history:
+                meta["mail"]["history"] = True
+                result.history += 1
             if ticket is None:
                 subject = one_line(p.subject, 998) or "(no subject)"
                 ticket = PlannedTicket(None, desk_id, subject, Status.NEW, None, sender, new=True, created_at=plan.now)
@@ -298,7 +302,9 @@ class BatchPlanner:
                 self._touch(ticket, body, sender, plan.now)
                 plan.changes.append((ticket, "created"))
                 add_people(ticket, p, "requester")
-                if release is None and address.email.acknowledge.strip() and loops.answerable(p, cls):
+                if item.history:
+                    plan.quiet.append(ticket)
+                elif release is None and address.email.acknowledge.strip() and loops.answerable(p, cls):
                     plan.acks.append((ticket, p.from_addr, p.message_id, subject, list(p.references)))
             else:
                 ticket, entry = self._customer_message(plan, ticket, body, sender, meta)

@@ -77,6 +77,8 @@ class SyncState:
     last_error: str | None
     warning: str | None
     warning_at: datetime | None
+    connected_at: datetime | None = None  # the first sync of this mailbox by the desk
+    history_uid: int | None = None  # mail below this UID was there before it: history
 
 
 async def sync_state(tx: Tx, account: str, mailbox: str) -> SyncState | None:
@@ -91,7 +93,7 @@ async def all_sync_states(tx: Tx) -> list[SyncState]:
 
 def _state(r) -> SyncState:
     return SyncState(r.account, r.mailbox, r.uidvalidity, r.last_uid, r.messages, r.last_sync_at, r.last_error,
-                     r.warning, r.warning_at)
+                     r.warning, r.warning_at, r.connected_at, r.history_uid)
 
 
 async def save_sync_state(tx: Tx, account: str, mailbox: str, *, add_messages: int = 0, **values) -> None:
