@@ -28,6 +28,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from ..domain.mail import loops, msgid
 from ..domain.mail.compose import build_reply, render_signature
 from ..adapters.store import mailstore as ms
+from ..adapters.store import threadstore as ths
 from ..adapters.store.repository import Store, Tx
 from ..domain.errors import HelpdeskError
 from ..domain.events import TicketCreated
@@ -226,8 +227,15 @@ class MailIngest:
             if k.ticket_id:
                 candidate_tickets.add(k.ticket_id)
         candidate_tickets.update(t for _o, t in sent.values())
-        states = await ms.ticket_states(tx, candidate_tickets)
-        people = await ms.participants(tx, states)
+        # A merged ticket's mail lands in the ticket that survived it.
+        merged = await ths.merged_into(tx, candidate_tickets) if candidate_tickets else {}
+        states = await ms.ticket_states(tx, candidate_tickets | set(merged.values()))
+        for source, target in merged.items():
+            if target in states:
+                states[source] = states[target]
+            else:
+                states.pop(source, None)
+        people = await ms.participants(tx, {state.id for state in states.values()})
         requesters = await ms.find_requesters(tx, {i.parsed.from_addr for i in todo if i.parsed.from_addr})
         return Lookups(known, by_msgid, by_sha, sent, states, people, requesters)
 

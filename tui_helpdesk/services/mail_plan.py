@@ -460,8 +460,8 @@ class BatchPlanner:
             "message_id": p.message_id, "from": p.from_addr, "to": list(p.to[:20]), "cc": list(p.cc[:20]),
             "subject": p.subject, "date": p.date.isoformat() if p.date else None, "via": address.address,
         }}
-        if how:
-            meta["mail"]["threaded_by"] = how
+        # Why it joined its ticket, shown with the message: "new" until threading finds one.
+        meta["mail"]["threaded_by"] = how or "new"
         if cls.kind == loops.LIST:
             meta["mail"]["list"] = cls.reason
         if p.signatures:
