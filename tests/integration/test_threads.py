@@ -128,3 +128,41 @@ async def test_merge_two_tickets_of_one_requester(db_url, make_desk):
         await hd.threads.merge(a, b, actor=me)
     with pytest.raises(HelpdeskError, match="into itself"):
         await hd.threads.merge(a, a, actor=me)
+
+
+async def test_split_and_merge_commands(sqlite_url, make_desk):
+    import json
+    import subprocess
+
+    from .test_cli import HELPDESK
+
+    desk = await make_desk(sqlite_url)
+    [a] = (await desk.deliver(customer_mail(message_id="<a1@mail.example.com>"))).created
+    await desk.deliver(customer_mail(message_id="<a2@mail.example.com>", in_reply_to="<a1@mail.example.com>",
+                                     body="Second matter.\n"))
+
+    def run(*args, code=0):
+        proc = subprocess.run([*HELPDESK, "--config", str(desk.config), *args], capture_output=True, text=True,
+                              timeout=120)
+        assert "Traceback" not in proc.stderr and proc.returncode == code, proc.stderr
+        return proc
+
+    shown = json.loads(run("ticket", "show", str(a), "--json").stdout)
+    assert [e["joined"] for e in shown["timeline"] if e["kind"] == "message"] == [
+        "a new ticket (nothing tied it to an existing one)",
+        "a known Message-ID in its references, from a participant"]
+    assert (shown["merged_into"], shown["merged_from"]) == (None, [])
+    assert "(joined: a new ticket" in run("ticket", "show", str(a)).stdout
+    second = [e for e in shown["timeline"] if e["kind"] == "message"][1]["id"]
+
+    b = json.loads(run("ticket", "split", str(second), "--json").stdout)["ticket_id"]
+    assert b != a
+    assert run("ticket", "split", str(second), code=1).stderr.startswith("helpdesk: error: entry")
+    merged = json.loads(run("ticket", "merge", f"#{b}", str(a), "--json").stdout)
+    assert merged == {"merged": b, "into": a}
+    assert json.loads(run("ticket", "show", str(b), "--json").stdout)["merged_into"] == a
+    assert json.loads(run("ticket", "show", str(a), "--json").stdout)["merged_from"] == [b]
+    err = run("ticket", "merge", str(a), "x", code=2).stderr
+    assert err.startswith("helpdesk: error: argument INTO: 'x' is not a ticket id")
+    assert run("ticket", "merge", str(a), str(a), code=2).stderr == (
+        "helpdesk: error: a ticket cannot be merged into itself\n")

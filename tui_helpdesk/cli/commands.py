@@ -13,6 +13,7 @@ from ..domain import querylang
 from ..domain.errors import HelpdeskError, UsageError
 from ..domain.model import Agent, SearchHit, Ticket, TicketRow, TimelineEntry
 from ..domain.text import clean, one_line
+from ..domain.mail.joined import joined_label
 from ..domain.query import ViewSpec
 from . import mail_cmds
 
@@ -100,8 +101,11 @@ def row_json(r: TicketRow) -> dict:
 
 
 def entry_json(e: TimelineEntry) -> dict:
-    return {"id": e.id, "kind": e.kind.value, "author": e.author, "body": e.body,
+    data = {"id": e.id, "kind": e.kind.value, "author": e.author, "body": e.body,
             "created_at": e.created_at.isoformat() + "Z", "meta": e.meta}
+    if e.kind.value == "message":
+        data["joined"] = joined_label(e.meta)  # why this message is on this ticket (mail threading)
+    return data
 
 
 def agent_json(a: Agent) -> dict:
@@ -133,6 +137,9 @@ def _show_ticket(t: Ticket, entries: list[TimelineEntry]) -> None:
         else:
             label = {"message": "customer", "reply": "reply", "note": "NOTE (internal)"}[e.kind.value]
             _print(f"\n── {label} · {one_line(e.author)} · {_when(e.created_at)}")
+            joined = joined_label(e.meta) if e.kind.value == "message" else None
+            if joined:
+                _print(f"   (joined: {joined})")
             _print(clean(e.body))
 
 
@@ -206,7 +213,8 @@ async def ticket_show(hd: Helpdesk, me: Agent, args) -> int:
     ticket = await hd.tickets.get(args.id)
     entries = await hd.tickets.timeline(args.id)
     if args.json:
-        _dump({**ticket_json(ticket), "timeline": [entry_json(e) for e in entries]})
+        _dump({**ticket_json(ticket), **await hd.threads.links(args.id),
+               "timeline": [entry_json(e) for e in entries]})
     else:
         _show_ticket(ticket, entries)
     return 0

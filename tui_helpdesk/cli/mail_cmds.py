@@ -1,9 +1,11 @@
-"""``helpdesk mail``: the mail that became no ticket entry, and how to make it one.
+"""``helpdesk mail``: the mail that became no ticket entry; ``ticket split``/``merge``: fixing threading.
 
 ``mail set-aside`` pages through the set-aside messages (newest first, with
 their reason), ``mail show ID`` shows one parsed (``--raw``: the message as it
 arrived), ``mail release ID`` makes it a ticket after all, through the normal
-threading, with no acknowledgement.
+threading, with no acknowledgement. ``ticket split ENTRY`` splits a customer
+message off into a new ticket; ``ticket merge ID INTO`` merges ticket ID into
+ticket INTO (one requester's).
 """
 
 from __future__ import annotations
@@ -35,6 +37,24 @@ def add_arguments(sub) -> None:
     x = m.add_parser("release", help="make a set-aside message a ticket after all (no acknowledgement)")
     x.add_argument("id", type=_positive)
     x.add_argument("--json", action="store_true")
+
+
+def add_ticket_arguments(t) -> None:
+    """Register ``helpdesk ticket split`` and ``ticket merge`` on the ticket subparsers *t*."""
+    x = t.add_parser("split", help="split a customer message off into a new ticket")
+    x.add_argument("entry", type=_positive, metavar="ENTRY", help="the timeline entry id (ticket show --json)")
+    x.add_argument("--json", action="store_true")
+    x = t.add_parser("merge", help="merge ticket ID into ticket INTO (one requester's); ID is closed")
+    x.add_argument("id", type=_ticket_ref, metavar="ID")
+    x.add_argument("into", type=_ticket_ref, metavar="INTO")
+    x.add_argument("--json", action="store_true")
+
+
+def _ticket_ref(text: str) -> int:
+    value = text.lstrip("#")
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"'{text}' is not a ticket id (like 123 or #123)")
+    return int(value)
 
 
 def _positive(text: str) -> int:
@@ -140,6 +160,24 @@ async def mail_release(hd, me, args) -> int:
     return 0
 
 
+async def ticket_split(hd, me, args) -> int:
+    new_id = await hd.threads.split(args.entry, actor=me)
+    if args.json:
+        _dump({"entry": args.entry, "ticket_id": new_id})
+    else:
+        print(f"entry {args.entry} is now ticket #{new_id}")
+    return 0
+
+
+async def ticket_merge(hd, me, args) -> int:
+    into = await hd.threads.merge(args.id, args.into, actor=me)
+    if args.json:
+        _dump({"merged": args.id, "into": into})
+    else:
+        print(f"#{args.id} merged into #{into} (and closed)")
+    return 0
+
+
 def _dump(data) -> None:
     from .main import dump_json
 
@@ -148,4 +186,5 @@ def _dump(data) -> None:
 
 HANDLERS = {
     ("mail", "set-aside"): mail_set_aside, ("mail", "show"): mail_show, ("mail", "release"): mail_release,
+    ("ticket", "split"): ticket_split, ("ticket", "merge"): ticket_merge,
 }

@@ -70,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("id", type=_ticket_id)
     x.add_argument("tags", nargs="*", metavar="TAG", help="+tag adds, -tag removes, a bare tag adds")
     x.add_argument("--json", action="store_true")
+    mail_cmds.add_ticket_arguments(t)
 
     a = sub.add_parser("agent", help="the team").add_subparsers(dest="action", required=True, parser_class=_Parser, metavar="ACTION")
     x = a.add_parser("list", help="list the agents of the desk")
