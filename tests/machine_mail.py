@@ -151,6 +151,8 @@ PERSON_FORMS = {
                                          body="Chcę zwrócić zamówienie.\n"),
     "abuse-of-account": lambda: message(sender="Dana <dana@example.com>", subject="Abuse of my account",
                                         body="Someone logged in as me.\n"),
+    "team-alias": lambda: message(sender="Sales Admin <sales-admin@example.com>", subject="Order question",
+                                  body="Can you check order 42?\n"),
     "json-in-text": lambda: message(sender="Dev <dev@example.com>", subject="API returns this",
                                     body='{"error": "bounce", "code": 3}\n'),
 }

@@ -106,7 +106,7 @@ _DAEMON = frozenset({"mailer-daemon", "mailerdaemon", "mail-daemon", "maildaemon
 _POSTMASTER = frozenset({"postmaster", "post_master", "post-master", "postmaster-noreply"})
 _NO_REPLY = re.compile(r"^(?:no[-_.]?reply|do[-_.]?not[-_.]?reply|dont[-_.]?reply|noreply|donotreply)(?:[-_.+].*)?$")
 _BOUNCE_ROLE = re.compile(r"^bounces?(?:[-_.+].*)?$")
-_LIST_ROLE = re.compile(r"^(?:.+-(?:owner|request|bounces?|admin)|owner-.+|listserv|majordomo|mailman|sympa"
+_LIST_ROLE = re.compile(r"^(?:.+-(?:owner|request|bounces?)|owner-.+|listserv|majordomo|mailman|sympa"
                         r"|ecartis|lyris|listproc|list-?master)$")
 _ABUSE_ROLE = frozenset({"abuse", "spam", "report-abuse", "abuse-report", "fbl"})
 
