@@ -347,7 +347,8 @@ class MailboxSyncer:
             rematch = True
         elif state is None or state.uidvalidity is None:
             await self._note(uidvalidity=status.uidvalidity)
-        history_uid, connected_at, last_uid = await self._first_contact(worker, status, state, last_uid, report)
+        history_uid, connected_at, last_uid = await self._first_contact(worker, status, state, last_uid, report,
+                                                                        rematch)
 
         # Committed earlier but not flagged/moved (a crash came in between).
         async with service.store.read() as tx:
@@ -396,23 +397,25 @@ class MailboxSyncer:
         self._emit(progress, "done", done=total, total=total, rate=total / elapsed if total else 0.0)
 
     async def _first_contact(self, worker: MailReader, status: MailboxStatus, state: ms.SyncState | None,
-                             last_uid: int, report: SyncReport) -> tuple[int, datetime | None, int]:
+                             last_uid: int, report: SyncReport, rematch: bool = False) -> tuple[int, datetime | None, int]:
         """(first UID that is not history, when the desk connected, the UID to sync after).
 
         On the desk's first sync of a mailbox, everything already in it is
         history: the first UID after it is recorded with the moment, before any
         message is written, so a sync cut short and resumed still knows. A
-        mailbox synced before this was recorded has no history left.
+        mailbox synced before this was recorded has no history left. A new
+        UIDVALIDITY (the mailbox recreated or restored) makes what it holds
+        history again: what we had is matched again, the rest is imported quietly.
         """
         if state is not None and state.connected_at is not None:
+            if rematch:
+                history_uid = await self._uidnext(worker, status, last_uid)
+                await self._note(history_uid=history_uid)
+                return history_uid, state.connected_at, last_uid
             return state.history_uid or 0, state.connected_at, last_uid
         fresh = state is None or not state.messages
         if fresh:
-            uidnext = status.uidnext
-            if not uidnext:
-                uids = await worker.uids_after(last_uid)
-                uidnext = (max(uids) if uids else last_uid) + 1
-            history_uid = int(uidnext)
+            history_uid = await self._uidnext(worker, status, last_uid)
         else:
             history_uid = last_uid + 1
         now = _utcnow(self.service)
@@ -423,6 +426,14 @@ class MailboxSyncer:
             last_uid = values["last_uid"] = history_uid - 1
         await self._note(**values)
         return history_uid, now, last_uid
+
+    @staticmethod
+    async def _uidnext(worker: MailReader, status: MailboxStatus, last_uid: int) -> int:
+        """The UID the next message to arrive will get (asked for when the server did not say)."""
+        if status.uidnext:
+            return int(status.uidnext)
+        uids = await worker.uids_after(last_uid)
+        return (max(uids) if uids else last_uid) + 1
 
     def _history(self, items: list[Incoming], history_uid: int, connected_at: datetime | None,
                  report: SyncReport) -> tuple[list[Incoming], int]:
