@@ -22,12 +22,14 @@ from dataclasses import dataclass
 
 __all__ = [
     "Evidence",
-    "FAILURE_SUBJECT",
     "DELAY_WORDS",
+    "FAILURE_PHRASES",
     "ProviderNotice",
     "abuse_subject",
+    "failure_subject",
     "forwarded_subject",
     "list_notice_subject",
+    "machine_body",
     "provider_notice",
     "role_of",
 ]
@@ -40,48 +42,73 @@ class Evidence:
     why: str
 
 
-# Delivery failure, in the languages mail servers write them in. Words that are
-# also ordinary business words ("Zwrot", "devuelto", "Возврат": a product return)
-# are left out: a subject is weak evidence, but it should not be wrong evidence.
-FAILURE_SUBJECT = re.compile(
-    "|".join([
-        # en
-        r"undeliver", r"delivery (?:status )?notification", r"delivery (?:has )?fail", r"delivery problem",
-        r"returned mail", r"returned to sender", r"failure notice", r"mail delivery failed", r"could not be delivered",
-        r"non[- ]?delivery", r"not delivered", r"delivery incomplete", r"mail system error", r"delayed mail",
-        r"delivery delayed", r"message delivery error", r"delivery report",
-        # de
-        r"unzustellbar", r"nicht zustellbar", r"zustellung fehlgeschlagen", r"fehler bei der zustellung",
-        r"nicht zugestellt", r"zustellungsbenachrichtigung", r"rückläufer",
-        # fr
-        r"non remis", r"non distribuable", r"échec de (?:la )?(?:remise|distribution|livraison)",
-        r"non délivré", r"rapport de non-remise", r"impossible de (?:remettre|distribuer)",
-        # es
-        r"no se puede entregar", r"no se pudo entregar", r"error de entrega", r"no entregado",
-        r"notificación de estado de entrega", r"entrega fallida", r"imposible entregar",
-        # it
-        r"non recapitabile", r"mancato recapito", r"impossibile recapitare", r"errore di consegna",
-        r"consegna non riuscita",
-        # pt
-        r"não é possível entregar", r"não entregue", r"falha na entrega", r"não foi possível entregar",
-        r"notificação de status de entrega",
-        # nl
-        r"onbestelbaar", r"niet bezorgd", r"bezorging mislukt", r"kan niet worden bezorgd", r"niet afgeleverd",
-        r"niet-afleverbaar",
-        # ru / uk
-        r"недоставленн", r"не доставлено", r"не удалось доставить", r"ошибка доставки", r"не може бути доставлено",
-        # ja
-        r"配信不能", r"配送エラー", r"配信エラー", r"送信失敗", r"未配達", r"配信できません", r"配送不能",
-        # zh
-        r"退信", r"无法投递", r"投递失败", r"未送达", r"無法投遞", r"投遞失敗", r"發送失敗", r"邮件投递失败",
-        # pl
-        r"niedostarczon", r"nie można dostarczyć", r"błąd doręczenia", r"niedoręczon", r"nie została dostarczona",
-        # sv, da, no, fi, cs, tr, hu, ko
-        r"olevererbar", r"kunde inte levereras", r"kunne ikke leveres", r"ikke leveret", r"toimitus epäonnistui",
-        r"nedoručiteln", r"teslim edilemedi", r"kézbesíthetetlen", r"배달 실패", r"전달 실패",
-    ]),
-    re.I,
+# Delivery failure, in the languages mail servers write them in, as lowercase
+# phrases (plain substring tests: this runs on every message). Words that are
+# also ordinary business words ("Zwrot", "devuelto", "Возврат": a product
+# return) are left out: a subject is weak evidence, but should not be wrong.
+FAILURE_PHRASES = (
+    # en
+    "undeliver", "delivery status notification", "delivery notification", "delivery fail", "delivery has fail",
+    "delivery problem", "returned mail", "returned to sender", "failure notice", "mail delivery failed",
+    "could not be delivered", "non-delivery", "nondelivery", "non delivery", "not delivered", "delivery incomplete",
+    "mail system error", "delayed mail", "delivery delayed", "message delivery error", "delivery report",
+    # de
+    "unzustellbar", "nicht zustellbar", "zustellung fehlgeschlagen", "fehler bei der zustellung", "nicht zugestellt",
+    "zustellungsbenachrichtigung", "rückläufer",
+    # fr
+    "non remis", "non distribuable", "échec de la remise", "échec de remise", "échec de la distribution",
+    "échec de distribution", "échec de livraison", "non délivré", "rapport de non-remise", "impossible de remettre",
+    "impossible de distribuer",
+    # es
+    "no se puede entregar", "no se pudo entregar", "error de entrega", "no entregado",
+    "notificación de estado de entrega", "entrega fallida", "imposible entregar",
+    # it
+    "non recapitabile", "mancato recapito", "impossibile recapitare", "errore di consegna", "consegna non riuscita",
+    # pt
+    "não é possível entregar", "não entregue", "falha na entrega", "não foi possível entregar",
+    "notificação de status de entrega",
+    # nl
+    "onbestelbaar", "niet bezorgd", "bezorging mislukt", "kan niet worden bezorgd", "niet afgeleverd",
+    "niet-afleverbaar",
+    # ru / uk
+    "недоставленн", "не доставлено", "не удалось доставить", "ошибка доставки", "не може бути доставлено",
+    # ja
+    "配信不能", "配送エラー", "配信エラー", "送信失敗", "未配達", "配信できません", "配送不能",
+    # zh
+    "退信", "无法投递", "投递失败", "未送达", "無法投遞", "投遞失敗", "發送失敗", "邮件投递失败",
+    # pl
+    "niedostarczon", "nie można dostarczyć", "błąd doręczenia", "niedoręczon", "nie została dostarczona",
+    # sv, da, no, fi, cs, tr, hu, ko
+    "olevererbar", "kunde inte levereras", "kunne ikke leveres", "ikke leveret", "toimitus epäonnistui",
+    "nedoručiteln", "teslim edilemedi", "kézbesíthetetlen", "배달 실패", "전달 실패",
 )
+
+
+def failure_subject(subject: str) -> bool:
+    """Whether *subject* reads like a delivery failure, in any of the languages above."""
+    low = (subject or "").lower()
+    return any(phrase in low for phrase in FAILURE_PHRASES)
+
+
+# Phrases only mail servers write in a bounce's text (a person's "it bounced"
+# rarely reads like this), and the SMTP reply code with its enhanced status.
+MACHINE_BODY_PHRASES = (
+    "this is the mail system", "permanent fatal errors", "delivery to the following recipient",
+    "could not be delivered to one or more recipients", "user unknown", "recipient unknown", "mailbox unknown",
+    "user unavailable", "mailbox unavailable", "user not found", "recipient not found", "mailbox not found",
+    "no such user", "no such mailbox", "no such recipient", "recipient address rejected", "mailbox full",
+    "mailbox is full", "over quota", "host or domain name not found", "message was not delivered",
+    "delivery has failed to these recipients",
+)
+_SMTP_CODE = re.compile(r"\b[45]\d\d[ -][45]\.\d{1,3}\.\d{1,3}\b")
+
+
+def machine_body(text: str) -> bool:
+    """Whether the start of a message's text reads like a mail server's failure report."""
+    head = text[:3000]
+    low = head.lower()
+    return any(phrase in low for phrase in MACHINE_BODY_PHRASES) or ("." in head and bool(_SMTP_CODE.search(head)))
+
 
 DELAY_WORDS = re.compile(
     r"delay|still being retried|will be retried|will retry|warning|verzögert|retardé|retrasad|ritardat|atrasad"

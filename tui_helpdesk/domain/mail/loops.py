@@ -23,12 +23,13 @@ import email.policy
 from tui_helpdesk.domain.mail.charset import decode_bytes
 from tui_helpdesk.domain.mail.evidence import (
     DELAY_WORDS,
-    FAILURE_SUBJECT,
     Evidence,
     ProviderNotice,
     abuse_subject,
+    failure_subject,
     forwarded_subject,
     list_notice_subject,
+    machine_body,
     provider_notice,
     role_of,
 )
@@ -264,15 +265,6 @@ _VENDOR_AUTO = ("x-autoreply", "x-autorespond", "x-auto-response-suppress", "x-a
                 "x-ms-exchange-generated-message-source", "x-ms-exchange-inbox-rules-loop", "x-cron-env")
 _LIST_HEADERS = ("list-id", "list-unsubscribe", "list-post", "list-help", "list-owner", "list-subscribe",
                  "list-archive", "mailing-list", "x-mailing-list", "x-beenthere", "x-mailman-version", "x-ml-name")
-# Phrases only mail servers write in a bounce's text (a person's "it bounced" rarely reads like this).
-_MACHINE_BODY = re.compile(
-    r"this is the mail system|permanent fatal errors|delivery to the following recipients? (?:failed|has been)"
-    r"|could not be delivered to one or more recipients|(?:user|recipient|mailbox) (?:unknown|unavailable|not found)"
-    r"|no such (?:user|mailbox|recipient)|recipient address rejected|mailbox (?:is )?full|over quota"
-    r"|host or domain name not found|message was not delivered|delivery has failed to these recipients"
-    r"|\b[45]\d\d[ -][45]\.\d{1,3}\.\d{1,3}\b",
-    re.I,
-)
 _ROLE_WHY = {
     "daemon": "sent by a mailer daemon", "postmaster": "sent by a postmaster", "no_reply": "sent from a no-reply address",
     "bounce": "sent from a bounce address", "list": "sent by a list server", "abuse": "sent by an abuse desk",
@@ -288,7 +280,7 @@ def evidence(parsed: ParsedMessage) -> tuple[list[Evidence], ProviderNotice | No
     add = lambda kind, weight, why: out.append(Evidence(kind, weight, why))  # noqa: E731
     ctype = parsed.content_type.lower()
     report = (parsed.report_type or "").lower()
-    h = parsed.header
+    h = parsed.loop_headers.get  # names here are lowercase already
     part_types = {a.content_type.lower() for a in parsed.attachments}
 
     # ---- structure
@@ -360,9 +352,9 @@ def evidence(parsed: ParsedMessage) -> tuple[list[Evidence], ProviderNotice | No
 
     # ---- words
     if not forwarded:
-        if FAILURE_SUBJECT.search(parsed.subject):
+        if failure_subject(parsed.subject):
             add(BOUNCE, 0.6, "delivery-failure subject")
-        if _MACHINE_BODY.search(parsed.body_text[:3000]):
+        if machine_body(parsed.body_text):
             add(BOUNCE, 0.4, "text of a mail server's failure report")
         if list_notice_subject(parsed.subject):
             add(AUTO_REPLY, 0.6, "subject of a list server's notice")
