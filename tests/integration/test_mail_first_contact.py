@@ -83,3 +83,29 @@ async def test_skip_leaves_the_history_on_the_server(imap, folder, tmp_path, mak
     [report] = await desk.hd.mail.sync_once()
     assert (report.fetched, report.created, report.history) == (1, 1, 0)
     assert await desk.count(MAIL_OUTBOX) == 1
+
+
+async def test_a_recreated_mailbox_is_history_again(imap, folder, sqlite_url, make_desk):
+    import time
+
+    desk = await make_desk(sqlite_url, imap=imap, mailbox=folder, acknowledge=ACK)
+    imap.append("support", folder, _mail(1))
+    await desk.hd.mail.sync_once()
+    imap.append("support", folder, _mail(2))
+    [report] = await desk.hd.mail.sync_once()
+    assert (report.created, report.history) == (1, 0) and await desk.count(MAIL_OUTBOX) == 1
+    async with desk.hd.store.read() as tx:
+        before = (await ms.sync_state(tx, SUPPORT, folder)).uidvalidity
+    with imap.client() as client:  # restored from a backup: new UIDVALIDITY, plus mail we never saw
+        for _attempt in range(20):
+            client.delete_folder(folder)
+            client.create_folder(folder)
+            if client.select_folder(folder)[b"UIDVALIDITY"] != before:
+                break
+            client.close_folder()
+            time.sleep(0.3)
+    for n in (1, 2, 3):
+        imap.append("support", folder, _mail(n))
+    [report] = await desk.hd.mail.sync_once()
+    assert report.warning and (report.duplicates, report.created, report.history) == (2, 1, 1)
+    assert await desk.count(MAIL_OUTBOX) == 1  # nothing new was acknowledged
