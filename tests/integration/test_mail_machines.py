@@ -27,6 +27,10 @@ async def test_every_machine_form_is_set_aside_without_acknowledgement(db_url, m
     result = await desk.deliver(*people)
     assert len(result.created) == len(people)
     assert await desk.count(MAIL_OUTBOX) == len(people)
+    # the weak signs a person's mail had are recorded with it
+    asks = result.created[list(PERSON_FORMS).index("asks-about-bounces")]
+    [message] = await desk.messages(asks)
+    assert message.meta["mail"]["signs"] == ["delivery-failure subject"]
 
 
 async def test_a_provider_bounce_marks_our_reply_failed(db_url, make_desk):

@@ -464,6 +464,9 @@ class BatchPlanner:
         meta["mail"]["threaded_by"] = how or "new"
         if cls.kind == loops.LIST:
             meta["mail"]["list"] = cls.reason
+        if cls.evidence:
+            # What looked automatic about it, and was weighed (a person's mail: not enough to count).
+            meta["mail"]["signs"] = list(cls.evidence[:10])
         if p.signatures:
             meta["mail"]["signed"] = list(p.signatures)
         if p.quoted_text:
