@@ -30,7 +30,8 @@ async def test_split_and_merge_from_the_ticket_screen_show_in_another_terminal(t
     app_a, app_b = TicketHarness(hd_a, ana, first), TicketHarness(hd_b, ben, first)
     try:
         async with app_a.run_test(size=(140, 45)) as pa, app_b.run_test(size=(140, 45)) as pb:
-            screen_a, screen_b = await opened(pa), await opened(pb)
+            screen_a = await opened(pa)
+            await opened(pb)
             assert "joined: the [#ticket] tag in its subject" in screen_text(app_a)
 
             # Split the second customer message off (X, then yes).

@@ -23,6 +23,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from ..domain.errors import HelpdeskError
 from ..domain.model import Agent
+from ..domain.text import one_line
 from .dialogs import ConfirmDialog
 from .keymap import bindings
 from .keys import SET_ASIDE_KEYS
@@ -154,10 +155,10 @@ class SetAsideScreen(Screen):
     def action_release(self) -> None:
         item = self.current()
         if item is None:
-            self.notify("No message here.", severity="warning", timeout=2)
+            self._say("No message here.", "warning")
             return
         if item.ticket_id is not None:
-            self.notify(f"Already on ticket #{item.ticket_id}.", timeout=3)
+            self._say(f"Already on ticket #{item.ticket_id}.")
             return
         body = Text("From ", end="") + line(item.from_addr or "(no sender)", 80) + Text(": ") + line(item.subject, 120)
         body.append("\nIt goes on the ticket it belongs to, or starts one. No acknowledgement is sent.")
@@ -173,10 +174,15 @@ class SetAsideScreen(Screen):
         try:
             ticket_id = await self.hd.mail.set_aside.release(item_id, self.me.login)
         except HelpdeskError as exc:
-            self.notify(plain(exc), severity="error")
+            self._say(str(exc), "error")
             return
-        self.notify(f"The message is on ticket #{ticket_id} now.")
+        self._say(f"The message is on ticket #{ticket_id} now.")
         self.load()
+
+
+    def _say(self, message: str, severity: str = "information") -> None:
+        # A cleaned one-line str without markup: what a real terminal's notify takes.
+        self.notify(one_line(message, 300), severity=severity, markup=False)
 
 
 def preview_text(message) -> Text:
