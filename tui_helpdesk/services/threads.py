@@ -111,6 +111,7 @@ class ThreadService:
                 raise UsageError("a live chat is tied to its conversation and cannot be merged")
             before = await ths.count_entries(tx, target.id)
             moved = await ths.move_ticket_rows(tx, source.id, target.id)
+            await ths.unindex_moved(tx, source.id, moved)
             await ths.index_moved(tx, target.id, before, moved)
             await ths.merge_row(tx, source.id, target.id, actor.login)
 

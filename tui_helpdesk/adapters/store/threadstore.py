@@ -24,7 +24,7 @@ from .tables_mail import TICKET_MERGE as MERGE
 
 __all__ = [
     "EntryRow", "copy_entry", "entry", "index_moved", "merge_row", "merged_into", "move_ticket_rows",
-    "rekey_entry_mail", "set_entry_meta",
+    "rekey_entry_mail", "set_entry_meta", "unindex_moved",
 ]
 
 
@@ -138,8 +138,8 @@ async def index_moved(tx: Tx, target: int, before: int, moved: list[EntryRow]) -
 
     Its rows are keyed by (ticket, position); positions after the *before*
     entries *target* had keep them unique, and the insert trigger numbers
-    later entries after all of them. The moved entries' old rows stay under
-    the merged ticket, which says where they went.
+    later entries after all of them (:func:`unindex_moved` takes the old rows
+    out from under the merged ticket).
     """
     if tx.dialect != "sqlite":
         return  # PostgreSQL indexes the entry table itself
@@ -149,6 +149,24 @@ async def index_moved(tx: Tx, target: int, before: int, moved: list[EntryRow]) -
         if (e.kind != "event" or e.search_extra is not None) and position < (1 << FTS_SHIFT):
             await tx.conn.execute(text("INSERT INTO ticket_fts(rowid, body, search_extra) VALUES (:r, :b, :s)"),
                                   {"r": (target << FTS_SHIFT) + position, "b": e.body, "s": e.search_extra})
+
+
+async def unindex_moved(tx: Tx, source: int, moved: list[EntryRow]) -> None:
+    """Take entries moved off *source* out of SQLite's search index, so a search finds them once.
+
+    The contentless index can only forget a row given its exact values and
+    key: (ticket, position among the ticket's entries). Bodies never change,
+    and a ticket that never received merged entries numbered its entries in
+    id order, so the keys are known; one that did keeps its old rows (a
+    search may then also list the closed, merged ticket, which links on).
+    """
+    if tx.dialect != "sqlite" or await merged_from(tx, source):
+        return
+    for position, e in enumerate(moved, 1):
+        if (e.kind != "event" or e.search_extra is not None) and position < (1 << FTS_SHIFT):
+            await tx.conn.execute(
+                text("INSERT INTO ticket_fts(ticket_fts, rowid, body, search_extra) VALUES ('delete', :r, :b, :s)"),
+                {"r": (source << FTS_SHIFT) + position, "b": e.body, "s": e.search_extra})
 
 
 async def count_entries(tx: Tx, ticket_id: int) -> int:
