@@ -118,6 +118,11 @@ async def ingest_in_process(config: Path, n: int) -> tuple[float, dict]:
 
 def ingest_cli(config: Path) -> float:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # The command syncs into an existing database only (a mistyped --db must not make an empty one).
+    made = subprocess.run([sys.executable, "-m", "tui_helpdesk", "--config", str(config), "db", "upgrade"], env=env,
+                          capture_output=True, text=True, timeout=600)
+    if made.returncode != 0:
+        raise SystemExit(f"helpdesk db upgrade failed:\n{made.stdout}\n{made.stderr}")
     started = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "tui_helpdesk", "--config", str(config), "sync", "--once",
                            "--no-send", "--quiet"], env=env, capture_output=True, text=True, timeout=3600)

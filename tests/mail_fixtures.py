@@ -236,7 +236,8 @@ def varied_messages(n: int, seed: int = 1, *, domain: str = "mail.example.com") 
 def write_config(path: Path, *, database_url: str, imap_port: int | None = None, smtp_port: int | None = None,
                  processed_folder: str = "", signature: str = "-- \n{agent_name}, {desk_name}",
                  display_name: str = "auto", acknowledge: str = "", poll_seconds: int = 60,
-                 mailbox: str = "INBOX", assignment: str = "manual") -> Path:
+                 mailbox: str = "INBOX", assignment: str = "manual", history: str = "import",
+                 history_days: int = 0) -> Path:
     """A config file for one desk with one address on the test servers.
 
     Passwords come from the environment (``IMAP_PASSWORD_ENV`` and
@@ -248,7 +249,8 @@ def write_config(path: Path, *, database_url: str, imap_port: int | None = None,
         "[desks.assignment]", f'method = "{assignment}"', "",
         "[[desks.email]]", f'address = "{SUPPORT}"', f'display_name = "{display_name}"',
         f"signature = {_toml_str(signature)}", f'mailbox = "{mailbox}"', f'processed_folder = "{processed_folder}"',
-        f"poll_seconds = {poll_seconds}", f"acknowledge = {_toml_str(acknowledge)}", "",
+        f"poll_seconds = {poll_seconds}", f"acknowledge = {_toml_str(acknowledge)}",
+        f'history = "{history}"', f"history_days = {history_days}", "",
     ]
     if imap_port is not None:
         lines += ["[desks.email.imap]", 'host = "127.0.0.1"', f"port = {imap_port}", 'username = "support"',

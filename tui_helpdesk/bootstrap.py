@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from .services.conversations import ConversationService
     from .services.mail import MailService
     from .services.outbox import OutboxService
+    from .services.threads import ThreadService
 
 
 @dataclass
@@ -83,6 +84,13 @@ class Helpdesk:
         mail.notify_outbox = self.outbox.notify
         self._built.add("mail")
         return mail
+
+    @cached_property
+    def threads(self) -> "ThreadService":
+        """Fixing threading: split a message off into a new ticket, merge two tickets of one requester."""
+        from .services.threads import ThreadService
+
+        return ThreadService(self.store, self.tickets)
 
     @cached_property
     def outbox(self) -> "OutboxService":

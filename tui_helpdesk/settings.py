@@ -84,6 +84,12 @@ class EmailSettings:
     # Automatic acknowledgement of a new ticket ("" = none); {ticket_id} and
     # {desk_name} are filled in. Never sent to machine mail, rate-limited per sender.
     acknowledge: str = ""
+    # First contact: mail already in the mailbox when the desk first syncs it, or
+    # already read, is history: "import" makes it tickets without acknowledgements
+    # (only the last history_days days when that is above 0), "skip" leaves it on
+    # the server untouched.
+    history: str = "import"
+    history_days: int = 0
 
 
 @dataclass(frozen=True)
@@ -210,6 +216,21 @@ def _choice(section: dict, key: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
+def _history(e: dict) -> dict:
+    """``history`` and ``history_days`` of one ``[[desks.email]]``, checked."""
+    history = str(e.get("history", "import"))
+    if history not in ("import", "skip"):
+        raise ConfigError(f"[[desks.email]] {e.get('address', '')}: history must be \"import\" or \"skip\", not {history!r}")
+    try:
+        days = int(e.get("history_days", 0))
+    except (TypeError, ValueError):
+        days = -1
+    if days < 0:
+        raise ConfigError(f"[[desks.email]] {e.get('address', '')}: history_days must be a whole number ≥ 0 "
+                          f"(0 imports all of it)")
+    return {"history": history, "history_days": days}
+
+
 def _build(data: dict, source: Path | None) -> Settings:
     db = data.get("database", {})
     desks = []
@@ -222,6 +243,7 @@ def _build(data: dict, source: Path | None) -> Settings:
                 smtp=_account(e.get("smtp", {}), f"{e.get('address', '')} smtp password"),
                 mailbox=e.get("mailbox", "INBOX"), processed_folder=e.get("processed_folder", ""),
                 poll_seconds=int(e.get("poll_seconds", 60)), acknowledge=str(e.get("acknowledge", "")),
+                **_history(e),
             )
             for e in d.get("email", [])
         )

@@ -13,7 +13,9 @@ from ..domain import querylang
 from ..domain.errors import HelpdeskError, UsageError
 from ..domain.model import Agent, SearchHit, Ticket, TicketRow, TimelineEntry
 from ..domain.text import clean, one_line
+from ..domain.mail.joined import joined_label
 from ..domain.query import ViewSpec
+from . import mail_cmds
 
 
 def _load(args) -> settings_mod.Settings:
@@ -104,8 +106,11 @@ def row_json(r: TicketRow) -> dict:
 
 
 def entry_json(e: TimelineEntry) -> dict:
-    return {"id": e.id, "kind": e.kind.value, "author": e.author, "body": e.body,
+    data = {"id": e.id, "kind": e.kind.value, "author": e.author, "body": e.body,
             "created_at": e.created_at.isoformat() + "Z", "meta": e.meta}
+    if e.kind.value == "message":
+        data["joined"] = joined_label(e.meta)  # why this message is on this ticket (mail threading)
+    return data
 
 
 def agent_json(a: Agent) -> dict:
@@ -137,6 +142,9 @@ def _show_ticket(t: Ticket, entries: list[TimelineEntry]) -> None:
         else:
             label = {"message": "customer", "reply": "reply", "note": "NOTE (internal)"}[e.kind.value]
             _print(f"\n── {label} · {one_line(e.author)} · {_when(e.created_at)}")
+            joined = joined_label(e.meta) if e.kind.value == "message" else None
+            if joined:
+                _print(f"   (joined: {joined})")
             _print(clean(e.body))
 
 
@@ -214,7 +222,8 @@ async def ticket_show(hd: Helpdesk, me: Agent, args) -> int:
     ticket = await hd.tickets.get(args.id)
     entries = await hd.tickets.timeline(args.id)
     if args.json:
-        _dump({**ticket_json(ticket), "timeline": [entry_json(e) for e in entries]})
+        _dump({**ticket_json(ticket), **await hd.threads.links(args.id),
+               "timeline": [entry_json(e) for e in entries]})
     else:
         _show_ticket(ticket, entries)
     return 0
@@ -392,6 +401,7 @@ HANDLERS = {
     ("view", "list"): view_list, ("view", "save"): view_save, ("view", "delete"): view_delete,
     ("search", None): search,
 }
+HANDLERS.update(mail_cmds.HANDLERS)
 
 
 def _need_terminal() -> None:

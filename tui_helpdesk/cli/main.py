@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from ..domain.errors import HelpdeskError, UsageError
-from . import botsim, commands, desk_cmds
+from . import botsim, commands, desk_cmds, mail_cmds
 
 
 class _Parser(argparse.ArgumentParser):
@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("id", type=_ticket_id)
     x.add_argument("tags", nargs="*", metavar="TAG", help="+tag adds, -tag removes, a bare tag adds")
     x.add_argument("--json", action="store_true")
+    mail_cmds.add_ticket_arguments(t)
 
     a = sub.add_parser("agent", help="the team").add_subparsers(dest="action", required=True, parser_class=_Parser, metavar="ACTION")
     x = a.add_parser("list", help="list the agents of the desk")
@@ -139,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--json", action="store_true")
 
     desk_cmds.add_arguments(sub, _Parser)
+    mail_cmds.add_arguments(sub)
 
     x = sub.add_parser("sync", help="sync mailboxes and send the outbox (runs until stopped)")
     x.add_argument("--once", action="store_true", help="one pass, then exit (for cron and tests)")

@@ -199,6 +199,8 @@ async def _once(hd, args, chat: bool) -> int:
                 f"{report.entries} messages, {report.duplicates} already known, {report.set_aside} set aside, "
                 f"{report.bounces} bounces, {report.auto} automatic replies in {report.seconds:.1f} s "
                 f"({rate:,.0f} msg/s)")
+            if report.first_contact or report.history or report.history_left:
+                say(f"{report.account} {report.mailbox}: " + history_line(report))
     if hd.mail.addresses and not args.no_send:
         outbox = await hd.outbox.drain()
         out["outbox"] = {"sent": outbox.sent, "retrying": outbox.retrying, "failed": outbox.failed,
@@ -219,7 +221,17 @@ def _report_json(report) -> dict:
             "created": report.created, "entries": report.entries, "duplicates": report.duplicates,
             "set_aside": report.set_aside, "bounces": report.bounces, "auto": report.auto,
             "seconds": round(report.seconds, 3), "warning": report.warning, "error": report.error,
-            "busy": report.busy}
+            "busy": report.busy, "first_contact": report.first_contact, "history": report.history,
+            "history_left": report.history_left}
+
+
+def history_line(report) -> str:
+    """What the sync did with mail that was there before the desk (first contact) or already read."""
+    first = "first sync of this mailbox: " if report.first_contact else ""
+    parts = [f"{report.history} message(s) imported as history, without acknowledgements"]
+    if report.history_left:
+        parts.append(f"{report.history_left} older message(s) left on the server untouched (history settings)")
+    return first + "; ".join(parts)
 
 
 async def _status(hd, as_json: bool = False) -> int:
@@ -232,6 +244,7 @@ async def _status(hd, as_json: bool = False) -> int:
                            "warning": s.warning, "warning_at": _iso(s.warning_at)} for s in status["mailboxes"]],
             "outbox": dict(sorted(status["outbox"].items())),
             "set_aside_total": status["set_aside_total"],
+            "set_aside_all": "helpdesk mail set-aside --json",
             "set_aside": [{"id": a.id, "account": a.account, "mailbox": a.mailbox, "uid": a.uid,
                            "message_id": a.message_id, "from": a.from_addr, "subject": a.subject,
                            "reason": a.reason, "raw_sha256": a.raw_sha256, "size": a.size,
@@ -249,9 +262,11 @@ async def _status(hd, as_json: bool = False) -> int:
     counts = status["outbox"]
     print("outbox: " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "empty"))
     aside = status["set_aside"]
-    print(f"set aside: {status['set_aside_total']} message(s)")
+    total = status["set_aside_total"]
+    more = f", newest {len(aside)} below; all: helpdesk mail set-aside" if total > len(aside) else ""
+    print(f"set aside: {total} message(s){more}")
     for item in aside:
-        print(f"  {item.created_at:%Y-%m-%d %H:%M} uid {item.uid} from {one_line(item.from_addr, 60) or '-'} "
+        print(f"  {item.id:>5} {item.created_at:%Y-%m-%d %H:%M} uid {item.uid} from {one_line(item.from_addr, 60) or '-'} "
               f"{one_line(item.subject, 50)!r}: {one_line(item.reason, 120)} [raw {item.raw_sha256[:12]}]")
     return 0
 

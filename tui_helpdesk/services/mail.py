@@ -26,6 +26,7 @@ from ..domain.mail.transport import Incoming
 from ..domain.model import Agent, Ticket, TicketType, TimelineEntry
 from ..domain.text import one_line
 from ..settings import DeskSettings, EmailSettings, Settings
+from .mail_aside import SetAsideService
 from .mail_ingest import MailIngest
 from .mail_plan import MAX_REFS
 from .mail_parsing import ParsePool
@@ -34,6 +35,9 @@ from .ports import AttachmentStorage, MailReaderFactory
 from .tickets import TicketService
 
 log = logging.getLogger(__name__)
+
+# ``sync --status`` lists the newest few set-aside messages; ``helpdesk mail set-aside`` pages through all.
+STATUS_SET_ASIDE = 20
 
 # --------------------------------------------------------------------- service
 
@@ -71,6 +75,7 @@ class MailService:
         self.parse_pool = parse_pool
         self.ingester = MailIngest(store, tickets, attachments, own_addresses=self.own_addresses, secret=self.secret,
                                    desk_id=self._desk_id, desks_by_id=self._desks_by_id, notify=self._notify)
+        self.set_aside = SetAsideService(store, attachments, self.ingester, self.address, lambda: self.addresses)
         # Set by bootstrap: wakes this process's outbox worker when mail is queued.
         self.notify_outbox: Callable[[], None] | None = None
         # Set by bootstrap: the outbox worker that start() runs beside the syncers.
@@ -286,8 +291,8 @@ class MailService:
     async def status(self) -> dict:
         async with self.store.read() as tx:
             states = await ms.all_sync_states(tx)
-            aside = await ms.set_aside(tx, 50)
-            total_aside = await ms.count_set_aside(tx)
+            aside = await ms.set_aside(tx, STATUS_SET_ASIDE, released=False)
+            total_aside = await ms.count_set_aside(tx, released=False)
             outbox = await ms.outbox_counts(tx)
         return {"mailboxes": states, "set_aside": aside, "set_aside_total": total_aside, "outbox": outbox}
 

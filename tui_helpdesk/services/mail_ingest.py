@@ -28,7 +28,9 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from ..domain.mail import loops, msgid
 from ..domain.mail.compose import build_reply, render_signature
 from ..adapters.store import mailstore as ms
+from ..adapters.store import threadstore as ths
 from ..adapters.store.repository import Store, Tx
+from ..domain.errors import HelpdeskError
 from ..domain.events import TicketCreated
 from ..domain.mail.transport import Incoming
 from ..domain.model import Author
@@ -154,7 +156,8 @@ class MailIngest:
             # Told as tickets of the address's desk, follow-ups of another desk's ticket too: that desk's
             # assignment method decides whether the batch is routed at all.
             desk_id = await self._desk_id(tx, address.desk)
-            created = [TicketCreated(ticket_id, desk_id, "mail") for ticket_id in result.created]
+            quiet = set(result.quiet)
+            created = [TicketCreated(ticket_id, desk_id, "mail") for ticket_id in result.created if ticket_id not in quiet]
             for event in created:
                 await self.tickets.events.record(tx, event)
         if queued:
@@ -180,8 +183,19 @@ class MailIngest:
                                      last_uid=max(i.uid for i in items), last_sync_at=tx.now())
             return False
         plan = BatchPlan(tx.now())
+        found = await self._lookups(tx, todo, secret, rematch)
+        self.planner.plan(plan, todo, found, address=address, mailbox=mailbox, uidvalidity=uidvalidity,
+                          desk_id=desk_id, secret=secret, rematch=rematch, result=result)
 
-        # ---- one round of look-ups for the whole batch
+        await self._execute(tx, plan, address)
+        result.created = [t.ref() for t in plan.new_tickets]
+        result.quiet = [t.ref() for t in plan.quiet]
+        await ms.save_sync_state(tx, account, mailbox, uidvalidity=uidvalidity, last_uid=max(i.uid for i in items),
+                                 last_sync_at=plan.now, last_error=None, add_messages=len(todo))
+        return bool(plan.acks)
+
+    async def _lookups(self, tx: Tx, todo: list[Incoming], secret: bytes, rematch: bool) -> Lookups:
+        """One round of look-ups for the whole batch."""
         own_ids = [i.parsed.message_id for i in todo if i.parsed.message_id]
         parent_ids: list[str] = []
         bounce_ids: list[str] = []
@@ -213,22 +227,57 @@ class MailIngest:
             if k.ticket_id:
                 candidate_tickets.add(k.ticket_id)
         candidate_tickets.update(t for _o, t in sent.values())
-        states = await ms.ticket_states(tx, candidate_tickets)
-        people = await ms.participants(tx, states)
+        # A merged ticket's mail lands in the ticket that survived it.
+        merged = await ths.merged_into(tx, candidate_tickets) if candidate_tickets else {}
+        states = await ms.ticket_states(tx, candidate_tickets | set(merged.values()))
+        for source, target in merged.items():
+            if target in states:
+                states[source] = states[target]
+            else:
+                states.pop(source, None)
+        people = await ms.participants(tx, {state.id for state in states.values()})
         requesters = await ms.find_requesters(tx, {i.parsed.from_addr for i in todo if i.parsed.from_addr})
-        found = Lookups(known, by_msgid, by_sha, sent, states, people, requesters)
-        self.planner.plan(plan, todo, found, address=address, mailbox=mailbox, uidvalidity=uidvalidity,
-                          desk_id=desk_id, secret=secret, rematch=rematch, result=result)
+        return Lookups(known, by_msgid, by_sha, sent, states, people, requesters)
 
-        await self._execute(tx, plan, address)
-        result.created = [t.ref() for t in plan.new_tickets]
-        await ms.save_sync_state(tx, account, mailbox, uidvalidity=uidvalidity, last_uid=max(i.uid for i in items),
-                                 last_sync_at=plan.now, last_error=None, add_messages=len(todo))
-        return bool(plan.acks)
+    async def release(self, address: MailAddress, item: ms.SetAside, incoming: Incoming, actor: str) -> int:
+        """Make set-aside message *item* a ticket entry after all; returns its ticket's id.
+
+        The normal path (threading onto a ticket it belongs to, or a new ticket),
+        in one transaction with the set-aside row marked released; it is treated
+        as a customer's mail, and nothing automatic answers it.
+        """
+        result = BatchResult()
+        async with self.store.write() as tx:
+            current = await ms.get_set_aside(tx, item.id)
+            if current is None or current.ticket_id is not None:
+                raise HelpdeskError(f"set-aside message {item.id} was already released"
+                                    + (f" into ticket #{current.ticket_id}" if current else ""))
+            secret = await self.secret(tx)
+            desk_id = await self._desk_id(tx, address.desk)
+            plan = BatchPlan(tx.now())
+            found = await self._lookups(tx, [incoming], secret, False)
+            self.planner.plan(plan, [incoming], found, address=address, mailbox=item.mailbox,
+                              uidvalidity=item.uidvalidity, desk_id=desk_id, secret=secret, rematch=False,
+                              result=result, release=actor)
+            [key] = plan.keys
+            if key.get("ticket") is None and key.get("ticket_id") is None:
+                raise HelpdeskError(f"set-aside message {item.id} could not be made a ticket")
+            await self._execute(tx, plan, address, rekey=True)
+            ticket_id = key["ticket_id"]
+            await ms.mark_released(tx, item.id, ticket_id)
+            created = [TicketCreated(t.ref(), desk_id, "mail") for t in plan.new_tickets]
+            for event in created:
+                await self.tickets.events.record(tx, event)
+        try:
+            for event in created:
+                await self.tickets.events.publish(event)
+        except Exception:  # noqa: BLE001 - a routing failure must not undo the committed mail
+            log.exception("after-create handling failed for released mail")
+        return ticket_id
 
     # ---- execution: a handful of statements for the whole batch
 
-    async def _execute(self, tx: Tx, plan: BatchPlan, address: MailAddress) -> None:
+    async def _execute(self, tx: Tx, plan: BatchPlan, address: MailAddress, *, rekey: bool = False) -> None:
         now = plan.now
         fresh = [r for r in plan.requesters.values() if r.id is None and r.email]
         fresh += [e.author_requester for e in plan.entries
@@ -284,7 +333,11 @@ class MailIngest:
             k.setdefault("ticket_id", ticket.ref() if ticket is not None else None)
             k.setdefault("entry_id", entry.id if entry is not None else None)
             keys.append(k)
-        await ms.insert_keys(tx, keys)
+        if rekey:
+            for k in keys:
+                await ms.rekey_message(tx, k)
+        else:
+            await ms.insert_keys(tx, keys)
 
         await ms.add_participants(tx, [
             {"ticket_id": t.ref(), "address": addr, "name": name, "role": role, "added_at": now}

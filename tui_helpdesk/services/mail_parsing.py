@@ -66,7 +66,8 @@ class ParsePool:
         for part, future in zip(parts, futures):
             for item, (parsed, kind, sha, content_sha) in zip(part, await future):
                 parsed = dataclasses.replace(parsed, loop_headers=MappingProxyType(parsed.loop_headers))
-                out.append(Incoming(item.uid, item.raw, item.internaldate, parsed, kind, sha, content_sha))
+                out.append(Incoming(item.uid, item.raw, item.internaldate, parsed, kind, sha, content_sha,
+                                    seen=item.seen))
         return out
 
     def close(self) -> None:

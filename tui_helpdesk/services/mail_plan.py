@@ -118,6 +118,7 @@ class BatchPlan:
         self.outbox_updates: dict[int, dict] = {}
         self.acks: list[tuple[PlannedTicket, str, str | None, str, list[str]]] = []
         self.req_names: dict[int, str] = {}
+        self.quiet: list[PlannedTicket] = []  # new tickets made of history: not routed, not acknowledged
 
 
 
@@ -160,8 +161,14 @@ class BatchPlanner:
         self._desks_by_id = desks_by_id
 
     def plan(self, plan: BatchPlan, todo: list[Incoming], found: Lookups, *, address: MailAddress, mailbox: str,
-             uidvalidity: int, desk_id: int, secret: bytes, rematch: bool, result: BatchResult) -> None:
-        """Fill *plan* with what *todo* becomes, counting the outcomes in *result*."""
+             uidvalidity: int, desk_id: int, secret: bytes, rematch: bool, result: BatchResult,
+             release: str | None = None) -> None:
+        """Fill *plan* with what *todo* becomes, counting the outcomes in *result*.
+
+        *release* (who released it) is set when an agent makes a set-aside message
+        a ticket after all: it is threaded like a customer's mail whatever it looks
+        like, and nothing automatic answers it.
+        """
         account = address.address
         known, by_msgid, by_sha, sent = found.known, found.by_msgid, found.by_sha, found.sent
         states, people, requesters = found.states, found.people, found.requesters
@@ -213,7 +220,8 @@ class BatchPlanner:
             prior = None
             if p.message_id:
                 same_key = (key["message_id"], item.content_sha or f"from:{key['from_addr']}")
-                matches = [k for k in by_msgid.get(p.message_id, ()) if same_message(k, item, key["from_addr"])]
+                matches = [k for k in by_msgid.get(p.message_id, ()) if same_message(k, item, key["from_addr"])
+                           and (release is None or k.entry_id is not None)]
                 prior = next((k for k in matches if k.entry_id is not None), matches[0] if matches else None)
                 if prior is None and same_key in seen_in_batch:
                     first = seen_in_batch[same_key]
@@ -229,7 +237,9 @@ class BatchPlanner:
                 result.duplicates += 1
                 continue
 
-            reason = p.set_aside_reason
+            if release is not None:
+                cls = loops.Classification(loops.HUMAN, f"released by {release}")
+            reason = None if release is not None else p.set_aside_reason
             if reason:
                 self.aside(plan, key, item, reason)
                 result.set_aside += 1
@@ -240,7 +250,7 @@ class BatchPlanner:
                 key["kind"] = "own"
                 result.own += 1
                 continue
-            if p.from_addr in self.own_addresses:
+            if p.from_addr in self.own_addresses and release is None:
                 self.aside(plan, key, item, "sent from one of our own support addresses")
                 result.set_aside += 1
                 continue
@@ -272,11 +282,16 @@ class BatchPlanner:
             body = entry_body(p)
             meta = self._meta(item, address, how, cls)
             sender = self._requester(plan, p)
-            if ticket is None and sender.email is None:
+            if release is not None:
+                meta["mail"]["released_by"] = release
+            if ticket is None and sender.email is None and release is None:
                 # An empty sender is never a customer: nobody to answer, nobody to follow up.
                 self.aside(plan, key, item, f"no sender address, not a customer ({cls.reason})")
                 result.set_aside += 1
                 continue
+            if item.history:
+                meta["mail"]["history"] = True
+                result.history += 1
             if ticket is None:
                 subject = one_line(p.subject, 998) or "(no subject)"
                 ticket = PlannedTicket(None, desk_id, subject, Status.NEW, None, sender, new=True, created_at=plan.now)
@@ -287,7 +302,9 @@ class BatchPlanner:
                 self._touch(ticket, body, sender, plan.now)
                 plan.changes.append((ticket, "created"))
                 add_people(ticket, p, "requester")
-                if cls.kind == loops.HUMAN and address.email.acknowledge.strip() and p.from_addr:
+                if item.history:
+                    plan.quiet.append(ticket)
+                elif release is None and address.email.acknowledge.strip() and loops.answerable(p, cls):
                     plan.acks.append((ticket, p.from_addr, p.message_id, subject, list(p.references)))
             else:
                 ticket, entry = self._customer_message(plan, ticket, body, sender, meta)
@@ -443,10 +460,13 @@ class BatchPlanner:
             "message_id": p.message_id, "from": p.from_addr, "to": list(p.to[:20]), "cc": list(p.cc[:20]),
             "subject": p.subject, "date": p.date.isoformat() if p.date else None, "via": address.address,
         }}
-        if how:
-            meta["mail"]["threaded_by"] = how
+        # Why it joined its ticket, shown with the message: "new" until threading finds one.
+        meta["mail"]["threaded_by"] = how or "new"
         if cls.kind == loops.LIST:
             meta["mail"]["list"] = cls.reason
+        if cls.evidence:
+            # What looked automatic about it, and was weighed (a person's mail: not enough to count).
+            meta["mail"]["signs"] = list(cls.evidence[:10])
         if p.signatures:
             meta["mail"]["signed"] = list(p.signatures)
         if p.quoted_text:

@@ -85,12 +85,15 @@ class BatchResult:
     auto: int = 0
     own: int = 0
     skipped: int = 0  # already ingested (a re-run after a crash)
+    history: int = 0  # imported as history (no acknowledgement)
+    quiet: list[int] = field(default_factory=list)  # tickets made of history: not routed
 
     def merge(self, other: "BatchResult") -> "BatchResult":
         return BatchResult(
             self.created + other.created, self.entries + other.entries, self.duplicates + other.duplicates,
             self.set_aside + other.set_aside, self.bounces + other.bounces, self.auto + other.auto,
-            self.own + other.own, self.skipped + other.skipped,
+            self.own + other.own, self.skipped + other.skipped, self.history + other.history,
+            self.quiet + other.quiet,
         )
 
 
@@ -110,8 +113,12 @@ class SyncReport:
     busy: str | None = None  # holder of the lease when another process syncs
     warning: str | None = None
     error: str | None = None
+    first_contact: bool = False  # the desk's first sync of this mailbox
+    history: int = 0  # messages imported as history (no acknowledgement)
+    history_left: int = 0  # history left on the server untouched (history = "skip", or older than history_days)
 
     def add(self, batch: BatchResult) -> None:
+        self.history += batch.history
         self.created += len(batch.created)
         self.entries += batch.entries
         self.duplicates += batch.duplicates
@@ -340,6 +347,8 @@ class MailboxSyncer:
             rematch = True
         elif state is None or state.uidvalidity is None:
             await self._note(uidvalidity=status.uidvalidity)
+        history_uid, connected_at, last_uid = await self._first_contact(worker, status, state, last_uid, report,
+                                                                        rematch)
 
         # Committed earlier but not flagged/moved (a crash came in between).
         async with service.store.read() as tx:
@@ -370,11 +379,14 @@ class MailboxSyncer:
                     next_task = asyncio.ensure_future(self._fetch(worker, batches[index + 1], total))
                 _crash_point("after_fetch", service._crashes)
                 # In UID order: the messages below a refused one, then that one, and so on.
+                items, left_top = self._history(items, history_uid, connected_at, report)
                 for uid in sorted(refused):
                     await self._store(worker, [i for i in items if i.uid < uid], status.uidvalidity, rematch, report)
                     items = [i for i in items if i.uid > uid]
                     await self._refused(uid, refused[uid], status.uidvalidity, report)
                 await self._store(worker, items, status.uidvalidity, rematch, report)
+                if left_top:
+                    await self._advance(left_top)
                 done += len(batch)
                 elapsed = max(time.monotonic() - started, 1e-6)
                 self._emit(progress, "syncing", done=done, total=total, rate=done / elapsed)
@@ -383,6 +395,73 @@ class MailboxSyncer:
                 next_task.cancel()
         elapsed = max(time.monotonic() - started, 1e-6)
         self._emit(progress, "done", done=total, total=total, rate=total / elapsed if total else 0.0)
+
+    async def _first_contact(self, worker: MailReader, status: MailboxStatus, state: ms.SyncState | None,
+                             last_uid: int, report: SyncReport, rematch: bool = False) -> tuple[int, datetime | None, int]:
+        """(first UID that is not history, when the desk connected, the UID to sync after).
+
+        On the desk's first sync of a mailbox, everything already in it is
+        history: the first UID after it is recorded with the moment, before any
+        message is written, so a sync cut short and resumed still knows. A
+        mailbox synced before this was recorded has no history left. A new
+        UIDVALIDITY (the mailbox recreated or restored) makes what it holds
+        history again: what we had is matched again, the rest is imported quietly.
+        """
+        if state is not None and state.connected_at is not None:
+            if rematch:
+                history_uid = await self._uidnext(worker, status, last_uid)
+                await self._note(history_uid=history_uid)
+                return history_uid, state.connected_at, last_uid
+            return state.history_uid or 0, state.connected_at, last_uid
+        fresh = state is None or not state.messages
+        if fresh:
+            history_uid = await self._uidnext(worker, status, last_uid)
+        else:
+            history_uid = last_uid + 1
+        now = _utcnow(self.service)
+        values: dict = {"connected_at": now, "history_uid": history_uid}
+        report.first_contact = fresh
+        if fresh and self.address.email.history == "skip" and history_uid - 1 > last_uid:
+            report.history_left = len([u for u in await worker.uids_after(last_uid) if u < history_uid])
+            last_uid = values["last_uid"] = history_uid - 1
+        await self._note(**values)
+        return history_uid, now, last_uid
+
+    @staticmethod
+    async def _uidnext(worker: MailReader, status: MailboxStatus, last_uid: int) -> int:
+        """The UID the next message to arrive will get (asked for when the server did not say)."""
+        if status.uidnext:
+            return int(status.uidnext)
+        uids = await worker.uids_after(last_uid)
+        return (max(uids) if uids else last_uid) + 1
+
+    def _history(self, items: list[Incoming], history_uid: int, connected_at: datetime | None,
+                 report: SyncReport) -> tuple[list[Incoming], int]:
+        """Mark history (there before the first sync, or already read); leave out what history_days does.
+
+        Returns the messages to store and the highest UID left out (0 for none).
+        """
+        days = self.address.email.history_days
+        cutoff = connected_at - timedelta(days=days) if connected_at is not None and days > 0 else None
+        kept: list[Incoming] = []
+        for item in items:
+            item.history = item.uid < history_uid or item.seen
+            if item.history and item.uid < history_uid and cutoff is not None and _arrived(item) < cutoff:
+                report.history_left += 1
+                continue
+            kept.append(item)
+        kept_ids = {id(i) for i in kept}
+        left = [i.uid for i in items if id(i) not in kept_ids]
+        return kept, max(left, default=0)
+
+    async def _advance(self, uid: int) -> None:
+        """Sync after *uid* from now on: the history left out is on the server, untouched."""
+        async with self.service.store.write() as tx:
+            if not await tx.acquire_lease(*self.lease):
+                raise LeaseLost(f"{self.address.address} {self.mailbox}: another process took over the sync")
+            state = await ms.sync_state(tx, self.address.address, self.mailbox)
+            if state is None or state.last_uid < uid:
+                await ms.save_sync_state(tx, self.address.address, self.mailbox, last_uid=uid)
 
     async def _store(self, worker: MailReader, items: list[Incoming], uidvalidity: int, rematch: bool,
                      report: SyncReport) -> None:
@@ -470,6 +549,14 @@ class MailboxSyncer:
 
 def _utcnow(service: MailService) -> datetime:
     return naive_utc(service.store.clock())
+
+
+def _arrived(item: Incoming) -> datetime:
+    """When a message reached the mailbox (INTERNALDATE, else its Date), as naive UTC."""
+    at = item.internaldate or item.parsed.date
+    if at is None:
+        return datetime.max
+    return naive_utc(at if at.tzinfo else at.astimezone())
 
 
 __all__ = [

@@ -74,6 +74,11 @@ class InboxActions:
                 self.open_ticket_soon(ticket_id)
         self.app.push_screen(NewTicketDialog(self.hd, self.me), created)
 
+    def action_set_aside(self) -> None:
+        from .set_aside import SetAsideScreen
+
+        self.app.push_screen(SetAsideScreen(self.hd, self.me))
+
     def _target(self) -> list[int]:
         if self.showing_conversations:
             tid = self.conversations.ticket_or_say()

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from textual.binding import Binding
 
-from .keys import ALL_KEYS, ALL_TICKET_KEYS, CONVERSATION_KEYS, Key
+from .keys import ALL_KEYS, ALL_TICKET_KEYS, CONVERSATION_KEYS, SET_ASIDE_KEYS, Key
 
 # Every table is plain data in keys.py: no screen is imported to learn its keys.
-LISTED_KEYS: tuple[Key, ...] = ALL_KEYS + CONVERSATION_KEYS + ALL_TICKET_KEYS
+LISTED_KEYS: tuple[Key, ...] = ALL_KEYS + CONVERSATION_KEYS + ALL_TICKET_KEYS + SET_ASIDE_KEYS
 
 
 def every_key() -> tuple[Key, ...]:

@@ -59,6 +59,8 @@ INBOX_KEYS: tuple[Key, ...] = (
     Key("inbox.select-all", "asterisk", "select_all", "Select all loaded", False, "Tickets"),
     Key("inbox.unselect", "escape", "unselect", "Clear the selection", False, "Tickets"),
     Key("inbox.refresh", "ctrl+r", "refresh", "Refresh", False, "General"),
+    Key("inbox.set-aside", "M", "set_aside", "Set-aside mail", False, "General",
+        "Set-aside mail: messages that became no ticket, and why"),
     # On the inbox, not the app: a letter typed into a dialog must never quit.
     Key("app.availability", "A", "app.toggle_availability", "Toggle available / away", False, "General"),
     Key("app.settings", "comma", "app.settings", "Settings", False, "General", "Desk settings…"),
@@ -93,6 +95,19 @@ CONVERSATION_KEYS: tuple[Key, ...] = (
     Key("conversations.refresh", "ctrl+r", "refresh_conversations", "Refresh", False, "General"),
 )
 
+# ------------------------------------------------------- Set-aside mail screen
+
+SET_ASIDE_KEYS: tuple[Key, ...] = (
+    Key("set-aside.back", "escape,q", "back", "Back", True, "General"),
+    Key("set-aside.release", "R", "release", "Make it a ticket", True, "Tickets",
+        "Make the set-aside message a ticket after all (no acknowledgement)"),
+    Key("set-aside.released", "a", "toggle_released", "Show released too", True, "General"),
+    Key("set-aside.down", "j", "move(1)", "Next message", False, "Moving"),
+    Key("set-aside.up", "k", "move(-1)", "Previous message", False, "Moving"),
+    Key("set-aside.more", "m", "more", "Load more", False, "Moving"),
+    Key("set-aside.refresh", "ctrl+r", "refresh", "Refresh", False, "General"),
+)
+
 # ------------------------------------------------------------ Ticket screen
 
 TICKET_KEYS: tuple[Key, ...] = (
@@ -113,6 +128,10 @@ TICKET_KEYS: tuple[Key, ...] = (
         "Save or open an attachment of the entry under the cursor"),
     Key("ticket.resend", "R", "resend", "Resend", False, "Tickets",
         "Resend the reply under the cursor (failed or unknown delivery)"),
+    Key("ticket.split", "X", "split", "Split off", False, "Tickets",
+        "Split the customer message under the cursor off into a new ticket"),
+    Key("ticket.merge", "M", "merge", "Merge", False, "Tickets",
+        "Merge this ticket into another ticket of the same requester"),
     Key("ticket.canned", "ctrl+t", "canned", "Canned reply", False, "Tickets"),
     Key("ticket.editor", "e", "editor", "Write in $EDITOR", False, "Tickets"),
     Key("ticket.previous", "p", "previous", "Previous tickets", False, "Tickets"),

@@ -55,7 +55,7 @@ def prepare(fetched: Sequence[Fetched]) -> list[Incoming]:
     for item in fetched:
         parsed = parse_message(item.raw)
         out.append(Incoming(item.uid, item.raw, item.internaldate, parsed, classify(parsed),
-                            hashlib.sha256(item.raw).hexdigest(), content_fingerprint(item.raw)))
+                            hashlib.sha256(item.raw).hexdigest(), content_fingerprint(item.raw), seen=item.seen))
     return out
 
 
@@ -197,7 +197,7 @@ class ImapConnection:
         """Raw bytes and arrival time of *uids*; messages expunged meanwhile are left out."""
         if not uids:
             return []
-        data = self._run("fetch", lambda: self.client.fetch(list(uids), [b"BODY.PEEK[]", b"INTERNALDATE"]))
+        data = self._run("fetch", lambda: self.client.fetch(list(uids), [b"BODY.PEEK[]", b"INTERNALDATE", b"FLAGS"]))
         out = []
         for uid in uids:
             item = data.get(uid)
@@ -206,7 +206,9 @@ class ImapConnection:
             raw = item.get(b"BODY[]")
             if raw is None:
                 continue
-            out.append(Fetched(uid, bytes(raw), item.get(b"INTERNALDATE")))
+            flags = {bytes(f).lower() if isinstance(f, bytes | bytearray) else str(f).lower().encode()
+                     for f in item.get(b"FLAGS") or ()}
+            out.append(Fetched(uid, bytes(raw), item.get(b"INTERNALDATE"), b"\\seen" in flags))
         return out
 
     def mark(self, uids: Sequence[int], processed_folder: str = "") -> None:

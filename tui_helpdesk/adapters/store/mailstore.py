@@ -77,6 +77,8 @@ class SyncState:
     last_error: str | None
     warning: str | None
     warning_at: datetime | None
+    connected_at: datetime | None = None  # the first sync of this mailbox by the desk
+    history_uid: int | None = None  # mail below this UID was there before it: history
 
 
 async def sync_state(tx: Tx, account: str, mailbox: str) -> SyncState | None:
@@ -91,7 +93,7 @@ async def all_sync_states(tx: Tx) -> list[SyncState]:
 
 def _state(r) -> SyncState:
     return SyncState(r.account, r.mailbox, r.uidvalidity, r.last_uid, r.messages, r.last_sync_at, r.last_error,
-                     r.warning, r.warning_at)
+                     r.warning, r.warning_at, r.connected_at, r.history_uid)
 
 
 async def save_sync_state(tx: Tx, account: str, mailbox: str, *, add_messages: int = 0, **values) -> None:
@@ -495,18 +497,59 @@ class SetAside:
     reason: str
     raw_sha256: str
     size: int
-    ticket_id: int | None
+    ticket_id: int | None  # set once the message has been released into a ticket
     created_at: datetime
+    uidvalidity: int = 0
 
 
-async def set_aside(tx: Tx, limit: int = 100) -> list[SetAside]:
-    rows = await tx.conn.execute(select(ASIDE).order_by(ASIDE.c.id.desc()).limit(limit))
-    return [SetAside(r.id, r.account, r.mailbox, r.uid, r.message_id, r.from_addr, r.subject, r.reason,
-                     r.raw_sha256, r.size, r.ticket_id, r.created_at) for r in rows]
+def _aside(r) -> SetAside:
+    return SetAside(r.id, r.account, r.mailbox, r.uid, r.message_id, r.from_addr, r.subject, r.reason,
+                    r.raw_sha256, r.size, r.ticket_id, r.created_at, r.uidvalidity)
 
 
-async def count_set_aside(tx: Tx) -> int:
-    return (await tx.conn.execute(select(func.count()).select_from(ASIDE))).scalar_one()
+async def set_aside(tx: Tx, limit: int = 100, *, before: int | None = None, offset: int = 0,
+                    released: bool = True) -> list[SetAside]:
+    """Set-aside messages, newest first: *before* an id (a cursor) or from *offset*.
+
+    ``released=False`` leaves out the ones already made into tickets.
+    """
+    query = select(ASIDE).order_by(ASIDE.c.id.desc()).limit(limit)
+    if before is not None:
+        query = query.where(ASIDE.c.id < before)
+    if not released:
+        query = query.where(ASIDE.c.ticket_id.is_(None))
+    if offset:
+        query = query.offset(offset)
+    return [_aside(r) for r in await tx.conn.execute(query)]
+
+
+async def get_set_aside(tx: Tx, item_id: int) -> SetAside | None:
+    row = (await tx.conn.execute(select(ASIDE).where(ASIDE.c.id == item_id))).first()
+    return _aside(row) if row is not None else None
+
+
+async def count_set_aside(tx: Tx, *, released: bool = True) -> int:
+    query = select(func.count()).select_from(ASIDE)
+    if not released:
+        query = query.where(ASIDE.c.ticket_id.is_(None))
+    return (await tx.conn.execute(query)).scalar_one()
+
+
+async def mark_released(tx: Tx, item_id: int, ticket_id: int) -> bool:
+    """Note that set-aside message *item_id* became part of *ticket_id*; False if it already had."""
+    done = await tx.conn.execute(update(ASIDE).where(ASIDE.c.id == item_id, ASIDE.c.ticket_id.is_(None))
+                                 .values(ticket_id=ticket_id))
+    return done.rowcount == 1
+
+
+async def rekey_message(tx: Tx, key: dict) -> None:
+    """Rewrite the stored key of a message already looked at (a released set-aside message)."""
+    where = (MM.c.account == key["account"], MM.c.mailbox == key["mailbox"],
+             MM.c.uidvalidity == key["uidvalidity"], MM.c.uid == key["uid"])
+    values = {k: key[k] for k in ("kind", "ticket_id", "entry_id", "refs", "content_sha", "message_id") if k in key}
+    done = await tx.conn.execute(update(MM).where(*where).values(**values))
+    if done.rowcount == 0:
+        await insert_keys(tx, [key])
 
 
 # --------------------------------------------------------------------- leases

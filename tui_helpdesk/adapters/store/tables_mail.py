@@ -140,6 +140,22 @@ MAIL_SYNC_STATE = Table(
     Column("last_error", Text),
     Column("warning", Text),
     Column("warning_at", DateTime),
+    # First contact: when the desk first synced this mailbox, and the first UID
+    # that arrived after it. Mail below it (already there) is history: imported
+    # without acknowledgements. NULL until the first sync.
+    Column("connected_at", DateTime),
+    Column("history_uid", BigInteger),
+)
+
+# A ticket merged into another (SPEC §6 "threading you can see and fix"): its
+# entries moved to the survivor, and mail that would thread onto it lands there.
+TICKET_MERGE = Table(
+    "ticket_merge", metadata,
+    Column("ticket_id", Integer, ForeignKey("ticket.id"), primary_key=True),
+    Column("into_id", Integer, ForeignKey("ticket.id"), nullable=False),
+    Column("merged_by", String(200)),
+    Column("merged_at", DateTime, nullable=False),
+    Index("ix_ticket_merge_into", "into_id"),
 )
 
 # The HMAC key for our Message-IDs, generated once per database. Kept in the

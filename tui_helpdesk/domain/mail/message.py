@@ -45,7 +45,10 @@ from .mime import (
     _stray_parts,
     safe_filename,
 )
+from .evidence import forwarded_subject
 from .quotes import split_quoted
+from .structure import rescue
+from .uuencode import extract_uuencoded
 
 __all__ = [
     "Attachment",
@@ -90,6 +93,21 @@ LOOP_HEADERS = (
     "x-helpdesk-ticket",
     "feedback-type",
     "content-type",
+    # vendor forms of "sent by a machine" and of list servers (domain.mail.evidence)
+    "x-autoresponder",
+    "x-autoresponse",
+    "x-vacation",
+    "x-ms-exchange-generated-message-source",
+    "x-ms-exchange-inbox-rules-loop",
+    "x-cron-env",
+    "list-owner",
+    "list-subscribe",
+    "list-archive",
+    "mailing-list",
+    "x-mailing-list",
+    "x-beenthere",
+    "x-mailman-version",
+    "x-ml-name",
 )
 
 
@@ -169,6 +187,7 @@ class _Walker:
         self.signatures: list[str] = []
         self.count = 0
         self.truncated = False
+        self.unread_multipart = False  # a declared multipart whose parts were not found
 
     def walk(self, part: Message, depth: int = 0) -> None:
         self.count += 1
@@ -194,13 +213,21 @@ class _Walker:
         if ctype.startswith("multipart/"):
             # Declared multipart but no boundary found: read it as text.
             self.problems.append(f"{ctype} without readable parts, shown as text")
+            self.unread_multipart = True
             info = _PartInfo("text/plain", info.params, info.disposition, info.filename)
             ctype = "text/plain"
         # A named text part is a file the sender attached (Apple Mail marks
         # those "inline"), not the message text.
         if ctype in _BODY_TYPES and info.disposition != "attachment" and not info.filename:
             if self.want_text:
-                self.bodies.append((ctype, _text_of(part, info, self.problems)))
+                text = _text_of(part, info, self.problems)
+                if ctype == "text/plain" and "begin " in text:
+                    text, files = extract_uuencoded(text.replace("\r\n", "\n"))
+                    for name, data in files:
+                        self.attachments.append(Attachment(
+                            filename=safe_filename(name, "application/octet-stream", len(self.attachments) + 1),
+                            content_type=_uu_type(name), size=len(data), data=data))
+                self.bodies.append((ctype, text))
             return
         if ctype in _SIGNATURE_TYPES:
             self.signatures.append(_SIGNATURE_TYPES[ctype])
@@ -253,6 +280,12 @@ class _Walker:
             inline=info.disposition == "inline",
             content_id=(_msgids(content_id) or [None])[0] if content_id else None,
         ))
+
+
+def _uu_type(name: str) -> str:
+    import mimetypes
+
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
 # --------------------------------------------------------------------------
@@ -350,12 +383,27 @@ def _parse(raw: bytes, problems: list[str]) -> ParsedMessage:
         walker.walk(msg)
     except RecursionError:
         problems.append("MIME structure nested too deeply")
+    if walker.unread_multipart:
+        # A folded or unindented boundary: find the parts the way other mail readers do.
+        rescued = rescue(raw)
+        if rescued is not None:
+            again: list[str] = []
+            second = _Walker(again)
+            try:
+                second.walk(rescued)
+            except RecursionError:
+                second.unread_multipart = True
+            if not second.unread_multipart:
+                walker, msg = second, rescued
+                problems[:] = [p for p in problems if "without readable parts" not in p and not p.startswith("MIME:")]
+                problems += again + ["MIME boundary written unusually (folded or unindented); parts recovered"]
+                top = _part_info(msg, problems)
 
     pieces = [(ctype, _tidy(text)) for ctype, text in walker.bodies]
     pieces = [(ctype, text) for ctype, text in pieces if text.strip()]
     body = "\n\n".join(text for _, text in pieces)
     from_html = bool(pieces) and all(ctype == "text/html" for ctype, _ in pieces)
-    new, quoted = split_quoted(body)
+    new, quoted = split_quoted(body, forwarded=forwarded_subject(subject))
 
     if raw and not headers and not body:
         problems.append("not an Internet message: no headers and no text")

@@ -97,7 +97,7 @@ def _outlook_block(lines: list[str], i: int) -> bool:
     return False
 
 
-def split_quoted(text: str) -> tuple[str, str]:
+def split_quoted(text: str, *, forwarded: bool = False) -> tuple[str, str]:
     """Split *text* into the new part and the trailing quoted history.
 
     Recognised: a trailing run of ``>`` lines (with the "On ... wrote:" line
@@ -106,9 +106,15 @@ def split_quoted(text: str) -> tuple[str, str]:
     text is not ``>``-prefixed so everything after them is history. Inline
     replies between quoted lines are kept in the new part. When nothing new
     would remain, nothing is folded.
+
+    A forwarded message is content the sender wants read, not history: after
+    a "Forwarded message" marker, or in a message whose subject says it is
+    a forward (*forwarded*), nothing is folded.
     """
     if not text:
         return "", ""
+    if forwarded:
+        return text, ""
     lines = text.split("\n")
     n = len(lines)
     cut: int | None = None
@@ -124,7 +130,7 @@ def split_quoted(text: str) -> tuple[str, str]:
             continue
         if _is_forward_marker(line):
             # A forwarded message is content the sender wants read, not history.
-            break
+            return text, ""
         if seen_text and _outlook_block(lines, i):
             cut = i
             break

@@ -58,6 +58,7 @@ class Fetched:
     uid: int
     raw: bytes
     internaldate: datetime | None
+    seen: bool = False  # flagged \\Seen on the server before we fetched it (read by someone)
 
 
 @dataclass(slots=True)
@@ -71,6 +72,10 @@ class Incoming:
     kind: Classification
     sha256: str
     content_sha: str = ""  # see fingerprint.content_fingerprint: equal for copies of one message
+    seen: bool = False  # read on the server before the desk fetched it
+    # History: in the mailbox before the desk first synced it, or already read. Imported
+    # quietly (no acknowledgement, no routing).
+    history: bool = False
 
 
 # ------------------------------------------------------------------ sending

@@ -40,11 +40,12 @@ from .actions import TicketActions
 from .commands import TicketCommands
 from .loading import TICK_SECONDS, TicketLoading
 from .send import TicketSending
+from .threads import TicketThreads
 
 NARROW = 96  # below this width the details panel starts hidden
 
 
-class TicketScreen(TicketLoading, TicketSending, TicketActions, Screen):
+class TicketScreen(TicketLoading, TicketSending, TicketActions, TicketThreads, Screen):
     # Beside the app's stylesheet, not in this package: the ticket dialogs read it too.
     CSS_PATH = Path(__file__).resolve().parent.parent / "ticket.tcss"
     BINDINGS = bindings(TICKET_KEYS)
@@ -145,7 +146,7 @@ class TicketScreen(TicketLoading, TicketSending, TicketActions, Screen):
     # Single-letter actions are out of reach while typing; hiding them keeps
     # the footer short (and cheap to redraw when focus moves).
     _LETTER_ACTIONS = frozenset({"reply", "note", "status", "assign", "take", "close_ticket", "editor", "previous",
-                                 "toggle_details", "allow_ai", "attachments", "resend"})
+                                 "toggle_details", "allow_ai", "attachments", "resend", "split", "merge"})
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in self._LETTER_ACTIONS and self.composer.input.has_focus:

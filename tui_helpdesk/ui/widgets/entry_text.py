@@ -18,6 +18,7 @@ from rich.text import Text
 
 from ...domain.delivery import Delivery
 # Quoted history is folded by the same rule mail parsing uses: one rule, in the core.
+from ...domain.mail.joined import joined_label
 from ...domain.mail.quotes import split_quoted
 from ...domain.mentions import _MENTION as MENTION_RE  # the same rule the service uses
 from ...domain.model import EntryKind, TimelineEntry
@@ -135,6 +136,13 @@ def entry_texts(entry: TimelineEntry, now: datetime, *, expanded: bool = False, 
         out.append("  ")
         out.append("customer" if entry.kind is EntryKind.MESSAGE else "replied", style="italic")
     out.append(f"  {when(entry.created_at, now)}", style="dim")
+    if entry.kind is EntryKind.MESSAGE:
+        meta = entry.meta if isinstance(entry.meta, dict) else {}
+        if isinstance(meta.get("split_to"), int):
+            out.append(f"  split off into #{meta['split_to']}", style="bold")
+        joined = joined_label(meta)
+        if joined:
+            out.append(f"\njoined: {joined}", style="dim italic")
     if delivery is not None:
         out.append("  ")
         label = delivery_label(delivery)
