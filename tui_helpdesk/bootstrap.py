@@ -13,7 +13,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from .adapters.store.repository import Store, Tx
-from .domain.events import ReplyAdded, TicketCreated
+from .domain.events import AssigneeChanged, CustomerMessageAdded, ReplyAdded, StatusChanged, TicketCreated
 from .domain.model import Ticket, TicketType
 from .services.agents import AgentService
 from .services.assignment import AssignmentService
@@ -25,6 +25,9 @@ from .settings import Settings
 
 if TYPE_CHECKING:
     from .services.chat_outbox import ChatOutbox
+    from .services.idempotency import Idempotency
+    from .services.public_api import ApiAccess
+    from .services.webhooks import Webhooks
     from .services.conversations import ConversationService
     from .services.mail import MailService
     from .services.outbox import OutboxService
@@ -94,6 +97,36 @@ class Helpdesk:
         self._built.add("outbox")
         return OutboxService(self.store, self.tickets, self.settings, sender_factory=smtp_sender)
 
+    @cached_property
+    def webhooks(self) -> "Webhooks":
+        """Webhook subscriptions and their outbox (sent by ``api serve`` and ``sync``)."""
+        from .adapters.webhooks import HttpPoster
+        from .services.webhooks import Webhooks
+
+        self._built.add("webhooks")
+        return Webhooks(self.store, self.tickets, poster_factory=HttpPoster)
+
+    @cached_property
+    def api_access(self) -> "ApiAccess":
+        """API tokens and what a token may read."""
+        from .services.public_api import ApiAccess
+
+        return ApiAccess(self.store)
+
+    @cached_property
+    def idempotency(self) -> "Idempotency":
+        """Idempotency-Key bookkeeping of the public API."""
+        from .services.idempotency import Idempotency
+
+        return Idempotency(self.store)
+
+    async def _queue_webhooks(self, tx: Tx, event) -> None:
+        await self.webhooks.on_write(tx, event)
+
+    async def _mark_idempotent(self, tx: Tx, event) -> None:
+        if "idempotency" in self.__dict__:  # only the API server binds keys
+            await self.idempotency.on_write(tx, event)
+
     # Reply queueing, per channel, inside the reply's transaction. The channel
     # services are built here on the first reply on their kind of ticket only.
 
@@ -120,6 +153,8 @@ class Helpdesk:
             await self.mail.close()  # stops the background sync and outbox worker first
         if "outbox" in self._built:
             await self.outbox.close()
+        if "webhooks" in self._built:
+            await self.webhooks.aclose()
         await self.store.close()
 
 
@@ -152,6 +187,10 @@ async def bootstrap(settings: Settings, *, create: bool = True, upgrade: bool = 
     )
     events.on_write(ReplyAdded, hd._queue_mail_reply)
     events.on_write(ReplyAdded, hd._queue_chat_reply)
+    for kind in (TicketCreated, StatusChanged, AssigneeChanged, CustomerMessageAdded, ReplyAdded):
+        events.on_write(kind, hd._queue_webhooks)  # the webhook outbox, in the change's transaction
+    for kind in (TicketCreated, CustomerMessageAdded):
+        events.on_write(kind, hd._mark_idempotent)
     tickets.delivery_check = hd._can_deliver
     if chatbot_configured(settings):
         hd.views.conversation_counter = lambda: hd.conversations.count_waiting()
