@@ -17,6 +17,8 @@ from ..domain import api as api_rules
 from ..domain.api import ApiToken
 from ..domain.errors import NotFound, PermissionDenied, UsageError
 from ..domain.model import Agent, Desk, Ticket, TimelineEntry
+from ..domain.query import ME, Condition, Field, Op, ViewSpec
+from ..domain.views import Page
 from ..domain.text import one_line
 
 MAX_PAGE = 100
@@ -71,6 +73,11 @@ class ApiAccess:
             return None
         return record
 
+    async def desk_count(self) -> int:
+        """A cheap read, for the health check: the database answers."""
+        async with self.store.read() as tx:
+            return len(await tx.list_desks())
+
     async def desk(self, desk_id: int) -> Desk:
         async with self.store.read() as tx:
             return await tx.get_desk(desk_id)
@@ -96,6 +103,18 @@ class ApiAccess:
         async with self.store.read() as tx:
             entries = await ApiTx(tx).public_entries(ticket_id, after_id=after_id, limit=limit + 1)
         return ticket, entries[:limit], len(entries) > limit
+
+    async def page(self, desk_id: int, spec: ViewSpec, *, limit: int, after: tuple | None) -> Page:
+        """A page of *spec* within desk *desk_id*, as no agent in particular (``assignee:me`` is refused)."""
+        for c in spec.conditions:
+            if c.field is Field.MENTIONS_ME or (c.field is Field.ASSIGNEE and ME in c.values):
+                raise UsageError("'me' means an agent; an API token is not one (name the agent's login)")
+        spec = spec.and_(ViewSpec((Condition(Field.DESK, Op.ANY_OF, (str(desk_id),)),)))
+        offset = 0
+        if after is not None and after[0] == "offset":
+            offset, after = int(after[1]), None
+        async with self.store.read() as tx:
+            return await tx.page(spec, None, limit=limit, after=after, offset=offset)
 
     async def entry(self, entry_id: int) -> TimelineEntry | None:
         async with self.store.read() as tx:
