@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from ..domain.errors import HelpdeskError, UsageError
-from . import botsim, commands
+from . import api_cmds, botsim, commands
 
 
 class _Parser(argparse.ArgumentParser):
@@ -123,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     x = sub.add_parser("doctor", help="check config, database, mail and chatbot")
     x.add_argument("--json", action="store_true")
 
+    api_cmds.add_arguments(sub, _Parser)
+
     x = sub.add_parser("sync", help="sync mailboxes and send the outbox (runs until stopped)")
     x.add_argument("--once", action="store_true", help="one pass, then exit (for cron and tests)")
     x.add_argument("--status", action="store_true", help="show mailboxes, warnings, set-aside mail and the outbox")
@@ -159,6 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return commands.run_demo(args)
         if args.command == "bot-sim":
             return commands.run_bot_sim(args)
+        if args.command in api_cmds.COMMANDS:
+            return api_cmds.run(args)
         return asyncio.run(commands.dispatch(args))
     except HelpdeskError as exc:
         _fail(str(exc))

@@ -61,13 +61,15 @@ async def sync(args, load) -> int:
     hd = await bootstrap(settings)
     try:
         chat = hd.conversations.configured
-        if not hd.mail.addresses and not chat:
-            raise HelpdeskError("no email address or chatbot platform is configured "
-                                "(see [[desks.email]] and [desks.chatbot] in config.example.toml)")
+        hooks = await hd.webhooks.configured()
+        if not hd.mail.addresses and not chat and not hooks:
+            raise HelpdeskError("no email address, chatbot platform or webhook is configured "
+                                "(see [[desks.email]] and [desks.chatbot] in config.example.toml, "
+                                "and helpdesk webhook add)")
         if args.status:
             return await _status(hd, args.json)
         if args.once:
-            return await _once(hd, args, chat)
+            return await _once(hd, args, chat, hooks)
         printer = _Printer(args.quiet)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -85,19 +87,22 @@ async def sync(args, load) -> int:
             tasks.append(hd.mail.run(stop, printer))
         if hd.mail.addresses and not args.no_send:
             tasks.append(hd.outbox.run(stop))
+        if not args.no_send:
+            # Webhooks, under their lease: `helpdesk api serve` may be sending them instead.
+            tasks.append(hd.webhooks.run(stop))
         await asyncio.gather(*tasks)
         return 0
     finally:
         await hd.close()
 
 
-async def _once(hd, args, chat: bool) -> int:
+async def _once(hd, args, chat: bool, hooks: bool = False) -> int:
     """One pass of the chatbot poller, the mailboxes and the outbox; text lines, or one JSON document."""
     # With --json the document is the whole output: warnings and errors are in it, not on stderr.
     say = (lambda text: None) if args.json else print
     progress = (lambda p: None) if args.json else _Printer(args.quiet)
     failed = False
-    out: dict = {"chatbot": [], "chat_outbox": [], "mailboxes": [], "outbox": None}
+    out: dict = {"chatbot": [], "chat_outbox": [], "mailboxes": [], "outbox": None, "webhooks": None}
     if chat and not args.no_receive:
         for slug in hd.conversations.desk_slugs():
             try:
@@ -149,6 +154,12 @@ async def _once(hd, args, chat: bool) -> int:
         for error in outbox.errors:
             failed = True
             say(f"outbox: error: {one_line(error, 300)}")
+    if hooks and not args.no_send:
+        report, holder = await hd.webhooks.drain()
+        out["webhooks"] = {"sent": report.sent, "retrying": report.retrying, "failed": report.failed,
+                           "busy": holder}
+        say(f"webhooks: {report.sent} sent, {report.retrying} retrying, {report.failed} failed"
+            + (f" (skipped, {holder} sends them)" if holder else ""))
     if args.json:
         dump_json(out)
     return 1 if failed else 0
