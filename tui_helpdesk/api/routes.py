@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from starlette.responses import Response
 
 from ..domain.api import ApiToken
-from ..domain.errors import HelpdeskError, UsageError
+from ..domain.errors import HelpdeskError, QueryError, UsageError
 from ..domain.model import Ticket, TicketRow, TicketType, TimelineEntry
 from ..domain.views import SYSTEM_VIEW_KEYS
 from ..domain.query import ViewSpec
@@ -264,9 +264,10 @@ async def list_tickets(
     except ApiError:
         raise
     except HelpdeskError as exc:
+        if isinstance(exc, QueryError):
+            raise ApiError(400, "VALIDATION_INVALID_QUERY", f"q: {exc.reason} at column {exc.start + 1}") from None
         if isinstance(exc, UsageError):
-            message = getattr(exc, "reason", None) or str(exc).splitlines()[0]
-            raise ApiError(400, "VALIDATION_INVALID_QUERY", message) from None
+            raise ApiError(400, "VALIDATION_INVALID_QUERY", f"q: {str(exc).splitlines()[0]}") from None
         raise
     except (ValueError, TypeError):  # a cursor position the sort cannot take
         raise ApiError(400, "VALIDATION_INVALID_CURSOR", "the cursor is damaged; start without one") from None
