@@ -36,9 +36,9 @@ class Env:
     sales: str  # the sales desk, read+write
     revoked: str
 
-    def client(self, token: str | None = None, **kw) -> httpx.AsyncClient:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return httpx.AsyncClient(base_url=self.server.url, headers=headers, timeout=10, **kw)
+    def client(self, token: str | None = None, headers: dict | None = None) -> httpx.AsyncClient:
+        auth = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.AsyncClient(base_url=self.server.url, headers={**auth, **(headers or {})}, timeout=10)
 
 
 def two_desks(url: str):
