@@ -70,6 +70,18 @@ def _validation_message(exc: RequestValidationError) -> tuple[int, str, str]:
     return 422, "VALIDATION_INVALID_BODY", text
 
 
+def _allowed(request: Request) -> list[str]:
+    """Every method some route serves on this path (Starlette names only the first route's)."""
+    from starlette.routing import Match
+
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:
@@ -90,8 +102,11 @@ def install(app: FastAPI) -> None:
         codes = {404: "RESOURCE_NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE",
                  415: "UNSUPPORTED_MEDIA_TYPE"}
         message = {404: "no such path", 405: "method not allowed on this path"}.get(exc.status_code, str(exc.detail))
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(_allowed(request))
         return error_response(exc.status_code, codes.get(exc.status_code, f"HTTP_{exc.status_code}"), message,
-                              getattr(exc, "headers", None))
+                              headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

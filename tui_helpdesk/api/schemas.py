@@ -22,8 +22,15 @@ class _Strict(SQLModel):
     model_config = ConfigDict(extra="forbid")
 
 
+EMAIL_PATTERN = r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"
+# Text must hold something visible: control characters and escape sequences are
+# removed from untrusted text, and a text left empty is refused (422).
+VISIBLE = r"[^\s\x00-\x1f\x7f-\x9f]"
+
+
 class Requester(_Strict):
-    email: str = Field(min_length=3, max_length=320, description="The customer's email address")
+    email: Annotated[str, StringConstraints(pattern=EMAIL_PATTERN)] = Field(
+        min_length=3, max_length=320, description="The customer's email address (ASCII; IDN domains in punycode)")
     name: str = Field(default="", max_length=300, description="The customer's name, if known")
 
 
@@ -31,8 +38,9 @@ class TicketCreate(_Strict):
     """A ticket to open, as a customer wrote it (a web form, a shop, a monitoring system)."""
 
     requester: Requester
-    subject: str = Field(min_length=1, max_length=MAX_SUBJECT_CHARS)
-    body: str = Field(min_length=1, max_length=MAX_BODY_CHARS, description="The customer's message, plain text")
+    subject: Annotated[str, StringConstraints(pattern=VISIBLE)] = Field(min_length=1, max_length=MAX_SUBJECT_CHARS)
+    body: Annotated[str, StringConstraints(pattern=VISIBLE)] = Field(
+        min_length=1, max_length=MAX_BODY_CHARS, description="The customer's message, plain text")
     channel: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")] = Field(
         default="api", description="Where it came from, e.g. api, web, shop")
     tags: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
@@ -44,7 +52,7 @@ class TicketCreate(_Strict):
 class MessageCreate(_Strict):
     """A customer's message on an existing ticket."""
 
-    body: str = Field(min_length=1, max_length=MAX_BODY_CHARS)
+    body: Annotated[str, StringConstraints(pattern=VISIBLE)] = Field(min_length=1, max_length=MAX_BODY_CHARS)
 
 
 class RequesterOut(SQLModel):
