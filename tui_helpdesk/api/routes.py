@@ -138,6 +138,12 @@ Action = Callable[[], Awaitable[tuple[int, Response]]]
 async def idempotent(request: Request, token: ApiToken, key: str | None, operation: str, body: dict,
                      action: Action, rebuild: Callable[[int | None, int | None], Awaitable[Response]]) -> Response:
     """Run *action* at most once per (desk, *key*); replay its stored answer to retries."""
+    async with state(request).write_gate:
+        return await _idempotent(request, token, key, operation, body, action, rebuild)
+
+
+async def _idempotent(request: Request, token: ApiToken, key: str | None, operation: str, body: dict,
+                      action: Action, rebuild: Callable[[int | None, int | None], Awaitable[Response]]) -> Response:
     hd = state(request).hd
     if key is None:
         return (await action())[1]
