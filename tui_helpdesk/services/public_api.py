@@ -87,20 +87,14 @@ class ApiAccess:
     async def ticket(self, desk_id: int, ticket_id: int) -> Ticket:
         """Ticket *ticket_id* if it belongs to *desk_id*; NotFound otherwise (never says it exists elsewhere)."""
         async with self.store.read() as tx:
-            try:
-                ticket = await tx.get_ticket(ticket_id)
-            except NotFound:
-                ticket = None
-        if ticket is None or ticket.desk_id != desk_id:
-            raise NotFound(f"no ticket #{ticket_id}")
-        return ticket
+            return await _in_desk(tx, desk_id, ticket_id)
 
     async def public_timeline(self, desk_id: int, ticket_id: int, *, after_id: int = 0,
                               limit: int = 50) -> tuple[Ticket, list[TimelineEntry], bool]:
-        """(ticket, up to *limit* public entries after *after_id*, whether more follow)."""
+        """(ticket, up to *limit* public entries after *after_id*, whether more follow), in one read."""
         limit = max(1, min(limit, MAX_PAGE))
-        ticket = await self.ticket(desk_id, ticket_id)
         async with self.store.read() as tx:
+            ticket = await _in_desk(tx, desk_id, ticket_id)
             entries = await ApiTx(tx).public_entries(ticket_id, after_id=after_id, limit=limit + 1)
         return ticket, entries[:limit], len(entries) > limit
 
@@ -119,6 +113,16 @@ class ApiAccess:
     async def entry(self, entry_id: int) -> TimelineEntry | None:
         async with self.store.read() as tx:
             return await ApiTx(tx).entry(entry_id)
+
+
+async def _in_desk(tx, desk_id: int, ticket_id: int) -> Ticket:
+    try:
+        ticket = await tx.get_ticket(ticket_id)
+    except NotFound:
+        ticket = None
+    if ticket is None or ticket.desk_id != desk_id:
+        raise NotFound(f"no ticket #{ticket_id}")
+    return ticket
 
 
 def _admin(actor: Agent, what: str) -> None:
