@@ -208,14 +208,18 @@ class Webhooks:
         name = _EVENT_NAMES.get(type(event))
         if name is None:
             return
-        ticket_id = event.ticket.id if isinstance(event, ReplyAdded) else event.ticket_id
         api = ApiTx(tx)
-        ticket = event.ticket if isinstance(event, ReplyAdded) else None
-        desk_id = ticket.desk_id if ticket else (event.desk_id if isinstance(event, TicketCreated) else None)
-        if desk_id is None:
-            ticket = await tx.get_ticket(ticket_id)
-            desk_id = ticket.desk_id
-        subs = [s for s in await api.subscriptions(desk_id) if name in s.events]
+        wanted = [s for s in await api.subscriptions() if name in s.events]
+        if not wanted:
+            return  # the usual case: one small query and nothing else
+        ticket_id = event.ticket.id if isinstance(event, ReplyAdded) else event.ticket_id
+        if isinstance(event, ReplyAdded):
+            desk_id = event.ticket.desk_id
+        elif isinstance(event, TicketCreated):
+            desk_id = event.desk_id
+        else:
+            desk_id = (await tx.get_ticket(ticket_id)).desk_id
+        subs = [s for s in wanted if s.desk_id == desk_id]
         if not subs:
             return
         ticket = await tx.get_ticket(ticket_id)  # as it is now, in this transaction
@@ -317,9 +321,12 @@ class _Channel:
         self.hooks = hooks
         self.policy = hooks.policy
         self.connections = hooks.connections
+        # Subscriptions whose attempt failed in this pass: not tried again until the next
+        # pass, so a dead endpoint costs one timeout per pass, not one per queued delivery.
+        self.failed: set[int] = set()
 
     async def claim(self, tx: Tx, limit: int) -> list[Item]:
-        return [Item(d, s) for d, s in await ApiTx(tx).due_deliveries(tx.now(), limit)]
+        return [Item(d, s) for d, s in await ApiTx(tx).due_deliveries(tx.now(), limit, skip=self.failed)]
 
     async def stranded(self, tx: Tx) -> list[Settled]:
         return []  # rows are never marked in flight: a crash means one more attempt (at least once)
@@ -367,6 +374,8 @@ class _Channel:
                 log.warning("webhook delivery %s to subscription %s failed: %s", item.delivery.uid,
                             item.subscription.id, one_line(s.problem, 200))
             await api.update_delivery(item.delivery.id, **values)
+            if s.status != SENT:
+                self.failed.add(item.subscription.id)
             await self._count(api, item.subscription.id, ok=s.status == SENT)
 
     async def _count(self, api: ApiTx, sub_id: int, *, ok: bool) -> None:

@@ -194,18 +194,21 @@ class ApiTx:
             stmt = stmt.where(DEL.c.status == status)
         return [_delivery(r) for r in await self.conn.execute(stmt)]
 
-    async def due_deliveries(self, now: datetime, limit: int) -> list[tuple[Delivery, Subscription]]:
+    async def due_deliveries(self, now: datetime, limit: int,
+                             skip: Sequence[int] = ()) -> list[tuple[Delivery, Subscription]]:
         """Pending deliveries whose time has come, of active subscriptions, oldest first.
 
         A subscription whose last attempt failed gets one delivery per round
         (a probe): a dead endpoint does not hold up the others with a queue
-        of timeouts.
+        of timeouts. Subscriptions in *skip* (failed earlier in this pass) are left out.
         """
         stmt = (select(DEL, SUB.c.failures.label("sub_failures"))
                 .join(SUB, SUB.c.id == DEL.c.subscription_id)
                 .where(DEL.c.status == "pending", DEL.c.next_attempt_at <= now, SUB.c.state == "active",
                        SUB.c.removed_at.is_(None))
                 .order_by(DEL.c.next_attempt_at, DEL.c.id).limit(limit * 4))
+        if skip:
+            stmt = stmt.where(SUB.c.id.notin_(list(skip)))
         rows = (await self.conn.execute(stmt)).all()
         subs: dict[int, Subscription] = {}
         out: list[tuple[Delivery, Subscription]] = []
