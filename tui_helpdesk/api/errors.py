@@ -65,7 +65,9 @@ def _validation_message(exc: RequestValidationError) -> tuple[int, str, str]:
     place = first.get("loc", ("body",))[0] if first.get("loc") else "body"
     # The message only: pydantic's text never echoes the input, which may be large or hostile.
     text = f"{'.'.join(where) or 'body'}: {first.get('msg', 'invalid')}"
-    if place in ("query", "path", "header"):
+    if place == "header":
+        return 400, "VALIDATION_INVALID_HEADER", text
+    if place in ("query", "path"):
         return 400, "VALIDATION_INVALID_QUERY", text
     return 422, "VALIDATION_INVALID_BODY", text
 

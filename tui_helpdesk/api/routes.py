@@ -150,7 +150,7 @@ async def _idempotent(request: Request, token: ApiToken, key: str | None, operat
     try:
         check_key(key)
     except UsageError as exc:
-        raise ApiError(400, "VALIDATION_INVALID_IDEMPOTENCY_KEY", str(exc)) from None
+        raise ApiError(400, "VALIDATION_INVALID_HEADER", str(exc)) from None
     begun = await hd.idempotency.begin(desk_id=token.desk_id, token_id=token.id, key=key, operation=operation,
                                        request_hash=fingerprint(operation, body))
     record = begun.record
