@@ -14,7 +14,7 @@ import time
 import httpx
 
 from ..api_support import verify
-from .test_cli import HELPDESK, Cli, cli  # noqa: F401 - the fixture
+from .test_cli import HELPDESK, cli  # noqa: F401 - the fixture
 
 
 class ThreadReceiver:
