@@ -266,3 +266,20 @@ async def test_the_openapi_document_is_served_and_matches_the_committed_one(env)
     assert set(paths) == {"/api/v1/health", "/api/v1/tickets", "/api/v1/tickets/{ticket_id}",
                           "/api/v1/tickets/{ticket_id}/messages"}
     assert "Idempotency-Key" in json.dumps(paths["/api/v1/tickets"]["post"])
+
+
+async def test_a_ticket_created_through_the_api_goes_through_assignment(tmp_path):
+    url = f"sqlite+aiosqlite:///{tmp_path / 'routed.db'}"
+    settings = replace(load(database_url=url), desks=(DeskSettings(assignment="round_robin"),))
+    hd = await bootstrap(settings)
+    try:
+        ann = await hd.agents.identify("ann")
+        await hd.agents.add(ann, "bob", name="Bob Brown")
+        _, token = await hd.api_access.create_token(ann, "web form")
+        with ApiServer(settings, ApiOptions(send_webhooks=False)) as server:
+            async with httpx.AsyncClient(base_url=server.url, headers={"Authorization": f"Bearer {token}"}) as c:
+                ids = [(await c.post("/api/v1/tickets", json=new_ticket(i))).json()["data"]["id"] for i in range(4)]
+                assignees = [(await c.get(f"/api/v1/tickets/{i}")).json()["data"]["assignee"] for i in ids]
+        assert None not in assignees and set(assignees) == {"ann", "bob"}, assignees
+    finally:
+        await hd.close()
