@@ -121,7 +121,11 @@ class Helpdesk:
         return Idempotency(self.store)
 
     async def _queue_webhooks(self, tx: Tx, event) -> None:
-        await self.webhooks.on_write(tx, event)
+        # The light half only: a command that writes one ticket never loads the sender.
+        from .services.webhook_queue import queue_deliveries
+
+        if await queue_deliveries(tx, event) and "webhooks" in self.__dict__:
+            self.webhooks.wake_soon()
 
     async def _mark_idempotent(self, tx: Tx, event) -> None:
         if "idempotency" in self.__dict__:  # only the API server binds keys

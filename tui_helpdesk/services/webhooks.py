@@ -1,6 +1,6 @@
 """Webhooks: admins subscribe URLs to ticket events; deliveries go out through the outbox.
 
-Queueing: bootstrap registers :meth:`Webhooks.on_write` handlers for
+Queueing (:mod:`.webhook_queue`): bootstrap registers in-transaction handlers for
 ``TicketCreated``, ``StatusChanged``, ``AssigneeChanged`` (unassigning too),
 ``CustomerMessageAdded`` and ``ReplyAdded``. They run inside the change's
 transaction and write one ``webhook_delivery`` row per interested
@@ -28,9 +28,7 @@ deliveries wait, nothing is dropped) and shown as such until resumed.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,12 +39,12 @@ from ..adapters.store.repository import Store, Tx
 from ..domain import api as rules
 from ..domain.api import Delivery, Subscription
 from ..domain.errors import NotFound, PermissionDenied, UsageError
-from ..domain.events import AssigneeChanged, CustomerMessageAdded, ReplyAdded, StatusChanged, TicketCreated
-from ..domain.model import Agent, Ticket, TimelineEntry
+from ..domain.model import Agent
 from ..domain.text import one_line
 from .leases import Lease
 from .outbox_engine import FAILED, QUEUED, RETRY, SENT, Answer, Attempt, DrainReport, OutboxEngine, Progress, RetryPolicy, Settled
 from .ports import WebhookPoster
+from .webhook_queue import new_uid
 
 log = logging.getLogger(__name__)
 
@@ -64,24 +62,6 @@ ONE = "hook"
 class Item:
     delivery: Delivery
     subscription: Subscription
-
-
-def iso(at: datetime | None) -> str | None:
-    return at.isoformat(timespec="seconds") + "Z" if at else None
-
-
-def ticket_payload(t: Ticket) -> dict:
-    """What a webhook says about a ticket: no internal fields."""
-    return {
-        "id": t.id, "subject": t.subject, "status": t.status.value, "channel": t.channel, "type": t.type.value,
-        "tags": list(t.tags), "assignee": t.assignee.login if t.assignee else None,
-        "requester": {"name": t.requester.name, "email": t.requester.email},
-        "createdAt": iso(t.created_at), "updatedAt": iso(t.updated_at),
-    }
-
-
-def entry_payload(e: TimelineEntry) -> dict:
-    return {"id": e.id, "kind": e.kind.value, "author": e.author, "body": e.body, "createdAt": iso(e.created_at)}
 
 
 class Webhooks:
@@ -185,7 +165,7 @@ class Webhooks:
             sub = await api.subscription(d.subscription_id)
             if sub is None:
                 raise UsageError(f"delivery {d.uid}'s subscription was removed")
-            new_id = await api.insert_delivery(uid=_uid(), subscription_id=d.subscription_id, event=d.event,
+            new_id = await api.insert_delivery(uid=new_uid(), subscription_id=d.subscription_id, event=d.event,
                                                ticket_id=d.ticket_id, body=d.body, redelivery_of=d.id)
             new = await api.delivery(new_id)
         self.wake()
@@ -201,58 +181,13 @@ class Webhooks:
             api = ApiTx(tx)
             return {s: await api.count_deliveries(s) for s in ("pending", "sent", "failed")}
 
-    # -------------------------------------------------------------- queueing
-
-    async def on_write(self, tx: Tx, event) -> None:
-        """In the change's transaction: queue a delivery for each subscription that wants *event*."""
-        name = _EVENT_NAMES.get(type(event))
-        if name is None:
-            return
-        api = ApiTx(tx)
-        wanted = [s for s in await api.subscriptions() if name in s.events]
-        if not wanted:
-            return  # the usual case: one small query and nothing else
-        ticket_id = event.ticket.id if isinstance(event, ReplyAdded) else event.ticket_id
-        if isinstance(event, ReplyAdded):
-            desk_id = event.ticket.desk_id
-        elif isinstance(event, TicketCreated):
-            desk_id = event.desk_id
-        else:
-            desk_id = (await tx.get_ticket(ticket_id)).desk_id
-        subs = [s for s in wanted if s.desk_id == desk_id]
-        if not subs:
-            return
-        ticket = await tx.get_ticket(ticket_id)  # as it is now, in this transaction
-        data: dict = {"ticket": ticket_payload(ticket)}
-        if isinstance(event, StatusChanged):
-            data["ticket"]["status"] = event.new.value  # the row may be updated after the event is recorded
-            data["change"] = {"from": event.old.value, "to": event.new.value,
-                              "by": await _login(tx, event.actor_id)}
-        elif isinstance(event, AssigneeChanged):
-            data["change"] = {"from": await _login(tx, event.old), "to": await _login(tx, event.new),
-                              "by": await _login(tx, event.actor_id)}
-        elif isinstance(event, CustomerMessageAdded):
-            entry = await ApiTx(tx).entry(event.entry_id)
-            data["message"] = entry_payload(entry) if entry else None
-        elif isinstance(event, ReplyAdded):
-            data["reply"] = entry_payload(event.entry)
-        elif isinstance(event, TicketCreated):
-            data["source"] = event.source
-        desk = await tx.get_desk(desk_id)
-        envelope = {"id": f"evt_{secrets.token_hex(12)}", "type": name, "createdAt": iso(tx.now()),
-                    "desk": desk.slug, "data": data}
-        body = json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))
-        for sub in subs:
-            await api.insert_delivery(uid=_uid(), subscription_id=sub.id, event=name, ticket_id=ticket_id, body=body)
-        self._wake_soon()
-
     # --------------------------------------------------------------- sending
 
     def wake(self) -> None:
         if self._wake is not None:
             self._wake.set()
 
-    def _wake_soon(self) -> None:
+    def wake_soon(self) -> None:
         # Queued inside a transaction that has not committed yet: look a moment later.
         if self._wake is not None:
             try:
@@ -395,25 +330,6 @@ class _Channel:
 
     def notes(self, settled: Settled) -> list:
         return []  # webhooks write nothing on tickets
-
-
-_EVENT_NAMES = {
-    TicketCreated: rules.TICKET_CREATED, StatusChanged: rules.STATUS_CHANGED,
-    AssigneeChanged: rules.ASSIGNEE_CHANGED, CustomerMessageAdded: rules.CUSTOMER_MESSAGE,
-    ReplyAdded: rules.AGENT_REPLY,
-}
-WEBHOOK_EVENTS = tuple(_EVENT_NAMES)
-
-
-def _uid() -> str:
-    return f"whd_{secrets.token_hex(12)}"
-
-
-async def _login(tx: Tx, agent_id: int | None) -> str | None:
-    if agent_id is None:
-        return None
-    agent = await tx.get_agent(agent_id)
-    return agent.login if agent else None
 
 
 async def _sub(api: ApiTx, sub_id: int) -> Subscription:
