@@ -40,8 +40,9 @@ async def receiver():
 
 
 @pytest.fixture
-async def desk(sqlite_url):
-    hd = await bootstrap(load(database_url=sqlite_url))
+async def desk(db_url):
+    """A desk on SQLite and on PostgreSQL: the webhook outbox is the same on both."""
+    hd = await bootstrap(load(database_url=db_url))
     ann = await hd.agents.identify("ann")
     bob = await hd.agents.add(ann, "bob", name="Bob Brown")
     yield hd, ann, bob
