@@ -147,3 +147,27 @@ def test_api_serve_refuses_bad_options_and_a_missing_database(cli, tmp_path):
     missing = tmp_path / "nope.db"
     line = cli.error("--db", str(missing), "api", "serve", code=1)
     assert "does not exist" in line
+
+
+def test_long_running_sync_sends_webhooks_as_they_are_queued(cli):
+    receiver = ThreadReceiver()
+    try:
+        cli.run("db", "upgrade")
+        secret = cli.json("webhook", "add", receiver.url, "--events", "created")["secret"]
+        proc = subprocess.Popen([*HELPDESK, "sync", "--quiet"], env=cli.env, cwd=cli.root, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+        try:
+            time.sleep(1.0)
+            assert proc.poll() is None, proc.stderr.read()
+            cli.run("ticket", "create", "--requester", "ann@example.com", "--subject", "Hi", "--body", "Hello")
+            deadline = time.monotonic() + 15
+            while not receiver.calls and time.monotonic() < deadline:
+                time.sleep(0.1)
+            [(headers, body)] = receiver.calls
+            assert verify(secret, headers, body) and json.loads(body)["type"] == "ticket.created"
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0
+        assert "Traceback" not in proc.stderr.read()
+    finally:
+        receiver.close()
