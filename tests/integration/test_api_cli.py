@@ -171,3 +171,16 @@ def test_long_running_sync_sends_webhooks_as_they_are_queued(cli):
         assert "Traceback" not in proc.stderr.read()
     finally:
         receiver.close()
+
+
+def test_webhook_test_pings_the_endpoint_and_says_how_it_went(cli):
+    receiver = ThreadReceiver()
+    cli.run("db", "upgrade")
+    sub = cli.json("webhook", "add", receiver.url, "--events", "agent_reply")
+    ping = cli.json("webhook", "test", str(sub["id"]))
+    assert (ping["status"], ping["last_status"], ping["event"]) == ("sent", 204, "webhook.ping")
+    [(headers, body)] = receiver.calls
+    assert verify(sub["secret"], headers, body) and json.loads(body)["data"] == {"subscription": sub["id"]}
+    receiver.close()
+    line = cli.error("webhook", "test", str(sub["id"]), code=1)
+    assert line.startswith(f"helpdesk: error: webhook {sub['id']}: ping not delivered: ")

@@ -56,7 +56,8 @@ def add_arguments(sub, parser_class) -> None:
     for name, text in (("remove", "remove a subscription (pending deliveries are dropped)"),
                        ("pause", "pause a subscription (deliveries wait)"),
                        ("resume", "resume a paused subscription (waiting deliveries go out)"),
-                       ("rotate-secret", "a new signing secret; the old one also signs for 24 hours")):
+                       ("rotate-secret", "a new signing secret; the old one also signs for 24 hours"),
+                       ("test", "send a webhook.ping to the subscription now and say how it went")):
         x = w.add_parser(name, help=text)
         x.add_argument("id", type=int)
         x.add_argument("--json", action="store_true")
@@ -214,6 +215,16 @@ async def _webhook(hd, me, args) -> int:
             print(secret)
             print(f"helpdesk: webhook {sub.id} has a new signing secret, shown only now; the old one also signs "
                   f"for 24 hours", file=sys.stderr)
+    elif action == "test":
+        d = await hooks.ping(me, args.id)
+        if args.json:
+            _dump(delivery_json(d))
+        elif d.status == "sent":
+            print(f"webhook {args.id}: ping delivered (HTTP {d.last_status}), delivery {d.uid}")
+        if d.status != "sent":
+            why = one_line(d.last_error or "not sent yet (paused, or another process sends webhooks)", 300)
+            print(f"helpdesk: error: webhook {args.id}: ping not delivered: {why}", file=sys.stderr)
+            return 1
     elif action == "deliveries":
         if not 1 <= args.limit <= 10_000:
             raise UsageError("--limit is 1 to 10000")

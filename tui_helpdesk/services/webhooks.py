@@ -28,7 +28,9 @@ deliveries wait, nothing is dropped) and shown as such until resumed.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,7 +46,7 @@ from ..domain.text import one_line
 from .leases import Lease
 from .outbox_engine import FAILED, QUEUED, RETRY, SENT, Answer, Attempt, DrainReport, OutboxEngine, Progress, RetryPolicy, Settled
 from .ports import WebhookPoster
-from .webhook_queue import new_uid
+from .webhook_queue import iso, new_uid
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,7 @@ DEFAULT_POLICY = RetryPolicy(base=10.0, cap=3600.0, max_attempts=15, jitter=0.2)
 PAUSE_AFTER = 20  # failed attempts in a row
 RETRY_STATUSES = {408, 425, 429}
 ONE = "hook"
+PING = "webhook.ping"  # sent on request only, to check an endpoint
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +173,22 @@ class Webhooks:
             new = await api.delivery(new_id)
         self.wake()
         return new
+
+    async def ping(self, actor: Agent, sub_id: int) -> Delivery:
+        """Send a ``webhook.ping`` to subscription *sub_id* now (through the outbox, logged like any
+        delivery); returns the delivery as it stands afterwards."""
+        _admin(actor)
+        async with self.store.write() as tx:
+            api = ApiTx(tx)
+            sub = await _sub(api, sub_id)
+            desk = await tx.get_desk(sub.desk_id)
+            body = json.dumps({"id": f"evt_{secrets.token_hex(12)}", "type": PING, "createdAt": iso(tx.now()),
+                               "desk": desk.slug, "data": {"subscription": sub.id}}, separators=(",", ":"))
+            delivery_id = await api.insert_delivery(uid=new_uid(), subscription_id=sub.id, event=PING, ticket_id=None,
+                                                    body=body)
+        await self.drain()
+        async with self.store.read() as tx:
+            return await ApiTx(tx).delivery(delivery_id)
 
     async def configured(self) -> bool:
         """Whether any subscription exists (so ``helpdesk sync`` has webhooks to send)."""
