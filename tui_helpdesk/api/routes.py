@@ -36,9 +36,57 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_lengt
 VIEWS = {"all": SYSTEM_VIEW_KEYS["all"].spec, "unassigned": SYSTEM_VIEW_KEYS["unassigned"].spec,
          "solved": SYSTEM_VIEW_KEYS["solved"].spec, "any": ViewSpec()}
 
-_ERR = {"model": s.ErrorEnvelope}
-READ_ERRORS = {400: _ERR, 401: _ERR, 404: _ERR, 429: _ERR}
-WRITE_ERRORS = {400: _ERR, 401: _ERR, 403: _ERR, 404: _ERR, 409: _ERR, 413: _ERR, 415: _ERR, 422: _ERR, 429: _ERR}
+def _header(description: str, kind: str = "string") -> dict:
+    return {"description": description, "schema": {"type": kind}}
+
+
+REQUEST_ID = {"X-Request-Id": _header("This request's id (yours if you sent a sane one); quote it when reporting")}
+RATE = {
+    "RateLimit-Limit": _header("Requests allowed per window, for this token", "integer"),
+    "RateLimit-Remaining": _header("Requests left in this window", "integer"),
+    "RateLimit-Reset": _header("Seconds until the window ends", "integer"),
+    "X-RateLimit-Limit": _header("As RateLimit-Limit", "integer"),
+    "X-RateLimit-Remaining": _header("As RateLimit-Remaining", "integer"),
+    "X-RateLimit-Reset": _header("Unix time the window ends", "integer"),
+}
+RETRY_AFTER = {"Retry-After": _header("Seconds to wait before trying again", "integer")}
+REPLAYED = {"Idempotent-Replayed": _header("true when this is the stored answer to an earlier request with "
+                                           "the same Idempotency-Key")}
+
+
+ERROR_WHEN = {
+    400: "A malformed query parameter, cursor, header or JSON body (VALIDATION_*)",
+    401: "No token, or an unknown, malformed or revoked one (AUTH_MISSING_TOKEN, AUTH_INVALID_TOKEN)",
+    403: "The token may only read (AUTH_INSUFFICIENT_SCOPE)",
+    404: "No such ticket in this token's desk, or no such path (RESOURCE_NOT_FOUND)",
+    409: "The first request with this Idempotency-Key is still running (IDEMPOTENCY_REQUEST_IN_PROGRESS)",
+    413: "The body is over 1 MiB (PAYLOAD_TOO_LARGE)",
+    415: "The body is not application/json (UNSUPPORTED_MEDIA_TYPE)",
+    422: "An invalid body (VALIDATION_INVALID_BODY), or the Idempotency-Key was used with another body "
+         "(IDEMPOTENCY_KEY_REUSED)",
+    429: "Over the rate limit (RATE_LIMIT_TOO_MANY_REQUESTS)",
+}
+
+
+def _errors(*codes: int) -> dict:
+    out = {}
+    for code in codes:
+        headers = {**REQUEST_ID, **(RATE if code not in (401, 413, 415) else {}),
+                   **(RETRY_AFTER if code in (409, 429) else {})}
+        out[code] = {"model": s.ErrorEnvelope, "headers": headers, "description": ERROR_WHEN[code]}
+    return out
+
+
+def _ok(code: int, *extra: dict) -> dict:
+    headers = {**REQUEST_ID, **RATE}
+    for e in extra:
+        headers.update(e)
+    return {code: {"headers": headers}}
+
+
+READ_ERRORS = _errors(400, 401, 404, 429)
+WRITE_ERRORS = _errors(400, 401, 403, 404, 409, 413, 415, 422, 429)
+LOCATION = {"Location": _header("The new ticket's path")}
 
 
 # ------------------------------------------------------------------ shaping
@@ -183,13 +231,15 @@ async def _idempotent(request: Request, token: ApiToken, key: str | None, operat
 
 # ----------------------------------------------------------------- endpoints
 
-@router.get("/health", response_model=s.HealthEnvelope, tags=["health"], summary="Is the API up and its database reachable?")
+@router.get("/health", response_model=s.HealthEnvelope, tags=["health"], responses={200: {"headers": REQUEST_ID}},
+            summary="Is the API up and its database reachable? (no token needed)")
 async def health(request: Request) -> Response:
     await state(request).hd.api_access.desk_count()
     return respond(s.HealthEnvelope, {"data": {"status": "ok", "version": VERSION}})
 
 
-@router.post("/tickets", status_code=201, response_model=s.TicketEnvelope, responses=WRITE_ERRORS, tags=["tickets"],
+@router.post("/tickets", status_code=201, response_model=s.TicketEnvelope,
+             responses={**_ok(201, LOCATION, REPLAYED), **WRITE_ERRORS}, tags=["tickets"],
              summary="Open a ticket, as a customer wrote it")
 async def create_ticket(request: Request, payload: s.TicketCreate, idempotency_key: IdempotencyKey = None,
                         token: ApiToken = Depends(writer)) -> Response:
@@ -216,7 +266,8 @@ async def create_ticket(request: Request, payload: s.TicketCreate, idempotency_k
 
 
 @router.post("/tickets/{ticket_id}/messages", status_code=201, response_model=s.MessageEnvelope,
-             responses=WRITE_ERRORS, tags=["tickets"], summary="Add a customer's message to a ticket")
+             responses={**_ok(201, REPLAYED), **WRITE_ERRORS}, tags=["tickets"],
+             summary="Add a customer's message to a ticket")
 async def add_message(request: Request, ticket_id: TicketId, payload: s.MessageCreate,
                       idempotency_key: IdempotencyKey = None, token: ApiToken = Depends(writer)) -> Response:
     hd = state(request).hd
@@ -244,7 +295,7 @@ async def add_message(request: Request, ticket_id: TicketId, payload: s.MessageC
                             action, rebuild)
 
 
-@router.get("/tickets", response_model=s.TicketListEnvelope, responses=READ_ERRORS, tags=["tickets"],
+@router.get("/tickets", response_model=s.TicketListEnvelope, responses={**_ok(200), **READ_ERRORS}, tags=["tickets"],
             summary="List tickets of a view, filtered by the query language, newest activity first")
 async def list_tickets(
     request: Request,
@@ -282,7 +333,7 @@ async def list_tickets(
                                           "pagination": {"cursor": next_cursor, "hasMore": page.next_after is not None}})
 
 
-@router.get("/tickets/{ticket_id}", response_model=s.TicketDetailEnvelope, responses=READ_ERRORS, tags=["tickets"],
+@router.get("/tickets/{ticket_id}", response_model=s.TicketDetailEnvelope, responses={**_ok(200), **READ_ERRORS}, tags=["tickets"],
             summary="One ticket with the start of its public timeline (internal notes never appear)")
 async def get_ticket(request: Request, ticket_id: TicketId, token: ApiToken = Depends(reader)) -> Response:
     hd = state(request).hd
@@ -292,7 +343,7 @@ async def get_ticket(request: Request, ticket_id: TicketId, token: ApiToken = De
     return respond(s.TicketDetailEnvelope, {"data": data})
 
 
-@router.get("/tickets/{ticket_id}/messages", response_model=s.EntryListEnvelope, responses=READ_ERRORS,
+@router.get("/tickets/{ticket_id}/messages", response_model=s.EntryListEnvelope, responses={**_ok(200), **READ_ERRORS},
             tags=["tickets"], summary="A ticket's public timeline, oldest first, page by page")
 async def list_messages(
     request: Request, ticket_id: TicketId,
