@@ -39,7 +39,7 @@ async def test_replay_another_body_and_another_operation(env):
         assert first.status_code == 201 and "idempotent-replayed" not in first.headers
         again = await c.post("/api/v1/tickets", json=new_ticket(1))
         assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true"
-        assert again.content == first.content
+        assert again.content == first.content and again.headers["location"] == first.headers["location"]
         assert_error(await c.post("/api/v1/tickets", json=new_ticket(2)), 422, "IDEMPOTENCY_KEY_REUSED")
         tid = first.json()["data"]["id"]
         assert_error(await c.post(f"/api/v1/tickets/{tid}/messages", json={"body": "hi"}), 422,

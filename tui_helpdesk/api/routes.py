@@ -204,8 +204,11 @@ async def _idempotent(request: Request, token: ApiToken, key: str | None, operat
     record = begun.record
     if begun.replay:
         if record.response is not None:
+            headers = {"Idempotent-Replayed": "true"}
+            if operation == "create_ticket" and record.ticket_id:
+                headers["Location"] = f"/api/v1/tickets/{record.ticket_id}"
             return Response(record.response, status_code=record.status_code or 200, media_type="application/json",
-                            headers={"Idempotent-Replayed": "true"})
+                            headers=headers)
         response = await rebuild(record.ticket_id, record.entry_id)
         await hd.idempotency.finish(record.id, response.status_code, response.body.decode())
         response.headers["Idempotent-Replayed"] = "true"
