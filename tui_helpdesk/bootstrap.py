@@ -13,7 +13,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from .adapters.store.repository import Store, Tx
-from .domain.events import CustomerMessageAdded, ReplyAdded, TicketCreated
+from .domain.events import AssigneeChanged, CustomerMessageAdded, ReplyAdded, StatusChanged, TicketCreated
 from .domain.model import Ticket, TicketType
 from .services.agents import AgentService
 from .services.assignment import AssignmentService
@@ -26,6 +26,9 @@ from .settings import Settings
 
 if TYPE_CHECKING:
     from .services.chat_outbox import ChatOutbox
+    from .services.idempotency import Idempotency
+    from .services.public_api import ApiAccess
+    from .services.webhooks import Webhooks
     from .services.conversations import ConversationService
     from .services.mail import MailService
     from .services.outbox import OutboxService
@@ -105,6 +108,40 @@ class Helpdesk:
 
         self._built.add("outbox")
         return OutboxService(self.store, self.tickets, self.settings, sender_factory=smtp_sender)
+
+    @cached_property
+    def webhooks(self) -> "Webhooks":
+        """Webhook subscriptions and their outbox (sent by ``api serve`` and ``sync``)."""
+        from .adapters.webhooks import HttpPoster
+        from .services.webhooks import Webhooks
+
+        self._built.add("webhooks")
+        return Webhooks(self.store, self.tickets, poster_factory=HttpPoster)
+
+    @cached_property
+    def api_access(self) -> "ApiAccess":
+        """API tokens and what a token may read."""
+        from .services.public_api import ApiAccess
+
+        return ApiAccess(self.store)
+
+    @cached_property
+    def idempotency(self) -> "Idempotency":
+        """Idempotency-Key bookkeeping of the public API."""
+        from .services.idempotency import Idempotency
+
+        return Idempotency(self.store)
+
+    async def _queue_webhooks(self, tx: Tx, event) -> None:
+        # The light half only: a command that writes one ticket never loads the sender.
+        from .services.webhook_queue import queue_deliveries
+
+        if await queue_deliveries(tx, event) and "webhooks" in self.__dict__:
+            self.webhooks.wake_soon()
+
+    async def _mark_idempotent(self, tx: Tx, event) -> None:
+        if "idempotency" in self.__dict__:  # only the API server binds keys
+            await self.idempotency.on_write(tx, event)
 
     # Reply queueing, per channel, inside the reply's transaction. The channel
     # services are built here on the first reply on their kind of ticket only.
@@ -218,6 +255,8 @@ class Helpdesk:
             await self.mail.close()  # stops the background sync and outbox worker first
         if "outbox" in self._built:
             await self.outbox.close()
+        if "webhooks" in self._built:
+            await self.webhooks.aclose()
         await self.store.close()
 
 
@@ -274,6 +313,10 @@ async def bootstrap(settings: Settings, *, create: bool = True, upgrade: bool = 
     )
     events.on_write(ReplyAdded, hd._queue_mail_reply)
     events.on_write(ReplyAdded, hd._queue_chat_reply)
+    for kind in (TicketCreated, StatusChanged, AssigneeChanged, CustomerMessageAdded, ReplyAdded):
+        events.on_write(kind, hd._queue_webhooks)  # the webhook outbox, in the change's transaction
+    for kind in (TicketCreated, CustomerMessageAdded):
+        events.on_write(kind, hd._mark_idempotent)
     tickets.delivery_check = hd._can_deliver
     if chatbot_configured(settings):
         hd.views.conversation_counter = lambda: hd.conversations.count_waiting()

@@ -22,13 +22,16 @@ async def test_upgrade_from_0005_matches_the_metadata(tmp_path):
         db.executescript("DROP INDEX ix_ticket_merge_into; DROP TABLE ticket_merge;"
                          "ALTER TABLE mail_sync_state DROP COLUMN connected_at;"
                          "ALTER TABLE mail_sync_state DROP COLUMN history_uid;"
+                         # and without what later revisions add
+                         "DROP TABLE webhook_attempt; DROP TABLE webhook_delivery; DROP TABLE webhook_subscription;"
+                         "DROP TABLE idempotency_key; DROP TABLE api_token;"
                          "UPDATE alembic_version SET version_num = '0005';")
     hd = await bootstrap(load(database_url=f"sqlite+aiosqlite:///{path}"), upgrade=True)
     await hd.close()
     sync = create_engine(f"sqlite:///{path}")
     tables.load_channel_tables()
     with sync.connect() as conn:
-        assert engine.current_revision(conn) == "0006"
+        assert engine.current_revision(conn) == engine.head_revision()
         diff = compare_metadata(MigrationContext.configure(conn), tables.metadata)
     sync.dispose()
     assert [d for d in diff if "fts" not in str(d)] == []

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from ..domain.errors import HelpdeskError, UsageError
-from . import botsim, commands, desk_cmds, mail_cmds
+from . import api_cmds, botsim, commands, desk_cmds, mail_cmds
 
 
 class _Parser(argparse.ArgumentParser):
@@ -141,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     desk_cmds.add_arguments(sub, _Parser)
     mail_cmds.add_arguments(sub)
+    api_cmds.add_arguments(sub, _Parser)
 
     x = sub.add_parser("sync", help="sync mailboxes and send the outbox (runs until stopped)")
     x.add_argument("--once", action="store_true", help="one pass, then exit (for cron and tests)")
@@ -178,6 +179,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return commands.run_demo(args)
         if args.command == "bot-sim":
             return commands.run_bot_sim(args)
+        if args.command in api_cmds.COMMANDS:
+            return api_cmds.run(args)
         return asyncio.run(commands.dispatch(args))
     except HelpdeskError as exc:
         _fail(str(exc))

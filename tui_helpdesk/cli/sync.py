@@ -65,13 +65,15 @@ async def sync(args, load) -> int:
             for note in hd.notes:  # a one-time settings import, said once
                 print(f"helpdesk: {note}", file=sys.stderr)
         chat = hd.conversations.configured
-        if not hd.mail.addresses and not chat:
-            raise HelpdeskError("no email address or chatbot platform is configured "
-                                "(see [[desks.email]] and [desks.chatbot] in config.example.toml)")
+        hooks = await hd.webhooks.configured()
+        if not hd.mail.addresses and not chat and not hooks:
+            raise HelpdeskError("no email address, chatbot platform or webhook is configured "
+                                "(see [[desks.email]] and [desks.chatbot] in config.example.toml, "
+                                "and helpdesk webhook add)")
         if args.status:
             return await _status(hd, args.json)
         if args.once:
-            return await _once(hd, args, chat)
+            return await _once(hd, args, chat, hooks)
         printer = _Printer(args.quiet)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -81,6 +83,9 @@ async def sync(args, load) -> int:
             except (NotImplementedError, RuntimeError):
                 pass
         seq = await hd.feed.latest()
+        # Webhooks, under their lease (`helpdesk api serve` may be sending them instead),
+        # whatever happens to the desks' settings.
+        hooks_task = asyncio.ensure_future(hd.webhooks.run(stop)) if not args.no_send else None
         while not stop.is_set():
             # One round per set of settings: a change to the accounts ends the round,
             # the channels are rebuilt, and the next round reconnects with the new ones.
@@ -100,6 +105,8 @@ async def sync(args, load) -> int:
                 if not args.quiet:
                     print(f"helpdesk: desk settings changed ({', '.join(sorted(changed))}); reconnecting",
                           file=sys.stderr, flush=True)
+        if hooks_task is not None:
+            await hooks_task
         return 0
     finally:
         await hd.close()
@@ -146,13 +153,13 @@ async def _watch(hd, stop: asyncio.Event, seq: int, quiet: bool):
     return seq, None, set()
 
 
-async def _once(hd, args, chat: bool) -> int:
+async def _once(hd, args, chat: bool, hooks: bool = False) -> int:
     """One pass of the chatbot poller, the mailboxes and the outbox; text lines, or one JSON document."""
     # With --json the document is the whole output: warnings and errors are in it, not on stderr.
     say = (lambda text: None) if args.json else print
     progress = (lambda p: None) if args.json else _Printer(args.quiet)
     failed = False
-    out: dict = {"chatbot": [], "chat_outbox": [], "mailboxes": [], "outbox": None,
+    out: dict = {"chatbot": [], "chat_outbox": [], "mailboxes": [], "outbox": None, "webhooks": None,
                  "back_from_hold": await hd.tickets.wake_held()}
     if out["back_from_hold"]:
         say(f"on hold: {out['back_from_hold']} ticket(s) back to On you, their time had come")
@@ -211,6 +218,12 @@ async def _once(hd, args, chat: bool) -> int:
         for error in outbox.errors:
             failed = True
             say(f"outbox: error: {one_line(error, 300)}")
+    if hooks and not args.no_send:
+        report, holder = await hd.webhooks.drain()
+        out["webhooks"] = {"sent": report.sent, "retrying": report.retrying, "failed": report.failed,
+                           "busy": holder}
+        say(f"webhooks: {report.sent} sent, {report.retrying} retrying, {report.failed} failed"
+            + (f" (skipped, {holder} sends them)" if holder else ""))
     if args.json:
         dump_json(out)
     return 1 if failed else 0

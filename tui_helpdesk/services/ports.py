@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from ..domain.api import PostResult
 from ..domain.chat.model import ChatMessage, Conversation
 from ..domain.mail.transport import Fetched, Incoming, MailboxStatus, RecipientResult
 from ..settings import DeskSettings, EmailSettings, MailAccount
@@ -29,6 +30,7 @@ __all__ = [
     "MailReaderFactory",
     "MailSender",
     "MailSenderFactory",
+    "WebhookPoster",
 ]
 
 
@@ -168,3 +170,16 @@ class Assistant(Protocol):
         self, messages: list[dict], *, model: str | None = None, temperature: float | None = None,
         max_tokens: int | None = None,
     ) -> AsyncIterator[str]: ...
+
+
+class WebhookPoster(Protocol):
+    """POSTs a signed webhook body to a subscriber (``adapters.webhooks.HttpPoster`` is one).
+
+    Never raises for what the far side did: a timeout or a refused
+    connection is a :class:`~tui_helpdesk.domain.api.PostResult` with no
+    status and an error.
+    """
+
+    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> "PostResult": ...
+
+    async def aclose(self) -> None: ...

@@ -28,6 +28,7 @@ from .feed import tell_screens
 from .keys import APP_KEYS
 from .help import HelpScreen
 from .inbox import InboxScreen
+from .integrations import IntegrationsProvider
 from .palette import ActionsProvider, TicketsProvider, ViewsProvider
 from .text import line, plain
 from .widgets.statusbar import mail_state
@@ -54,7 +55,7 @@ def utcnow() -> datetime:
 class HelpdeskApp(App[int]):
     CSS_PATH = ["app.tcss", "dialogs.tcss"]
     TITLE = "helpdesk"
-    COMMANDS = App.COMMANDS | {TicketsProvider, ViewsProvider, ActionsProvider}
+    COMMANDS = App.COMMANDS | {TicketsProvider, ViewsProvider, ActionsProvider, IntegrationsProvider}
     BINDINGS = keymap.bindings(APP_KEYS)
     NOTIFICATION_TIMEOUT = 6
 

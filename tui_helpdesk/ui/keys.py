@@ -169,6 +169,16 @@ COMPOSER_KEYS: tuple[Key, ...] = (
 ALL_TICKET_KEYS: tuple[Key, ...] = TICKET_KEYS + TIMELINE_KEYS + COMPOSER_KEYS
 
 
+# The API tokens and webhooks screen (admins; from the command palette).
+INTEGRATION_KEYS: tuple[Key, ...] = (
+    Key("integrations.token", "t", "new_token", "New API token", True, "General"),
+    Key("integrations.webhook", "w", "new_webhook", "New webhook", True, "General"),
+    Key("integrations.revoke", "r,delete", "revoke", "Revoke token / remove webhook", True, "General"),
+    Key("integrations.pause", "p", "toggle_pause", "Pause / resume webhook", True, "General"),
+    Key("integrations.close", "escape", "close", "Close", True, "General"),
+)
+
+
 ALL_KEYS: tuple[Key, ...] = APP_KEYS + INBOX_KEYS + TABLE_KEYS + RAIL_KEYS
 KEY_IDS = frozenset(k.id for k in ALL_KEYS)
 GROUPS = ("Moving", "Tickets", "Composer", "Filters and views", "General")
