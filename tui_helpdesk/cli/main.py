@@ -30,7 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as", dest="act_as", metavar="LOGIN", help="act as another agent (admins only; env HELPDESK_AS)")
     sub = p.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
 
-    sub.add_parser("demo", help="open the app on a demo database full of tickets")
+    x = sub.add_parser("demo", help="open the app on a demo database full of tickets")
+    x.add_argument("--pace", type=float, default=2.0, metavar="N",
+                   help="at most N live chats a minute ask for a person (default 2)")
+    x.add_argument("--reset", action="store_true", help="throw the demo desk away and build a new one")
     botsim.add_arguments(sub.add_parser("bot-sim", help="run a chatbot platform simulator (docs/chatbot-api.md)"))
 
     t = sub.add_parser("ticket", help="list, show, create and work on tickets").add_subparsers(

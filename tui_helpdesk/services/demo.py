@@ -98,6 +98,7 @@ async def populate_demo(hd, *, tickets: int = 50, bulk: int = 180, seed: int = 7
             plans.append((created, i))
         plans.sort()
         mention_budget = 12
+        people: list[tuple[str, str, str]] = []
         for n, (created, i) in enumerate(plans):
             status = _pick(rng, STATUSES)
             # Most of these are mine, so the Inbox is full.
@@ -111,8 +112,8 @@ async def populate_demo(hd, *, tickets: int = 50, bulk: int = 180, seed: int = 7
                 assignee = rng.choice(others)
             mention = mention_budget > 0 and rng.random() < 0.4 and status is not Status.NEW
             mention_budget -= mention
-            await _one_ticket(hd, rng, clock, created, end, status, assignee, me, others, mention)
-            if progress and n % 50 == 0:
+            await _one_ticket(hd, rng, clock, created, end, status, assignee, me, others, mention, people)
+            if progress and n % 10 == 0:
                 progress(f"demo: {n}/{tickets} tickets")
         await _long_thread(hd, rng, clock, end, me, others)
         await _tricky_text(hd, clock, end, me)
@@ -128,23 +129,60 @@ async def populate_demo(hd, *, tickets: int = 50, bulk: int = 180, seed: int = 7
         hd.tickets.delivery_check = delivery_check
 
 
-def _person(rng: random.Random) -> tuple[str, str, str]:
+def _person(rng: random.Random, people: list[tuple[str, str, str]]) -> tuple[str, str, str]:
+    """A customer; one in four has written before, so their earlier tickets show beside the new one."""
+    if people and rng.random() < 0.25:
+        return rng.choice(people)
     lang = _pick(rng, LANGS)
     first, last = rng.choice(vocab.FIRST[lang]), rng.choice(vocab.LAST[lang])
     email = f"{first}.{last}{rng.randint(1, 999)}@example.com".lower()
-    return lang, f"{first} {last}", email
+    people.append((lang, f"{first} {last}", email))
+    return people[-1]
 
 
-async def _one_ticket(hd, rng, clock, created, end, status, assignee, me, others, mention) -> None:
-    lang, name, email = _person(rng)
+# Small files customers attach: what they are called, their type, and how their bytes are made.
+ATTACHMENTS = [
+    ("screenshot.png", "image/png", lambda n: _png(n)),
+    ("invoice-{n}.pdf", "application/pdf",
+     lambda n: b"%PDF-1.4\n% demo invoice " + str(n).encode() + b"\n%%EOF\n"),
+    ("export-{n}.csv", "text/csv", lambda n: "order,amount,status\n".encode() + f"{n},49.90,failed\n".encode() * 20),
+    ("error-log.txt", "text/plain", lambda n: f"2026-11-02 03:00:01 ERROR export {n}: date out of range\n".encode() * 8),
+]
+
+
+def _png(n: int) -> bytes:
+    """A real 1x1 PNG (so an image viewer opens it), different per ticket."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    pixel = zlib.compress(bytes([0, n % 256, (n // 256) % 256, 200]))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", pixel) + chunk(b"IEND", b""))
+
+
+def _attachment(hd, rng: random.Random, number: int) -> dict:
+    """Store one file as the mail service stores attachments; the entry's meta entry for it."""
+    name, content_type, make = rng.choice(ATTACHMENTS)
+    data = make(number)
+    return {"filename": name.format(n=number), "content_type": content_type, "size": len(data),
+            "sha256": hd.mail.attachments.put(data), "inline": False}
+
+
+async def _one_ticket(hd, rng, clock, created, end, status, assignee, me, others, mention, people) -> None:
+    lang, name, email = _person(rng, people)
     channel, ttype = _pick(rng, CHANNELS)
     clock.now = created
     number = rng.randint(10000, 99999)
     tags = rng.sample(vocab.TAGS_POOL, k=rng.choice([0, 0, 1, 1, 2]))
+    files = [_attachment(hd, rng, number)] if ttype is TicketType.EMAIL and rng.random() < 0.3 else []
     ticket = await hd.tickets.create(
         subject=rng.choice(vocab.SUBJECTS[lang]).format(n=number),
         body=rng.choice(vocab.CUSTOMER[lang]).format(n=number), requester_email=email, requester_name=name,
         channel=channel, type=ttype, language=lang, at=created, tags=tags,
+        meta={"attachments": files} if files else None,
         chatbot_user_id=f"u{rng.getrandbits(32):x}" if ttype is TicketType.LIVE_CHAT else None,
         conversation_id=f"conv_{rng.getrandbits(40):x}" if ttype is TicketType.LIVE_CHAT else None,
     )
