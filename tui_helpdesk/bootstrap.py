@@ -24,6 +24,7 @@ from .services.views import ViewService
 from .settings import Settings
 
 if TYPE_CHECKING:
+    from .services.ai import AIService
     from .services.chat_outbox import ChatOutbox
     from .services.conversations import ConversationService
     from .services.mail import MailService
@@ -55,9 +56,27 @@ class Helpdesk:
 
         conversations = ConversationService(self.store, self.tickets, self.settings,
                                             chat_platform_factory=chat_platform)
+        if self.settings.ai.active:
+            from .domain.ai import Action
+
+            conversations.assistant = self.ai.metered(Action.ESCALATION)
+            conversations.prompts = self.ai.prompts
         conversations.outbox = ChatOutbox(self.store, conversations)
         self._built.add("conversations")
         return conversations
+
+    @cached_property
+    def ai(self) -> "AIService":
+        """AI compose, summaries, translation; the OpenAI client is built on the first call."""
+        from .services.ai import AIService
+
+        def assistant():
+            from .adapters.ai.client import OpenAIAssistant
+
+            return OpenAIAssistant(self.settings.ai)
+
+        self._built.add("ai")
+        return AIService(self.store, self.settings, assistant_factory=assistant)
 
     @property
     def chat_outbox(self) -> "ChatOutbox":
@@ -120,6 +139,8 @@ class Helpdesk:
             await self.mail.close()  # stops the background sync and outbox worker first
         if "outbox" in self._built:
             await self.outbox.close()
+        if "ai" in self._built:
+            await self.ai.aclose()
         await self.store.close()
 
 

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from ..domain.errors import HelpdeskError, UsageError
-from . import botsim, commands
+from . import ai_cmds, botsim, commands
 
 
 class _Parser(argparse.ArgumentParser):
@@ -122,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     x = sub.add_parser("doctor", help="check config, database, mail and chatbot")
     x.add_argument("--json", action="store_true")
+
+    ai_cmds.add_arguments(sub)
 
     x = sub.add_parser("sync", help="sync mailboxes and send the outbox (runs until stopped)")
     x.add_argument("--once", action="store_true", help="one pass, then exit (for cron and tests)")

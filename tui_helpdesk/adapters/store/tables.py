@@ -203,4 +203,4 @@ def load_channel_tables() -> None:
     creating or migrating a schema; a command that only reads tickets skips
     building them.
     """
-    from . import tables_chat, tables_mail  # noqa: F401
+    from . import tables_ai, tables_chat, tables_mail  # noqa: F401
