@@ -242,11 +242,11 @@ def _first_customer_line(text: str) -> str:
 def _polish(draft: str, tone: str, instruction: str) -> str:
     sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", " ".join(draft.split())) if s.strip()]
     sentences = [s[0].upper() + s[1:] if s else s for s in sentences] or ["Thank you for your message."]
-    if tone == "shorter":
+    if "short" in tone:
         sentences = sentences[:1]
-    elif tone == "formal":
+    elif "formal" in tone:
         sentences = ["Dear customer,"] + sentences + ["Yours sincerely"]
-    elif tone == "friendlier":
+    elif "friend" in tone:
         sentences = ["Hi there!"] + sentences + ["Have a lovely day!"]
     else:
         sentences = sentences + ["Thank you for your patience."]
