@@ -156,6 +156,7 @@ class Composer(Vertical):
 
     def compose(self):
         yield Static("", id="composer-title", markup=False)
+        yield Static("", id="composer-original", markup=False)
         yield Static("", id="composer-mentions", markup=False)
         yield self.input
         yield Static("", id="composer-hint", markup=False)
@@ -163,6 +164,17 @@ class Composer(Vertical):
     def on_mount(self) -> None:
         self._show_mode()
         self.query_one("#composer-mentions").display = False
+        self.query_one("#composer-original").display = False
+
+    def show_original(self, text: str | None) -> None:
+        """Show the agent's own draft above its translation (None hides it)."""
+        box = self.query_one("#composer-original", Static)
+        if text:
+            line = Text(end="", no_wrap=True, overflow="ellipsis")
+            line.append("Before translation: ", style="dim italic")
+            line.append_text(safe_line(text, 400, style="dim"))
+            box.update(line)
+        box.display = bool(text)
 
     @property
     def text(self) -> str:
@@ -181,6 +193,8 @@ class Composer(Vertical):
         self.input.load_text(text)
         self.input.move_cursor(self.input.document.end)
         self.base_entry_id = base_entry_id
+        if not text.strip() and self.is_mounted:
+            self.show_original(None)
 
     def open(self, mode: str | None = None) -> None:
         if mode:
