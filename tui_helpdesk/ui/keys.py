@@ -152,6 +152,8 @@ AI_KEYS: tuple[Key, ...] = (
         "Set the customer's language (translation and AI compose)"),
 )
 
+AI_ORIGINAL = next(k for k in AI_KEYS if k.id == "ticket.ai.original")
+
 # Keys of the AI preview while it has focus.
 AI_PREVIEW_KEYS: tuple[Key, ...] = (
     Key("ticket.ai.accept", "enter,y", "accept", "Accept", True, "AI", "AI preview: accept into the composer"),

@@ -92,6 +92,10 @@ class AIService:
     def model_for(self, action: Action) -> str:
         return self.ai.model_for(action.value)
 
+    def model_for_messages(self) -> str:
+        """The model customer messages are translated with (part of a cached translation's key)."""
+        return self.model_for(Action.TRANSLATE_MESSAGE)
+
     async def stream(
         self, action: Action, messages: list[dict], *, agent_id: int | None = None, desk_id: int | None = None,
         ticket_id: int | None = None, max_tokens: int | None = None,

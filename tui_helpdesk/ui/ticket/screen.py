@@ -30,7 +30,7 @@ from ...services.composer import ComposerService, Here
 from ...services.delivery import DeliveryService
 from ..keymap import bindings, key_hints
 from ..keys import Key
-from ..keys import AI_KEYS, ALLOW_AI, ATTACHMENTS, RESEND, TICKET_KEYS
+from ..keys import AI_KEYS, AI_ORIGINAL, ALLOW_AI, ATTACHMENTS, RESEND, TICKET_KEYS
 from ..widgets.ai_preview import AIPreview
 from ..widgets.composer import Composer
 from ..widgets.details import DetailsPanel, PreviousTickets
@@ -39,6 +39,7 @@ from ..widgets.keybar import KeyBar
 from ..widgets.timeline import Timeline
 from .actions import TicketActions
 from .ai import POLISH_TONES, TicketAI
+from .translating import TicketTranslating
 from .commands import TicketCommands
 from .loading import TICK_SECONDS, TicketLoading
 from .send import TicketSending
@@ -46,7 +47,7 @@ from .send import TicketSending
 NARROW = 96  # below this width the details panel starts hidden
 
 
-class TicketScreen(TicketLoading, TicketSending, TicketActions, TicketAI, Screen):
+class TicketScreen(TicketLoading, TicketSending, TicketActions, TicketTranslating, TicketAI, Screen):
     # Beside the app's stylesheet, not in this package: the ticket dialogs read it too.
     CSS_PATH = Path(__file__).resolve().parent.parent / "ticket.tcss"
     BINDINGS = bindings(TICKET_KEYS + AI_KEYS)
@@ -101,6 +102,7 @@ class TicketScreen(TicketLoading, TicketSending, TicketActions, TicketAI, Screen
             yield Static("", id="ticket-status", markup=False)
             yield Static(Text(f"#{self.ticket_id} loading…"), id="ticket-header", markup=False)
         yield Static("", id="ticket-presence", markup=False)
+        yield Static("", id="ticket-translation", markup=False)
         with Horizontal(id="ticket-main"):
             yield self.timeline
             yield self.details
@@ -115,8 +117,10 @@ class TicketScreen(TicketLoading, TicketSending, TicketActions, TicketAI, Screen
         self.composer.display = False
         self.ai_preview.display = False
         self.query_one("#ticket-presence").display = False
+        self.query_one("#ticket-translation").display = False
         self.details.display = self.app.size.width >= NARROW
-        self.timeline.hints = {"attachments": self.keys_of(ATTACHMENTS), "resend": self.keys_of(RESEND)}
+        self.timeline.hints = {"attachments": self.keys_of(ATTACHMENTS), "resend": self.keys_of(RESEND),
+                               "original": self.keys_of(AI_ORIGINAL)}
         self._widgets = list(self.walk_children(with_self=True))
         self.timeline.focus()
         # One short timer: a cancelled timer's handle (and through its context, this screen)
