@@ -150,3 +150,43 @@ async def test_a_failed_translation_says_so_and_retries_on_request(db, ai_sim):
             await wait_until(pilot, _translated(screen, 1), what="the retry")
     finally:
         await hd.close()
+
+
+async def test_details_name_the_language_and_L_overrides_it(db, ai_sim):
+    hd = await open_ai_desk(db, ai_sim, Clock(START))
+    try:
+        me = await hd.agents.identify("ann")
+        ticket = await _french_ticket(hd, me)
+        async with TicketHarness(hd, me, ticket.id).run_test(size=(160, 40)) as pilot:
+            screen = await opened(pilot)
+            await wait_until(pilot, _translated(screen, 2), what="translations")
+            assert "French (detected)" in screen_text(pilot.app)
+            screen.timeline.focus()
+            await pilot.press("L")
+            await pilot.pause()
+            await pilot.press("ctrl+u", *"es", "enter")  # clear the field, type a code
+            await wait_until(pilot, lambda: "Customer language: Spanish" in pilot.app.notes, what="the override")
+            await wait_until(pilot, lambda: "translated from Spanish" in screen.timeline.entry_text(0),
+                             what="translations again")
+            assert screen.details.customer_language == "Spanish (set by an agent)"
+            assert "Spanish (set by an" in screen_text(pilot.app)
+    finally:
+        await hd.close()
+
+
+async def test_the_status_bar_shows_my_ai_usage_today(db, ai_sim, make_app):
+    hd = await open_ai_desk(db, ai_sim, Clock(START))
+    try:
+        me = await hd.agents.identify("ann")
+        ticket = await hd.tickets.create(subject="x", body=FRENCH, requester_email="zoe@example.fr")
+        from tui_helpdesk.domain.ai import Action
+
+        async for _ in hd.ai.compose(Action.DRAFT, ticket.id, me):
+            pass
+        [row] = await hd.ai.usage(START.replace(year=2000))
+        app = make_app(hd, me, clock=hd.store.clock)
+        async with app.run_test(size=(160, 40)) as pilot:
+            await wait_until(pilot, lambda: app.inbox is not None and app.inbox.status.ai != "", what="the figure")
+            assert app.inbox.status.ai == f"AI today: 1 call · {row.prompt_tokens + row.completion_tokens:,} tokens"
+    finally:
+        await hd.close()

@@ -152,7 +152,7 @@ AI_KEYS: tuple[Key, ...] = (
         "Set the customer's language (translation and AI compose)"),
 )
 
-AI_ORIGINAL = next(k for k in AI_KEYS if k.id == "ticket.ai.original")
+AI_ORIGINAL, AI_LANGUAGE = (next(k for k in AI_KEYS if k.id == i) for i in ("ticket.ai.original", "ticket.ai.language"))
 
 # Keys of the AI preview while it has focus.
 AI_PREVIEW_KEYS: tuple[Key, ...] = (

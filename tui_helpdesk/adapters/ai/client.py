@@ -11,6 +11,7 @@ lives only in this object's memory.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -40,7 +41,13 @@ class OpenAIAssistant:
         self._api_key = api_key
         self._client = None
 
-    def _get_client(self):
+    async def _get_client(self):
+        if self._client is None and self.settings.active:
+            # The SDK takes a second or more to import: in a thread, so the app's loop keeps drawing.
+            await asyncio.to_thread(importlib.import_module, "openai")
+        return self._build_client()
+
+    def _build_client(self):
         if not self.settings.enabled:
             raise AIDisabled("AI is turned off ([ai] enabled = false)")
         if not self.settings.base_url:
@@ -63,7 +70,7 @@ class OpenAIAssistant:
         max_tokens: int | None = None, usage: dict | None = None,
     ) -> AsyncIterator[str]:
         """Yield the answer's text as it streams; fill *usage* (tokens, model, ms) when given."""
-        client = self._get_client()
+        client = await self._get_client()
         model = model or self.settings.model
         if not model:
             raise AIModelNotFound("no AI model is configured ([ai] model)")
@@ -127,7 +134,7 @@ class OpenAIAssistant:
 
     async def models(self) -> list[str]:
         """The endpoint's model ids (``GET /models``)."""
-        client = self._get_client()
+        client = await self._get_client()
         try:
             page = await client.models.list()
         except Exception as exc:  # noqa: BLE001

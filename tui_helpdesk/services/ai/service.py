@@ -258,6 +258,16 @@ class AIService:
                 return found
         return ticket.language or ticket.requester.language
 
+    async def language_source(self, ticket: Ticket) -> str:
+        """Where the customer's language comes from: ``set by an agent``, ``detected`` or ``from the channel``."""
+        async with self.store.read() as tx:
+            row = await tx.requester_language(ticket.requester.id)
+        if row is not None and row.override:
+            return "set by an agent"
+        if row is not None and row.detected:
+            return "detected"
+        return "from the channel"
+
     async def set_customer_language(self, ticket_id: int, code: str | None, me: Agent) -> None:
         """The agent's override of the customer's language (None: back to the detected one)."""
         if code is not None:

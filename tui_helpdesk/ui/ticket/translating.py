@@ -56,6 +56,9 @@ class TicketTranslating:
             if self._tr_target is None:
                 policy = await ai.policy(self.ticket)
                 source = await ai.customer_language(self.ticket)
+                if source:
+                    how = await ai.language_source(self.ticket)
+                    self.details.show_customer_language(f"{language_name(source)} ({how})")
                 if not policy.wants(source):
                     self._show_banner(None)
                     return
@@ -67,7 +70,9 @@ class TicketTranslating:
                               f"(machine translation, {self._tr_model}) · {self.keys_of(AI_ORIGINAL)} "
                               f"on a message shows the original")
             timeline = self.timeline
-            todo = [e for e in timeline.entries if e.kind is EntryKind.MESSAGE and e.id not in timeline.translations]
+            # Pending ones too: a run replaced by a newer one (new entries arrived) leaves them to it.
+            todo = [e for e in timeline.entries if e.kind is EntryKind.MESSAGE
+                    and (e.id not in timeline.translations or timeline.translations[e.id].state == "pending")]
             if not todo:
                 return
             cached = await ai.cached_translations(todo, target)
