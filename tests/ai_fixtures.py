@@ -26,8 +26,8 @@ def settings(db_url: str, base_url: str = "", *, translation: bool = True, **ai)
     return Settings(database_url=db_url, desks=(desk,), ai=ai_settings(base_url, **ai) if base_url else AISettings())
 
 
-async def open_ai_desk(db_url: str, sim: AISimulator | None, clock=None, **ai) -> Helpdesk:
-    return await bootstrap(settings(db_url, sim.base_url if sim else "", **ai), clock=clock)
+async def open_ai_desk(db_url: str, sim: AISimulator | None, clock=None, *, translation: bool = True, **ai) -> Helpdesk:
+    return await bootstrap(settings(db_url, sim.base_url if sim else "", translation=translation, **ai), clock=clock)
 
 
 async def french_ticket(hd: Helpdesk):
