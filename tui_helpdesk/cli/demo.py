@@ -51,10 +51,16 @@ def run_demo(args) -> int:
     from ..ui.app import run
     from .botsim import with_demo_chatbot
 
+    from .ai_demo import with_demo_ai
+
     # A chatbot simulator in this process keeps the Conversations view alive.
     settings, sim = with_demo_chatbot(replace(settings, database_url=sqlite_url(path)))
+    # And an AI simulator, unless an endpoint is configured: compose, summaries and translation work.
+    settings, ai_sim = with_demo_ai(settings)
     try:
         return run(settings, act_as=getattr(args, "act_as", None))
     finally:
         if sim is not None:
             sim.stop()
+        if ai_sim is not None:
+            ai_sim.stop()
