@@ -37,6 +37,7 @@ CONTEXT_CHARS = 24000
 LONG_MESSAGE_CHARS = 4000  # longer customer messages are translated on demand only
 TONES = ("", "friendlier", "more formal", "shorter")
 SUMMARY_AUTHOR = "AI summary"
+LANGUAGE_MEMORY_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,7 @@ class AIService:
         self._factory = assistant_factory
         self._assistant: Assistant | None = None
         self._translating: dict[tuple[int, str], asyncio.Task] = {}
+        self._languages: dict[int, tuple[str, float]] = {}  # requester id -> (language, when read)
 
     # ------------------------------------------------------------ the model
 
@@ -143,12 +145,21 @@ class AIService:
 
     # ------------------------------------------------------------ context
 
-    async def _context(self, ticket_id: int) -> tuple[Ticket, str, int]:
-        """The ticket, its conversation as the model reads it, and its newest entry id."""
-        async with self.store.read() as tx:
-            ticket = await tx.get_ticket(ticket_id)
-            entries = await tx.timeline_tail(ticket_id, CONTEXT_ENTRIES)
-            last = await tx.last_entry_id(ticket_id)
+    async def _context(self, ticket_id: int, shown: tuple[Ticket, list[TimelineEntry]] | None = None,
+                       ) -> tuple[Ticket, str, int]:
+        """The ticket, its conversation as the model reads it, and its newest entry id.
+
+        *shown* is what a ticket screen already holds (the ticket and its newest
+        entries): no read then, so the request leaves at once.
+        """
+        if shown is not None and shown[1]:
+            ticket, entries = shown[0], list(shown[1])[-CONTEXT_ENTRIES:]
+            last = entries[-1].id
+        else:
+            async with self.store.read() as tx:
+                ticket = await tx.get_ticket(ticket_id)
+                entries = await tx.timeline_tail(ticket_id, CONTEXT_ENTRIES)
+                last = await tx.last_entry_id(ticket_id)
         lines: list[str] = [f"Subject: {one_line(ticket.subject, 300)}"]
         for e in entries:
             if e.kind is EntryKind.MESSAGE:
@@ -162,9 +173,12 @@ class AIService:
 
     async def compose(
         self, action: Action, ticket_id: int, me: Agent | None, *, draft: str = "", tone: str = "",
-        instruction: str = "", to: str | None = None,
+        instruction: str = "", to: str | None = None, shown: tuple[Ticket, list[TimelineEntry]] | None = None,
     ) -> AsyncIterator[str]:
-        """Draft, polish or translate a reply on *ticket_id*; the text streams back, nothing is sent."""
+        """Draft, polish or translate a reply on *ticket_id*; the text streams back, nothing is sent.
+
+        *shown*: the ticket and the entries a screen already holds, read from there instead of the store.
+        """
         if action in (Action.POLISH, Action.TRANSLATE) and not draft.strip():
             raise UsageError(f"nothing to {action.value}: the draft is empty")
         if tone not in TONES:
@@ -172,16 +186,16 @@ class AIService:
         instruction = one_line(instruction, 500)
         code = nonce()
         if action is Action.DRAFT:
-            ticket, context, _ = await self._context(ticket_id)
+            ticket, context, _ = await self._context(ticket_id, shown)
             lang = to or await self.customer_language(ticket) or "unknown, use the language of the customer"
             system = self.prompts.system("draft", customer_language=lang)
             user = [block("TICKET", context, code)]
         elif action is Action.POLISH:
-            ticket = await self._ticket(ticket_id)
+            ticket = shown[0] if shown else await self._ticket(ticket_id)
             system = self.prompts.system("polish", tone=tone or "the same as the draft")
             user = [block("DRAFT", draft, code), f"Tone: {tone or 'unchanged'}"]
         elif action is Action.TRANSLATE:
-            ticket = await self._ticket(ticket_id)
+            ticket = shown[0] if shown else await self._ticket(ticket_id)
             lang = to or await self.customer_language(ticket)
             if not lang:
                 raise UsageError("the customer's language is not known yet; give one (--to LANG, or set it on the ticket)")
@@ -242,7 +256,21 @@ class AIService:
     # ------------------------------------------------------------ language
 
     async def customer_language(self, ticket: Ticket) -> str | None:
-        """The override, else the language detected (once) from the customer's own messages, else the platform's."""
+        """The override, else the language detected (once) from the customer's own messages, else the platform's.
+
+        Remembered for a minute per requester (an AI action asks it every time;
+        an override made in another terminal shows within that minute).
+        """
+        rid = ticket.requester.id
+        known = self._languages.get(rid)
+        if known is not None and time.monotonic() - known[1] < LANGUAGE_MEMORY_SECONDS:
+            return known[0]
+        code = await self._customer_language(ticket)
+        if code:
+            self._languages[rid] = (code, time.monotonic())
+        return code
+
+    async def _customer_language(self, ticket: Ticket) -> str | None:
         rid = ticket.requester.id
         async with self.store.read() as tx:
             row = await tx.requester_language(rid)
@@ -278,6 +306,7 @@ class AIService:
             ticket = await tx.get_ticket(ticket_id)
             await tx.set_requester_language(ticket.requester.id, override=code)
             await tx.record_change(ticket_id, "language", me.id)
+        self._languages.pop(ticket.requester.id, None)
 
     # ------------------------------------------------------------ translation
 

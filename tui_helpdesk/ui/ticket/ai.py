@@ -77,8 +77,10 @@ class TicketAI:
     async def _ai_run(self, action: Action, draft: str, tone: str, instruction: str) -> None:
         preview = self.ai_preview
         try:
+            # What the screen shows is what the model reads: no second read of the ticket.
+            shown = (self.ticket, self.timeline.entries) if self.ticket is not None else None
             async for chunk in self.hd.ai.compose(action, self.ticket_id, self.me, draft=draft, tone=tone,
-                                                  instruction=instruction):
+                                                  instruction=instruction, shown=shown):
                 preview.add(chunk)
         except asyncio.CancelledError:
             preview.fail("Cancelled: the draft is unchanged.")

@@ -39,8 +39,7 @@ class TicketTranslating:
 
     def _translations_reset(self) -> None:
         self._tr_target = None
-        for entry_id in list(self.timeline.translations):
-            self.timeline.set_translation(entry_id, None)
+        self.timeline.set_translations({entry_id: None for entry_id in self.timeline.translations})
         self._translate_shown()
 
     def _show_banner(self, text: str | None) -> None:
@@ -76,13 +75,15 @@ class TicketTranslating:
             if not todo:
                 return
             cached = await ai.cached_translations(todo, target)
+            first: dict[int, Translated | None] = {}
             for entry in todo:
                 if entry.id in cached:
-                    timeline.set_translation(entry.id, Translated("done", name, cached[entry.id]))
+                    first[entry.id] = Translated("done", name, cached[entry.id])
                 elif len(entry.body) > LONG_MESSAGE_CHARS:
-                    timeline.set_translation(entry.id, Translated("long", name))
+                    first[entry.id] = Translated("long", name)
                 else:
-                    timeline.set_translation(entry.id, Translated("pending", name))
+                    first[entry.id] = Translated("pending", name)
+            timeline.set_translations(first)  # one layout for all of them
             for entry in reversed(todo):  # newest first: what the agent reads first
                 if timeline.translations.get(entry.id, Translated("", "")).state == "pending":
                     await self._translate_one(entry, target, source, name)

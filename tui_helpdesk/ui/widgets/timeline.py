@@ -118,16 +118,25 @@ class Timeline(BlockLayout, ScrollView, can_focus=True):
 
     def set_translation(self, entry_id: int, translation: Translated | None) -> None:
         """Show (or stop showing) a message's translation; only that entry is drawn again."""
-        if self.translations.get(entry_id) == translation:
+        self.set_translations({entry_id: translation})
+
+    def set_translations(self, changes: dict[int, Translated | None]) -> None:
+        """Several at once, with one layout: the entries whose translation changed are drawn again."""
+        changed = False
+        for entry_id, translation in changes.items():
+            if self.translations.get(entry_id) == translation:
+                continue
+            if translation is None:
+                self.translations.pop(entry_id, None)
+            else:
+                self.translations[entry_id] = translation
+            changed = True
+        if not changed:
             return
-        if translation is None:
-            self.translations.pop(entry_id, None)
-        else:
-            self.translations[entry_id] = translation
-        index = self.index_of(entry_id)
-        if index >= 0:
-            self.blocks[index].key = None
-            self._relayout()
+        for block in self.blocks:
+            if block.entry.id in changes:
+                block.key = None
+        self._relayout()
 
     def set_delivery(self, delivery: dict[int, Delivery]) -> None:
         """Show each reply's delivery state; only the entries whose state changed are drawn again."""
