@@ -189,13 +189,36 @@ async def test_without_an_endpoint_the_ai_keys_say_so(tmp_path):
         await hd.close()
 
 
-async def test_summarize_posts_a_note(ai_hd, ai_sim):
+async def test_summarize_streams_into_the_preview_and_posts_a_note(ai_hd, ai_sim):
     hd, me, ticket = ai_hd
     async with TicketHarness(hd, me, ticket.id).run_test(size=(120, 40)) as pilot:
         screen = await opened(pilot)
         await pilot.press("S")
         await wait_until(pilot, lambda: "Summary added as an internal note" in pilot.app.notes, what="the summary")
+        preview = screen.ai_preview
+        assert preview.display and preview.info and preview.result.startswith("Subject: Bonjour")
+        assert "Summary added as an internal note · esc close" in screen_text(pilot.app)
         await wait_until(pilot, lambda: any(e.author == "AI summary" for e in screen.timeline.entries),
                          what="the note on screen")
+        assert screen.composer.text == ""  # a summary never goes into the composer
+        await pilot.press("y")  # reading done: closes, accepts nothing
+        await pilot.pause()
+        assert not preview.display and screen.composer.text == ""
         await pilot.press("S")
         await wait_until(pilot, lambda: any("up to date" in n for n in pilot.app.notes), what="the second ask")
+        assert len([r for r in ai_sim.requests]) == 1  # not made again: nothing changed
+        assert (await hd.tickets.get(ticket.id)).summary.startswith("[simulated] The customer wrote")
+
+
+async def test_a_summary_can_be_cancelled_mid_stream(ai_hd, ai_sim):
+    hd, me, ticket = ai_hd
+    ai_sim.chunk_delay = 0.2
+    async with TicketHarness(hd, me, ticket.id).run_test(size=(120, 40)) as pilot:
+        screen = await opened(pilot)
+        await pilot.press("S")
+        await wait_until(pilot, lambda: screen.ai_preview.answer.strip() != "", what="the first token")
+        await pilot.press("escape")
+        await pilot.pause(0.1)
+        assert "AI summary cancelled; nothing was posted" in pilot.app.notes
+    assert [e.kind for e in await hd.tickets.timeline(ticket.id)] == [EntryKind.MESSAGE]
+    assert (await hd.tickets.get(ticket.id)).summary is None

@@ -104,7 +104,8 @@ class TicketAI:
             worker = self._ai_worker
             if worker is not None and preview.streaming:
                 worker.cancel()
-                self._say("AI answer cancelled; the draft is unchanged")
+                self._say("AI summary cancelled; nothing was posted" if preview.info
+                          else "AI answer cancelled; the draft is unchanged")
             self._ai_close()
         elif message.what == "reject":
             self._ai_close()
@@ -146,21 +147,31 @@ class TicketAI:
 
     def action_ai_summarize(self) -> None:
         if self._ai_ready():
-            self._ai_summarize()
+            self._ai_worker = self._ai_summarize()
 
-    @work(exclusive=True, group="ticket-ai-summary", exit_on_error=False)
+    @work(exclusive=True, group="ticket-ai", exit_on_error=False)
     async def _ai_summarize(self) -> None:
-        self._say("Summarising the ticket…")
+        preview = self.ai_preview
+        preview.begin("AI summary", "", info=True)  # it streams here, then lands as an internal note
         try:
-            result = await self.hd.ai.summarize(self.ticket_id, self.me)
+            result = await self.hd.ai.summarize(self.ticket_id, self.me, on_chunk=preview.add)
+        except asyncio.CancelledError:
+            preview.fail("Cancelled: nothing was posted.")
+            raise
         except HelpdeskError as exc:
+            preview.fail(str(exc))
             self._say(str(exc), "error")
             return
         except Exception as exc:  # noqa: BLE001
+            preview.fail(f"The summary failed ({type(exc).__name__})")
             self._say(f"The summary failed ({type(exc).__name__})", "error")
             return
-        self._say("Summary added as an internal note" if result.regenerated
-                  else "The summary is up to date: nothing changed since it was made")
+        if not result.regenerated:
+            preview.add(result.text)
+        note = ("Summary added as an internal note" if result.regenerated
+                else "The summary is up to date: nothing changed since it was made")
+        preview.finish(note)
+        self._say(note)
         self._ai_usage_changed()
         try:
             await self._refresh_live()

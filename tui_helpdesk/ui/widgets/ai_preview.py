@@ -53,6 +53,8 @@ class AIPreview(VerticalScroll, can_focus=True):
         self.streaming = False
         self.failed = ""
         self.compare = True  # a word diff against the draft; False: both versions (translation)
+        self.info = False  # an answer to read, not to put in the composer (a summary posted as a note)
+        self.done_note = ""  # what the hint says once an info answer is complete
         self.started = 0.0
         self.first_token_at: float | None = None  # monotonic, when the first text was on screen
         self._drawn_at = 0.0
@@ -64,9 +66,10 @@ class AIPreview(VerticalScroll, can_focus=True):
 
     # ------------------------------------------------------------ state
 
-    def begin(self, label: str, base: str, *, compare: bool = True) -> None:
+    def begin(self, label: str, base: str, *, compare: bool = True, info: bool = False) -> None:
         self.label, self.base, self.answer, self.failed = label, base, "", ""
         self.compare = compare
+        self.info, self.done_note = info, ""
         self.streaming = True
         self.started = time.monotonic()
         self.first_token_at = None
@@ -83,8 +86,9 @@ class AIPreview(VerticalScroll, can_focus=True):
         elif now - self._drawn_at >= REDRAW_SECONDS:
             self._draw()
 
-    def finish(self) -> None:
+    def finish(self, note: str = "") -> None:
         self.streaming = False
+        self.done_note = note
         self._draw()
 
     def fail(self, message: str) -> None:
@@ -116,7 +120,9 @@ class AIPreview(VerticalScroll, can_focus=True):
         if self.failed:
             hint.append("the draft is unchanged · i retry with an instruction · esc close")
         elif self.streaming:
-            hint.append("esc cancel · the draft is unchanged until you accept")
+            hint.append("esc cancel" if self.info else "esc cancel · the draft is unchanged until you accept")
+        elif self.info:
+            hint.append(f"{self.done_note} · esc close" if self.done_note else "esc close")
         else:
             hint.append("enter/y accept · n reject · e accept into $EDITOR · i retry with an instruction · esc close")
         self.hint.update(hint)
@@ -151,11 +157,14 @@ class AIPreview(VerticalScroll, can_focus=True):
         self.post_message(self.Decided(self, what, self.result))
 
     def action_accept(self) -> None:
-        if not self.streaming and not self.failed and self.result:
+        if self.info:
+            if not self.streaming:
+                self._decide("reject")  # read: close it
+        elif not self.streaming and not self.failed and self.result:
             self._decide("accept")
 
     def action_edit(self) -> None:
-        if not self.streaming and not self.failed and self.result:
+        if not self.info and not self.streaming and not self.failed and self.result:
             self._decide("edit")
 
     def action_reject(self) -> None:
@@ -163,7 +172,7 @@ class AIPreview(VerticalScroll, can_focus=True):
             self._decide("reject")
 
     def action_instruct(self) -> None:
-        if not self.streaming:
+        if not self.info and not self.streaming:
             self._decide("instruct")
 
     def action_cancel(self) -> None:
