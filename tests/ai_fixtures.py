@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from dataclasses import replace
 
 from tui_helpdesk.adapters.ai.sim_http import AISimulator
 from tui_helpdesk.bootstrap import Helpdesk, bootstrap
@@ -54,5 +53,4 @@ class ThreadedSimulator:
         self.thread.join(10)
 
 
-__all__ = ["AI_KEY", "FRENCH", "ThreadedSimulator", "ai_settings", "french_ticket", "open_ai_desk", "replace",
-           "settings"]
+__all__ = ["AI_KEY", "FRENCH", "ThreadedSimulator", "ai_settings", "french_ticket", "open_ai_desk", "settings"]

@@ -127,6 +127,6 @@ def strip_signature(text: str) -> str:
     """*text* without its signature: from a ``-- `` line (or a phone's "Sent from my…") down."""
     lines = text.splitlines()
     for i, line in enumerate(lines):
-        if i > 0 and _SIGNATURE.match(line.strip() if line.strip() != "--" else "-- "):
+        if i > 0 and _SIGNATURE.match(line.strip()):
             return "\n".join(lines[:i]).rstrip()
     return text.rstrip()
