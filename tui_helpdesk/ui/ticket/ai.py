@@ -120,7 +120,7 @@ class TicketAI:
             self._ask_instruction()
 
     def _ai_close(self) -> None:
-        self.ai_preview.display = False
+        self.ai_preview.close()
         if self.composer.display:
             self.composer.input.focus()
         else:

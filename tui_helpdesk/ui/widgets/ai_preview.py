@@ -23,6 +23,7 @@ from ..keymap import bindings
 from ..keys import AI_PREVIEW_KEYS
 
 REDRAW_SECONDS = 0.05  # at most this often while streaming: a diff per chunk would be wasted work
+REVEAL_SECONDS = 0.03  # the preview appears this long after the request (or at the first text)
 
 
 class AIPreview(VerticalScroll, can_focus=True):
@@ -58,6 +59,8 @@ class AIPreview(VerticalScroll, can_focus=True):
         self.started = 0.0
         self.first_token_at: float | None = None  # monotonic, when the first text was on screen
         self._drawn_at = 0.0
+        self._revealed = False
+        self._reveal_timer = None
 
     def compose(self):
         yield self.title
@@ -67,17 +70,39 @@ class AIPreview(VerticalScroll, can_focus=True):
     # ------------------------------------------------------------ state
 
     def begin(self, label: str, base: str, *, compare: bool = True, info: bool = False) -> None:
+        """A new answer is on its way: shown a moment later (or at its first text), not at once.
+
+        Showing the preview changes the screen's layout, and drawing that frame
+        holds the event loop for a few to tens of milliseconds: the request
+        leaves first, while the model thinks.
+        """
         self.label, self.base, self.answer, self.failed = label, base, "", ""
         self.compare = compare
         self.info, self.done_note = info, ""
         self.streaming = True
         self.started = time.monotonic()
         self.first_token_at = None
+        self._revealed = False
+        if self._reveal_timer is not None:
+            self._reveal_timer.stop()
+        self._reveal_timer = self.set_timer(REVEAL_SECONDS, self._reveal)
+
+    def close(self) -> None:
+        if self._reveal_timer is not None:
+            self._reveal_timer.stop()
+        self._revealed = True  # nothing more to reveal for this answer
+        self.display = False
+
+    def _reveal(self) -> None:
+        if self._revealed:
+            return
+        self._revealed = True
         self.display = True
         self._draw()
         self.focus()
 
     def add(self, chunk: str) -> None:
+        self._reveal()
         self.answer += chunk
         now = time.monotonic()
         if self.first_token_at is None and self.answer.strip():
@@ -89,11 +114,13 @@ class AIPreview(VerticalScroll, can_focus=True):
     def finish(self, note: str = "") -> None:
         self.streaming = False
         self.done_note = note
+        self._reveal()
         self._draw()
 
     def fail(self, message: str) -> None:
         self.streaming = False
         self.failed = message
+        self._reveal()
         self._draw()
 
     @property
