@@ -131,7 +131,13 @@ class AISimulator:
 
     async def _stream(self, request, body, model, pieces, prompt_tokens, failure) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
-        await response.prepare(request)
+        try:
+            await response.prepare(request)
+            return await self._send_stream(request, response, body, model, pieces, prompt_tokens, failure)
+        except ConnectionResetError:  # the client went away mid-answer (a cancel): nothing to report
+            return response
+
+    async def _send_stream(self, request, response, body, model, pieces, prompt_tokens, failure):
         ident = f"chatcmpl-sim{len(self.requests)}"
         created = int(time.time())
 
