@@ -254,3 +254,25 @@ async def test_escalation_summary_comes_from_the_endpoint_and_is_metered(sqlite_
         assert usage.action == "escalation" and usage.calls == 1
     finally:
         await hd.close()
+
+
+async def test_the_key_comes_from_a_command_and_never_reaches_the_usage_or_errors(sqlite_url, ai_sim, clock, tmp_path):
+    script = tmp_path / "key.sh"
+    script.write_text(f"#!/bin/sh\necho {AI_KEY}\n")
+    script.chmod(0o700)
+    hd = await open_ai_desk(sqlite_url, ai_sim, clock, api_key=Secret(command=str(script), label="ai api key"))
+    try:
+        me = await hd.agents.identify()
+        ticket = await french_ticket(hd)
+        assert (await _text(hd.ai.compose(Action.POLISH, ticket.id, me, draft="hi"))).startswith("[simulated]")
+        ai_sim.fail_next("401")
+        with pytest.raises(AIAuthFailed) as caught:
+            await _text(hd.ai.compose(Action.POLISH, ticket.id, me, draft="hi"))
+        assert AI_KEY not in str(caught.value) and AI_KEY not in repr(hd.settings.ai)
+        async with hd.store.read() as tx:
+            from sqlalchemy import text
+
+            rows = (await tx.conn.execute(text("SELECT * FROM ai_usage"))).all()
+        assert rows and AI_KEY not in repr(rows)
+    finally:
+        await hd.close()

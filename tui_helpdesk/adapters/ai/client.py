@@ -43,8 +43,11 @@ class OpenAIAssistant:
 
     async def _get_client(self):
         if self._client is None and self.settings.active:
-            # The SDK takes a second or more to import: in a thread, so the app's loop keeps drawing.
+            # The SDK takes a second or more to import, and api_key_command may take a while:
+            # both in a thread, so the app's loop keeps drawing.
             await asyncio.to_thread(importlib.import_module, "openai")
+            if self._api_key is None:
+                self._api_key = await asyncio.to_thread(self.settings.api_key.get) or ""
         return self._build_client()
 
     def _build_client(self):
@@ -55,7 +58,7 @@ class OpenAIAssistant:
         if self._client is None:
             from openai import AsyncOpenAI
 
-            key = self._api_key if self._api_key is not None else self.settings.api_key.get()
+            key = self._api_key if self._api_key is not None else self.settings.api_key.get()  # "": none
             s = self.settings
             self._client = AsyncOpenAI(
                 base_url=s.base_url, api_key=key or NO_KEY, max_retries=0,
