@@ -25,6 +25,7 @@ from .services.views import ViewService
 from .settings import Settings
 
 if TYPE_CHECKING:
+    from .services.ai import AIService
     from .services.chat_outbox import ChatOutbox
     from .services.idempotency import Idempotency
     from .services.public_api import ApiAccess
@@ -63,9 +64,28 @@ class Helpdesk:
 
         conversations = ConversationService(self.store, self.tickets, self.settings,
                                             chat_platform_factory=chat_platform)
+        if self.settings.ai.active:
+            from .domain.ai import Action
+
+            conversations.assistant = self.ai.metered(Action.ESCALATION)
+            conversations.prompts = self.ai.prompts
         conversations.outbox = ChatOutbox(self.store, conversations)
         self._built.add("conversations")
         return conversations
+
+    @cached_property
+    def ai(self) -> "AIService":
+        """AI compose, summaries, translation; the OpenAI client is built on the first call."""
+        from .services.ai import AIService
+
+        def assistant():
+            from .adapters.ai.client import OpenAIAssistant
+
+            return OpenAIAssistant(self.settings.ai)
+
+        self._built.add("ai")
+        return AIService(self.store, self.settings, assistant_factory=assistant,
+                         translation_lookup=self.desk_settings.translation)
 
     @property
     def chat_outbox(self) -> "ChatOutbox":
@@ -257,6 +277,8 @@ class Helpdesk:
             await self.outbox.close()
         if "webhooks" in self._built:
             await self.webhooks.aclose()
+        if "ai" in self._built:
+            await self.ai.aclose()
         await self.store.close()
 
 

@@ -116,9 +116,25 @@ class DeskSettings:
 
 @dataclass(frozen=True)
 class AISettings:
+    """``[ai]``: one OpenAI-compatible endpoint; local only, never in the database."""
+
     base_url: str = ""
     model: str = ""
     api_key: Secret = field(default_factory=Secret)
+    enabled: bool = True  # false turns every AI call off
+    connect_timeout: float = 5.0
+    first_token_timeout: float = 30.0  # waiting for the first streamed token
+    read_timeout: float = 30.0  # between two streamed chunks
+    models: dict[str, str] = field(default_factory=dict)  # per action: draft, polish, translate, summarize...
+    prompts_dir: str = ""  # a team directory whose <action>.txt files replace the packaged prompts
+    max_retry_wait: float = 20.0  # honour a 429's Retry-After up to this many seconds, once
+
+    @property
+    def active(self) -> bool:
+        return self.enabled and bool(self.base_url)
+
+    def model_for(self, action: str) -> str:
+        return self.models.get(action) or self.model
 
 
 @dataclass(frozen=True)
@@ -231,6 +247,19 @@ def _history(e: dict) -> dict:
     return {"history": history, "history_days": days}
 
 
+def _ai(ai: dict) -> AISettings:
+    models = ai.get("models", {})
+    if not isinstance(models, dict) or not all(isinstance(v, str) for v in models.values()):
+        raise ValueError("[ai.models] maps an action (draft, polish, translate, summarize) to a model name")
+    return AISettings(
+        base_url=ai.get("base_url", ""), model=ai.get("model", ""), api_key=_secret(ai, "api_key", "ai api key"),
+        enabled=bool(ai.get("enabled", True)), connect_timeout=float(ai.get("connect_timeout", 5.0)),
+        first_token_timeout=float(ai.get("first_token_timeout", 30.0)),
+        read_timeout=float(ai.get("read_timeout", 30.0)), models=dict(models),
+        prompts_dir=str(ai.get("prompts_dir", "")), max_retry_wait=float(ai.get("max_retry_wait", 20.0)),
+    )
+
+
 def _build(data: dict, source: Path | None) -> Settings:
     db = data.get("database", {})
     desks = []
@@ -279,7 +308,7 @@ def _build(data: dict, source: Path | None) -> Settings:
     return Settings(
         database_url=db.get("url") or default_database_url(),
         desks=tuple(desks),
-        ai=AISettings(base_url=ai.get("base_url", ""), model=ai.get("model", ""), api_key=_secret(ai, "api_key", "ai api key")),
+        ai=_ai(ai),
         keys=dict(data.get("keys", {})),
         theme=data.get("ui", {}).get("theme", ""),
         bell=bool(data.get("ui", {}).get("bell", False)),

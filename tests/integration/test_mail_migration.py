@@ -25,6 +25,8 @@ async def test_upgrade_from_0005_matches_the_metadata(tmp_path):
                          # and without what later revisions add
                          "DROP TABLE webhook_attempt; DROP TABLE webhook_delivery; DROP TABLE webhook_subscription;"
                          "DROP TABLE idempotency_key; DROP TABLE api_token;"
+                         "DROP TABLE ai_translation; DROP TABLE ai_usage; DROP TABLE requester_language;"
+                         "DROP TABLE ticket_summary;"
                          "UPDATE alembic_version SET version_num = '0005';")
     hd = await bootstrap(load(database_url=f"sqlite+aiosqlite:///{path}"), upgrade=True)
     await hd.close()

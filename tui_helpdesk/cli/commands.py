@@ -178,6 +178,10 @@ async def dispatch(args: argparse.Namespace) -> int:
         from .doctor import doctor
 
         return await doctor(args, _load)
+    if args.command == "ai":
+        from .ai_cmds import dispatch as ai_dispatch
+
+        return await ai_dispatch(args, _open)
     if args.command == "sync":
         from .sync import sync
 

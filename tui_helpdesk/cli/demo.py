@@ -84,6 +84,7 @@ def run_demo(args) -> int:
         asyncio.run(build_demo(path, settings))
     from ..adapters.mail.sink import MailSink
     from ..ui.app import run
+    from .ai_demo import with_demo_ai
     from .botsim import with_demo_chatbot
 
     pace = getattr(args, "pace", 2.0)
@@ -96,9 +97,13 @@ def run_demo(args) -> int:
     # A chatbot simulator in this process keeps the Conversations view alive.
     settings, sim = with_demo_chatbot(with_demo_mail(replace(settings, database_url=sqlite_url(path)), sink),
                                       pace=pace)
+    # And an AI simulator, unless an endpoint is configured: compose, summaries and translation work.
+    settings, ai_sim = with_demo_ai(settings)
     try:
         return run(settings, act_as=getattr(args, "act_as", None))
     finally:
         if sim is not None:
             sim.stop()
         sink.stop()
+        if ai_sim is not None:
+            ai_sim.stop()

@@ -381,6 +381,32 @@ async def _ai(ai) -> list[Check]:
     # A local model may need no key: an unset key is only a warning.
     out.append(Check("ai", "api key", status, secret))
     reachable, text = await _probe(*endpoint)
-    out.append(Check("ai", "endpoint", OK if reachable else FAIL,
-                     f"{text}; model {ai.model or '-'}; request not checked (skipped)" if reachable else text))
+    if not reachable:
+        out.append(Check("ai", "endpoint", FAIL, text))
+        return out
+    if not ai.enabled:
+        out.append(Check("ai", "endpoint", SKIP, f"{text}; AI is turned off ([ai] enabled = false)"))
+        return out
+    out.append(Check("ai", "endpoint", OK, text))
+    if ai.model:
+        out.append(await _ai_request(ai))
     return out
+
+
+async def _ai_request(ai) -> Check:
+    """A tiny chat completion (the ``ping`` prompt, a few tokens): key, model and streaming all work."""
+    from ..adapters.ai.client import OpenAIAssistant
+    from ..domain.ai import AIError
+    from ..services.ai.prompts import Prompts
+
+    assistant = OpenAIAssistant(ai)
+    usage: dict = {}
+    try:
+        messages = [{"role": "system", "content": Prompts(ai.prompts_dir).system("ping")},
+                    {"role": "user", "content": "ping"}]
+        answer = "".join([c async for c in assistant.stream(messages, max_tokens=5, usage=usage)])
+    except (AIError, HelpdeskError) as exc:
+        return Check("ai", "request", FAIL, str(exc))
+    finally:
+        await assistant.aclose()
+    return Check("ai", "request", OK, f"model {ai.model} answered {len(answer)} characters in {usage.get('ms', 0)} ms")

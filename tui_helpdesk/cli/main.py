@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from ..domain.errors import HelpdeskError, UsageError
-from . import api_cmds, botsim, commands, desk_cmds, mail_cmds
+from . import ai_cmds, api_cmds, botsim, commands, desk_cmds, mail_cmds
 
 
 class _Parser(argparse.ArgumentParser):
@@ -145,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     desk_cmds.add_arguments(sub, _Parser)
     mail_cmds.add_arguments(sub)
     api_cmds.add_arguments(sub, _Parser)
+    ai_cmds.add_arguments(sub)
 
     x = sub.add_parser("sync", help="sync mailboxes and send the outbox (runs until stopped)")
     x.add_argument("--once", action="store_true", help="one pass, then exit (for cron and tests)")

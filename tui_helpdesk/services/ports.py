@@ -162,13 +162,15 @@ class Assistant(Protocol):
     """An AI model behind an OpenAI-compatible chat completion, streamed.
 
     *messages* are ``{"role": "system" | "user" | "assistant", "content": str}``;
-    the answer arrives as text chunks. Errors are whatever the implementation
-    raises: callers treat any exception (and a slow answer) as "no answer".
+    the answer arrives as text chunks. When *usage* is given, the implementation
+    fills in ``prompt_tokens``, ``completion_tokens``, ``model`` and ``ms``.
+    Errors are :class:`~tui_helpdesk.domain.ai.AIError` with one clear line;
+    callers that only want a best effort treat any exception as "no answer".
     """
 
     def stream(
         self, messages: list[dict], *, model: str | None = None, temperature: float | None = None,
-        max_tokens: int | None = None,
+        max_tokens: int | None = None, usage: dict | None = None,
     ) -> AsyncIterator[str]: ...
 
 

@@ -126,6 +126,14 @@ class HelpdeskApp(App[int]):
         if any(desk.emails for desk in self.hd.settings.desks):
             # After the first frame: the mail service's imports are not on the cold start.
             self.call_after_refresh(self._start_mail)
+        if self.hd.settings.ai.active:
+            self.call_after_refresh(self.refresh_ai_usage)
+
+    def refresh_ai_usage(self) -> None:
+        """My AI usage today in the status bar (read after the first frame, and after each AI action)."""
+        from .ai_usage import show_ai_usage
+
+        show_ai_usage(self)
 
     def _start_mail(self) -> None:
         """Sync the desks' mailboxes in the background (a lease lets one process work each); ``hd.close`` stops it."""

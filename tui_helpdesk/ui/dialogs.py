@@ -488,3 +488,32 @@ class CollisionDialog(ModalScreen[bool]):
 
     def action_answer(self, send: bool) -> None:
         self.dismiss(send)
+
+
+class LineDialog(ModalScreen[str | None]):
+    """One line of text (an instruction for the AI, a language code); Enter returns it, Escape backs out."""
+
+    CSS_PATH = CSS_FILE
+    BINDINGS = Picker.BINDINGS
+
+    def __init__(self, title: str, placeholder: str = "", value: str = "") -> None:
+        super().__init__(classes="modal-dialog")
+        self._title = title
+        self._placeholder = placeholder
+        self._value = value
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box"):
+            yield Static(Text(self._title, style="bold", end=""), classes="dialog-title")
+            yield Input(value=self._value, placeholder=self._placeholder, id="line", classes="dialog-input")
+            yield Static(Text("enter ok · esc cancel", style="dim"), classes="dialog-hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#line").focus()
+
+    @on(Input.Submitted, "#line")
+    def _submit(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip() or None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

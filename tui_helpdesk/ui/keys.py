@@ -165,8 +165,35 @@ COMPOSER_KEYS: tuple[Key, ...] = (
     Key("ticket.composer.mention-next", "ctrl+n", "mention(1)", "Next @mention match", False, "Composer"),
 )
 
+# AI compose, summaries and translation on the ticket screen (function keys: they work while typing).
+AI_KEYS: tuple[Key, ...] = (
+    Key("ticket.ai.draft", "f2", "ai_draft", "AI draft", False, "AI", "AI: draft a reply from the conversation"),
+    Key("ticket.ai.polish", "f3", "ai_polish", "AI polish", False, "AI", "AI: polish my draft"),
+    Key("ticket.ai.translate", "f4", "ai_translate", "AI translate", False, "AI",
+        "AI: translate my draft into the customer's language"),
+    Key("ticket.ai.retry", "f5", "ai_retry", "AI retry with an instruction", False, "AI",
+        "AI: retry the last action with a one-line instruction"),
+    Key("ticket.ai.summarize", "S", "ai_summarize", "AI summary", False, "AI",
+        "AI: summarise this ticket as an internal note"),
+    Key("ticket.ai.original", "T", "toggle_original", "Show original / translation", False, "AI",
+        "Show the original or the translation of the customer message under the cursor"),
+    Key("ticket.ai.language", "L", "customer_language", "Customer language", False, "AI",
+        "Set the customer's language (translation and AI compose)"),
+)
+
+AI_ORIGINAL, AI_LANGUAGE = (next(k for k in AI_KEYS if k.id == i) for i in ("ticket.ai.original", "ticket.ai.language"))
+
+# Keys of the AI preview while it has focus.
+AI_PREVIEW_KEYS: tuple[Key, ...] = (
+    Key("ticket.ai.accept", "enter,y", "accept", "Accept", True, "AI", "AI preview: accept into the composer"),
+    Key("ticket.ai.reject", "n,x", "reject", "Reject", True, "AI", "AI preview: reject (the draft stays)"),
+    Key("ticket.ai.edit", "e", "edit", "Accept and edit in $EDITOR", True, "AI"),
+    Key("ticket.ai.instruct", "i", "instruct", "Retry with an instruction", True, "AI"),
+    Key("ticket.ai.cancel", "escape", "cancel", "Cancel / close", True, "AI", "AI preview: stop the answer and close"),
+)
+
 # Everything the ticket screen binds, for the keymap and the help screen.
-ALL_TICKET_KEYS: tuple[Key, ...] = TICKET_KEYS + TIMELINE_KEYS + COMPOSER_KEYS
+ALL_TICKET_KEYS: tuple[Key, ...] = TICKET_KEYS + TIMELINE_KEYS + COMPOSER_KEYS + AI_KEYS + AI_PREVIEW_KEYS
 
 
 # The API tokens and webhooks screen (admins; from the command palette).
@@ -181,4 +208,4 @@ INTEGRATION_KEYS: tuple[Key, ...] = (
 
 ALL_KEYS: tuple[Key, ...] = APP_KEYS + INBOX_KEYS + TABLE_KEYS + RAIL_KEYS
 KEY_IDS = frozenset(k.id for k in ALL_KEYS)
-GROUPS = ("Moving", "Tickets", "Composer", "Filters and views", "General")
+GROUPS = ("Moving", "Tickets", "Composer", "AI", "Filters and views", "General")

@@ -25,6 +25,7 @@ from ...domain.errors import HelpdeskError
 from . import engine as engine_mod
 from .steady import SteadyConnection, connect, finish, transaction
 from .tx.agents import AgentQueries
+from .tx.ai import AIQueries
 from .tx.desk_settings import DeskSettingsQueries
 from .tx.desks import DeskQueries
 from .tx.drafts import DraftQueries
@@ -110,7 +111,7 @@ class Store:
 
 class Tx(
     DeskQueries, AgentQueries, TicketQueries, TimelineQueries, ViewQueries, SavedViewQueries, FeedQueries,
-    DraftQueries, LeaseQueries, DeskSettingsQueries,
+    DraftQueries, LeaseQueries, DeskSettingsQueries, AIQueries,
 ):
     """One transaction. Every method is a small, named query (by area in :mod:`.tx`)."""
 

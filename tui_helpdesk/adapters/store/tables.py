@@ -206,7 +206,7 @@ def load_channel_tables() -> None:
     creating or migrating a schema; a command that only reads tickets skips
     building them.
     """
-    from . import tables_api, tables_chat, tables_mail  # noqa: F401
+    from . import tables_ai, tables_api, tables_chat, tables_mail  # noqa: F401
 
 # A desk's shared settings (assignment, scheduling, email, translation, the
 # chatbot link): one row per desk, a JSON document checked by

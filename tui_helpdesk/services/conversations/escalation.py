@@ -70,7 +70,7 @@ class Escalation:
                 return None, False
             if not conv.ai_paused:
                 await client.pause_ai(conversation_id)
-        summary = await summarise(self.service.assistant, conv)
+        summary = await summarise(self.service.assistant, conv, self.service.prompts)
         new_ticket = False
         try:
             async with self.store.write() as tx:

@@ -46,6 +46,7 @@ class ConversationService:
         self.store = store
         self.tickets = tickets
         self.assistant = assistant
+        self.prompts = None  # the team's prompt files (services.ai.prompts.Prompts); None: the packaged ones
         self.outbox: "ChatOutbox | None" = None
         self._settings = {d.slug: d for d in settings.desks if d.enabled and d.chatbot.base_url}
         self.chat_platform_factory = chat_platform_factory

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 from ...domain.chat.model import Conversation, MessageRole
 from ...domain.text import clean, one_line
+from ...domain.ai import strip_signature
+from ..ai.prompts import Prompts, block, nonce
 from ..ports import Assistant
 
 log = logging.getLogger(__name__)
@@ -37,20 +39,21 @@ class Summary:
     text: str
 
 
-def summary_prompt(conv: Conversation, language: str) -> list[dict]:
-    """The chat-completion messages asking for a subject and a summary of *conv*."""
-    system = (
-        "You summarise a customer's conversation with a support chatbot for the help-desk agent who takes it "
-        f"over. Write in the customer's language (BCP 47: {language or 'unknown, use the language of the chat'}). "
-        "Answer in exactly this form and nothing else:\n"
-        "Subject: <a ticket subject line of at most ten words>\n"
-        "Summary: <two or three sentences: what the customer wants, what was tried, what is still open>"
-    )
-    lines = [f"{_WHO.get(m.role, 'Platform')}: {one_line(m.text, PROMPT_MESSAGE_CHARS)}"
+def summary_prompt(conv: Conversation, language: str, prompts: Prompts | None = None) -> list[dict]:
+    """The chat-completion messages asking for a subject and a summary of *conv* (prompt file ``escalation``).
+
+    The transcript goes in as one data block: the customer's words are never
+    instructions to the model.
+    """
+    system = (prompts or Prompts()).system(
+        "escalation", customer_language=language or "unknown, use the language of the chat")
+    lines = [f"{_WHO.get(m.role, 'Platform')}: {one_line(strip_signature(m.text), PROMPT_MESSAGE_CHARS)}"
              for m in list(conv.messages or ())[-PROMPT_MESSAGES:] if m.text.strip()]
     if conv.escalation_reason:
         lines.append(f"(The chatbot handed over because: {one_line(conv.escalation_reason, 300)})")
-    return [{"role": "system", "content": system}, {"role": "user", "content": "\n".join(lines) or "(no messages)"}]
+    user = block("TRANSCRIPT", "\n".join(lines) or "(no messages)", nonce())
+    return [{"role": "system", "content": system},
+            {"role": "user", "content": f"{user}\nCustomer language: {language or 'unknown'}"}]
 
 
 def parse_summary(answer: str) -> Summary | None:
@@ -76,13 +79,13 @@ def parse_summary(answer: str) -> Summary | None:
     return Summary(subject, text)
 
 
-async def summarise(assistant: Assistant | None, conv: Conversation) -> Summary | None:
+async def summarise(assistant: Assistant | None, conv: Conversation, prompts: Prompts | None = None) -> Summary | None:
     """Ask *assistant* for *conv*'s subject and summary; None when there is none to be had."""
     if assistant is None:
         return None
     try:
         async with asyncio.timeout(SUMMARY_TIMEOUT):
-            chunks = [chunk async for chunk in assistant.stream(summary_prompt(conv, conv.user.language))]
+            chunks = [chunk async for chunk in assistant.stream(summary_prompt(conv, conv.user.language, prompts))]
     except Exception as exc:  # noqa: BLE001 - a summary is never worth losing a ticket
         log.warning("conversation %s: no summary (%s)", conv.id, type(exc).__name__)
         return None

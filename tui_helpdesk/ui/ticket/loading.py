@@ -165,6 +165,7 @@ class TicketLoading:
             self._say(f"{marked} mention{'s' if marked != 1 else ''} of you here marked read")
         self.loaded = True
         self._load_channel()
+        self._translate_shown()
         if self._pending_mode:
             mode, self._pending_mode = self._pending_mode, None
             self.composer.open(mode if not had_draft else None)
@@ -254,6 +255,7 @@ class TicketLoading:
         self.timeline.append(entries)
         if entries:
             self._load_channel()
+            self._translate_shown()
         if any(e.kind is EntryKind.NOTE and self.me.login in e.meta.get("mentions", ()) for e in entries):
             # Mentioned on the ticket I am reading: it is read already.
             await self.composer_service.open(self.me, self.ticket_id)
@@ -277,6 +279,7 @@ class TicketLoading:
             return
         self.timeline.prepend(entries)
         self._load_channel()
+        self._translate_shown()
 
     # ------------------------------------------- delivery and the chatbot (after the first frame)
 

@@ -30,13 +30,16 @@ from ...services.composer import ComposerService, Here
 from ...services.delivery import DeliveryService
 from ..keymap import bindings, key_hints
 from ..keys import Key
-from ..keys import ALLOW_AI, ATTACHMENTS, RESEND, TICKET_KEYS
+from ..keys import AI_KEYS, AI_ORIGINAL, ALLOW_AI, ATTACHMENTS, RESEND, TICKET_KEYS
+from ..widgets.ai_preview import AIPreview
 from ..widgets.composer import Composer
 from ..widgets.details import DetailsPanel, PreviousTickets
 from ..widgets.entry_text import safe_line
 from ..widgets.keybar import KeyBar
 from ..widgets.timeline import Timeline
 from .actions import TicketActions
+from .ai import POLISH_TONES, TicketAI
+from .translating import TicketTranslating
 from .commands import TicketCommands
 from .loading import TICK_SECONDS, TicketLoading
 from .send import TicketSending
@@ -45,10 +48,10 @@ from .threads import TicketThreads
 NARROW = 96  # below this width the details panel starts hidden
 
 
-class TicketScreen(TicketLoading, TicketSending, TicketActions, TicketThreads, Screen):
+class TicketScreen(TicketLoading, TicketSending, TicketActions, TicketThreads, TicketTranslating, TicketAI, Screen):
     # Beside the app's stylesheet, not in this package: the ticket dialogs read it too.
     CSS_PATH = Path(__file__).resolve().parent.parent / "ticket.tcss"
-    BINDINGS = bindings(TICKET_KEYS)
+    BINDINGS = bindings(TICKET_KEYS + AI_KEYS)
     COMMANDS = {TicketCommands}
 
     def __init__(self, hd, me: Agent, ticket_id: int):
@@ -88,6 +91,7 @@ class TicketScreen(TicketLoading, TicketSending, TicketActions, TicketThreads, S
         self.timeline = Timeline(self.now, id="timeline")
         self.details = DetailsPanel(id="details")
         self.composer = Composer(id="composer")
+        self.ai_preview = AIPreview(id="ai-preview")
 
     # ------------------------------------------------------------------ layout
 
@@ -99,9 +103,11 @@ class TicketScreen(TicketLoading, TicketSending, TicketActions, TicketThreads, S
             yield Static("", id="ticket-status", markup=False)
             yield Static(Text(f"#{self.ticket_id} loading…"), id="ticket-header", markup=False)
         yield Static("", id="ticket-presence", markup=False)
+        yield Static("", id="ticket-translation", markup=False)
         with Horizontal(id="ticket-main"):
             yield self.timeline
             yield self.details
+        yield self.ai_preview
         yield self.composer
         yield KeyBar(id="ticket-keys")
 
@@ -110,9 +116,12 @@ class TicketScreen(TicketLoading, TicketSending, TicketActions, TicketThreads, S
 
     async def on_mount(self) -> None:
         self.composer.display = False
+        self.ai_preview.display = False
         self.query_one("#ticket-presence").display = False
+        self.query_one("#ticket-translation").display = False
         self.details.display = self.app.size.width >= NARROW
-        self.timeline.hints = {"attachments": self.keys_of(ATTACHMENTS), "resend": self.keys_of(RESEND)}
+        self.timeline.hints = {"attachments": self.keys_of(ATTACHMENTS), "resend": self.keys_of(RESEND),
+                               "original": self.keys_of(AI_ORIGINAL)}
         self._widgets = list(self.walk_children(with_self=True))
         self.timeline.focus()
         # One short timer: a cancelled timer's handle (and through its context, this screen)
@@ -146,7 +155,8 @@ class TicketScreen(TicketLoading, TicketSending, TicketActions, TicketThreads, S
     # Single-letter actions are out of reach while typing; hiding them keeps
     # the footer short (and cheap to redraw when focus moves).
     _LETTER_ACTIONS = frozenset({"reply", "note", "status", "assign", "take", "close_ticket", "editor", "previous",
-                                 "toggle_details", "allow_ai", "attachments", "resend", "split", "merge"})
+                                 "toggle_details", "allow_ai", "attachments", "resend", "split", "merge",
+                                 "ai_summarize", "toggle_original", "customer_language"})
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in self._LETTER_ACTIONS and self.composer.input.has_focus:
@@ -172,6 +182,11 @@ class TicketScreen(TicketLoading, TicketSending, TicketActions, TicketThreads, S
                                                 or (ticket.ai_replies_allowed and not ticket.status.is_active)):
                 continue
             out.append((key.help, hints.get(key.id, ""), partial(self.run_action, key.action)))
+        for key in AI_KEYS:
+            out.append((key.help, hints.get(key.id, ""), partial(self.run_action, key.action)))
+            if key.id == "ticket.ai.polish":
+                for tone in POLISH_TONES:
+                    out.append((f"AI: polish my draft, {tone}", "", partial(self.run_action, f"ai_polish({tone!r})")))
         return out
 
     # -------------------------------------------------------------- messages

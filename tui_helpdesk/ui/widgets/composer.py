@@ -160,6 +160,7 @@ class Composer(Vertical):
 
     def compose(self):
         yield Static("", id="composer-title", markup=False)
+        yield Static("", id="composer-original", markup=False)
         yield Static("", id="composer-mentions", markup=False)
         cc = Input(placeholder="Cc: addresses, separated by commas (empty: nobody)", id="composer-cc")
         cc.display = False
@@ -170,6 +171,17 @@ class Composer(Vertical):
     def on_mount(self) -> None:
         self._show_mode()
         self.query_one("#composer-mentions").display = False
+        self.query_one("#composer-original").display = False
+
+    def show_original(self, text: str | None) -> None:
+        """Show the agent's own draft above its translation (None hides it)."""
+        box = self.query_one("#composer-original", Static)
+        if text:
+            line = Text(end="", no_wrap=True, overflow="ellipsis")
+            line.append("Before translation: ", style="dim italic")
+            line.append_text(safe_line(text, 400, style="dim"))
+            box.update(line)
+        box.display = bool(text)
 
     @property
     def text(self) -> str:
@@ -188,6 +200,8 @@ class Composer(Vertical):
         self.input.load_text(text)
         self.input.move_cursor(self.input.document.end)
         self.base_entry_id = base_entry_id
+        if not text.strip() and self.is_mounted:
+            self.show_original(None)
 
     def set_recipients(self, to: str | None, cc: list[str]) -> None:
         """Who a reply goes to (email tickets): To is shown, Cc can be changed for this reply and the next."""

@@ -124,13 +124,20 @@ class DetailsPanel(VerticalScroll, can_focus=False):
         if self._shown is not None:
             self.show(*self._shown)
 
+    customer_language: str | None = None  # "French (detected) · L: change", once the AI part knows it
+
+    def show_customer_language(self, text: str) -> None:
+        self.customer_language = text
+        if self._shown is not None:
+            self.show(*self._shown)
+
     def show(self, ticket: Ticket, now: datetime) -> None:
         self._shown = (ticket, now)
         r = ticket.requester
         who: list[tuple[str, Text | str | None]] = [("Name", r.name or None), ("Email", r.email)]
         if r.chatbot_user_id:
             who.append(("Chat user", r.chatbot_user_id))
-        who.append(("Language", r.language))
+        who.append(("Language", self.customer_language or r.language))
 
         rows: list[tuple[str, Text | str | None]] = [
             ("Status", ticket.status.label),

@@ -115,8 +115,36 @@ class EntryTexts:
         return "\n".join(t.plain for t in (self.main, self.fold, self.quoted) if t is not None)
 
 
+@dataclass(frozen=True, slots=True)
+class Translated:
+    """A customer message's translation as the timeline shows it.
+
+    ``state``: ``pending`` (being translated), ``done``, ``long`` (translated on
+    demand only), ``failed``. ``original`` is the agent's "show original" toggle.
+    """
+
+    state: str
+    language: str  # the customer's language, by name
+    text: str = ""
+    original: bool = False
+
+
+def translation_note(t: Translated, key: str) -> str:
+    how = f"{key}: " if key else ""
+    if t.state == "pending":
+        return f"translating from {t.language}…"
+    if t.state == "long":
+        return f"long {t.language} message · {how}translate"
+    if t.state == "failed":
+        return f"translation failed · {how}retry"
+    if t.original:
+        return f"original ({t.language}) · {how}show translation"
+    return f"translated from {t.language} · {how}show original"
+
+
 def entry_texts(entry: TimelineEntry, now: datetime, *, expanded: bool = False, parts: Parts | None = None,
-                delivery: Delivery | None = None, hints: dict[str, str] | None = None) -> EntryTexts:
+                delivery: Delivery | None = None, hints: dict[str, str] | None = None,
+                translation: Translated | None = None) -> EntryTexts:
     """One entry as Text: a header line (with a reply's delivery), the body, attachments and the quote fold."""
     hints = hints or {}
     if entry.kind is EntryKind.EVENT:
@@ -155,6 +183,11 @@ def entry_texts(entry: TimelineEntry, now: datetime, *, expanded: bool = False, 
             out.append(f"  {hints['resend']}: resend", style="dim")
     parts = parts or entry_parts(entry)
     body = Text(parts.new, end="")
+    if translation is not None and entry.kind is EntryKind.MESSAGE:
+        out.append(f"  {translation_note(translation, hints.get('original', ''))}", style="italic")
+        if translation.state == "done" and not translation.original:
+            # Model output: cleaned like any untrusted text, never markup.
+            body = Text(clean(translation.text), end="")
     if entry.kind is EntryKind.NOTE:
         body.highlight_regex(MENTION_RE, "bold underline")
     out.append("\n")

@@ -58,6 +58,7 @@ class StatusBar(Static):
     sync_ok: reactive[bool] = reactive(True)
     mail: reactive[str] = reactive("")  # empty: no mailbox configured
     mail_ok: reactive[bool] = reactive(True)
+    ai: reactive[str] = reactive("")  # my AI usage today; empty: no AI endpoint
 
     def render(self) -> Text:
         out = Text(no_wrap=True, overflow="ellipsis", end="")
@@ -76,5 +77,8 @@ class StatusBar(Static):
             out.append("  │  ", style="dim")
             out.append_text(line(("" if self.mail_ok else "⚠ ") + self.mail, 60,
                                  style="" if self.mail_ok else "bold red"))
+        if self.ai:
+            out.append("  │  ", style="dim")
+            out.append(self.ai)
         return out
 

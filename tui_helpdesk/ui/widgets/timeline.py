@@ -25,7 +25,7 @@ from ...domain.delivery import Delivery
 from ...domain.model import TimelineEntry
 from ..keymap import bindings
 from ..keys import TIMELINE_KEYS
-from .entry_text import entry_texts
+from .entry_text import Translated, entry_texts
 from .timeline_layout import BlockLayout, Block
 
 
@@ -81,6 +81,7 @@ class Timeline(BlockLayout, ScrollView, can_focus=True):
         self._laying_out = False
         self.delivery: dict[int, Delivery] = {}  # reply entry id -> how far it got
         self.hints: dict[str, str] = {}  # "attachments" / "resend" -> the key that does it, shown on entries
+        self.translations: dict[int, Translated] = {}  # customer message id -> its translation as shown
 
     # ------------------------------------------------------------- contents
 
@@ -112,7 +113,30 @@ class Timeline(BlockLayout, ScrollView, can_focus=True):
         """The plain text entry *index* shows now (for tests and screen readers)."""
         block = self.blocks[index]
         return entry_texts(block.entry, self._now(), expanded=block.expanded, parts=block.parts,
-                           delivery=self.delivery.get(block.entry.id), hints=self.hints).plain
+                           delivery=self.delivery.get(block.entry.id), hints=self.hints,
+                           translation=self.translations.get(block.entry.id)).plain
+
+    def set_translation(self, entry_id: int, translation: Translated | None) -> None:
+        """Show (or stop showing) a message's translation; only that entry is drawn again."""
+        self.set_translations({entry_id: translation})
+
+    def set_translations(self, changes: dict[int, Translated | None]) -> None:
+        """Several at once, with one layout: the entries whose translation changed are drawn again."""
+        changed = False
+        for entry_id, translation in changes.items():
+            if self.translations.get(entry_id) == translation:
+                continue
+            if translation is None:
+                self.translations.pop(entry_id, None)
+            else:
+                self.translations[entry_id] = translation
+            changed = True
+        if not changed:
+            return
+        for block in self.blocks:
+            if block.entry.id in changes:
+                block.key = None
+        self._relayout()
 
     def set_delivery(self, delivery: dict[int, Delivery]) -> None:
         """Show each reply's delivery state; only the entries whose state changed are drawn again."""

@@ -181,7 +181,8 @@ class BlockLayout:
         """Render *block* if what it shows changed; returns True when its height changed."""
         cursor = index == self.cursor
         delivery = self.delivery.get(block.entry.id)
-        key = (width, block.expanded, cursor, cursor and self.has_focus, delivery)
+        translation = self.translations.get(block.entry.id)
+        key = (width, block.expanded, cursor, cursor and self.has_focus, delivery, translation)
         if block.key == key:
             return False
         before = block.height
@@ -193,7 +194,7 @@ class BlockLayout:
             base += style("timeline--cursor")
         bar_style = base + style("timeline--cursor-bar" if cursor else f"timeline--bar-{kind}")
         texts = entry_texts(block.entry, self._now(), expanded=block.expanded, parts=block.parts, delivery=delivery,
-                            hints=self.hints)
+                            hints=self.hints, translation=translation)
         inner = max(8, width - 3)
         console = self.app.console
         options = console.options.update_width(inner)
