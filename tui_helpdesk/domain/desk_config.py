@@ -59,6 +59,10 @@ class EmailConfig:
     poll_seconds: int = 60
     imap: AccountConfig = field(default_factory=AccountConfig)
     smtp: AccountConfig = field(default_factory=AccountConfig)
+    # A mailbox's mail from before its first sync: "import" as quiet history, or "skip";
+    # history_days > 0 keeps only that many recent days of it.
+    history: str = "import"
+    history_days: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,7 +253,16 @@ def _email(errors, path, doc) -> EmailConfig | None:
         poll_seconds=_int(errors, f"{path}.poll_seconds", doc.get("poll_seconds", 60), 5, 86400),
         imap=_account(errors, f"{path}.imap", doc.get("imap", {})),
         smtp=_account(errors, f"{path}.smtp", doc.get("smtp", {})),
+        history=_history(errors, f"{path}.history", doc.get("history", "import")),
+        history_days=_int(errors, f"{path}.history_days", doc.get("history_days", 0), 0, 36500),
     )
+
+
+def _history(errors, path, value) -> str:
+    if value not in ("import", "skip"):
+        errors[path] = f'must be "import" or "skip", not {value!r}'
+        return "import"
+    return value
 
 
 def parse_desk(doc: dict) -> DeskConfig:
@@ -328,7 +341,8 @@ def desk_doc(config: DeskConfig) -> dict:
         "email": [
             {"address": e.address, "display_name": e.display_name, "signature": e.signature,
              "acknowledge": e.acknowledge, "mailbox": e.mailbox, "processed_folder": e.processed_folder,
-             "poll_seconds": e.poll_seconds, "imap": asdict(e.imap), "smtp": asdict(e.smtp)}
+             "poll_seconds": e.poll_seconds, "imap": asdict(e.imap), "smtp": asdict(e.smtp),
+             "history": e.history, "history_days": e.history_days}
             for e in config.emails
         ],
         "translation": {"enabled": config.translation, "language": config.team_language},

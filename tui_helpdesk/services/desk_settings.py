@@ -84,7 +84,8 @@ def config_from_local(desk: DeskSettings) -> DeskConfig:
                      for s in desk.shifts),
         emails=tuple(
             EmailConfig(e.address.strip().lower(), e.display_name, e.signature, e.acknowledge, e.mailbox,
-                        e.processed_folder, e.poll_seconds, account(e.imap), account(e.smtp))
+                        e.processed_folder, e.poll_seconds, account(e.imap), account(e.smtp),
+                        e.history, e.history_days)
             for e in desk.emails if e.address
         ),
         translation=desk.translation, team_language=desk.team_language,
@@ -186,6 +187,7 @@ class DeskSettingsService:
             emails.append(EmailSettings(
                 address=e.address, display_name=e.display_name, signature=e.signature, acknowledge=e.acknowledge,
                 mailbox=e.mailbox, processed_folder=e.processed_folder, poll_seconds=e.poll_seconds,
+                history=e.history, history_days=e.history_days,
                 imap=MailAccount(e.imap.host, e.imap.port, e.imap.username,
                                  mine.imap.password if mine else Secret(label=f"{e.address} imap password"),
                                  e.imap.security),
