@@ -30,7 +30,7 @@ from ..feed import FeedChanged
 from ..widgets.timeline import Timeline
 
 PAGE = 60  # entries shown once a ticket is open; older ones come a page at a time
-FIRST_PAGE = 25  # ...of which the first frame needs only the newest (a tall terminal shows fewer)
+FIRST_PAGE = 60  # ...all of it on the first frame: prepending more later moved the view (more frames)
 FIRST_WAIT = 0.25  # how long the screen waits for its first reads before showing "loading…"
 GC_HOLD_MAX = 1.0  # the garbage collector waits for the first frame at most this long
 TICK_SECONDS = 0.5  # the screen's one timer: presence, minute labels, delivery, retries
@@ -146,29 +146,46 @@ class TicketLoading:
 
     @work(exclusive=True, group="ticket-load-rest", exit_on_error=False)
     async def _load_rest(self, had_draft: bool) -> None:
-        """What the first frame can do without: the team (for @mentions), marking my mentions read."""
+        """What the first frame can do without: the rest of the first page, the team (for
+        @mentions), the replies' deliveries, marking my mentions read.
+
+        Everything is read first and shown in one batch, so the open settles in a
+        second frame instead of a frame per read.
+        """
         me = self.me
+        timeline = self.timeline
+        older: list = []
+        delivery = None
+        marked = 0
         try:
-            timeline = self.timeline
             missing = min(PAGE, timeline.total) - len(timeline.blocks)
             if missing > 0 and timeline.blocks:  # the rest of the first page, above what is in view
-                timeline.prepend(await self.hd.tickets.timeline_before(self.ticket_id, timeline.first_id, missing))
+                older = await self.hd.tickets.timeline_before(self.ticket_id, timeline.first_id, missing)
             self._agents = await self.hd.agents.list()
             marked = await self.composer_service.open(me, self.ticket_id)
+            if self.ticket is not None:
+                delivery = await self.deliveries.for_ticket(self.ticket, [*older, *timeline.entries])
         except Exception as exc:  # noqa: BLE001 - the ticket is shown; say what is missing
             self._say(f"#{self.ticket_id}: not everything could be read: {type(exc).__name__}: {exc}", "warning")
-            marked = 0
-        self.composer.set_logins([(a.login, a.name) for a in self._agents if a.id != me.id])
-        if had_draft:
-            self._say(f"Your {'note' if self.composer.mode == 'note' else 'reply'} draft is back")
-        if marked:
-            self._say(f"{marked} mention{'s' if marked != 1 else ''} of you here marked read")
-        self.loaded = True
-        self._load_channel()
+        with self.app.batch_update():
+            if older:
+                timeline.prepend(older)
+            if delivery is not None:
+                timeline.set_delivery(delivery)
+                if any(d.pending for d in delivery.values()):
+                    self._next_delivery = time.monotonic() + DELIVERY_POLL_SECONDS
+            self.composer.set_logins([(a.login, a.name) for a in self._agents if a.id != me.id])
+            if had_draft:
+                self._say(f"Your {'note' if self.composer.mode == 'note' else 'reply'} draft is back")
+            if marked:
+                self._say(f"{marked} mention{'s' if marked != 1 else ''} of you here marked read")
+            self.loaded = True
+            if self._pending_mode:
+                mode, self._pending_mode = self._pending_mode, None
+                self.composer.open(mode if not had_draft else None)
+        if self.ticket is not None and self.ticket.type is TicketType.LIVE_CHAT and self.ticket.conversation_id:
+            self._load_channel()  # the chat's state, from the platform's record
         self._translate_shown()
-        if self._pending_mode:
-            mode, self._pending_mode = self._pending_mode, None
-            self.composer.open(mode if not had_draft else None)
         self._follow()  # changes heard while loading
 
     # ------------------------------------------------------------------ live

@@ -236,10 +236,14 @@ class TicketScreen(TicketLoading, TicketSending, TicketActions, TicketThreads, T
             line.append("● ")
             line.append_text(safe_line(here.name, 60, style="bold"))
             line.append(" is typing…" if here.typing else " is viewing", style="italic")
+        shown = (line.plain, any(h.typing for h in others), bool(problem))
+        if shown == getattr(self, "_presence_shown", ("", False, False)):
+            return  # nobody came or went: no repaint (it runs every few seconds)
+        self._presence_shown = shown
         box = self.query_one("#ticket-presence", Static)
         box.update(line)
-        box.set_class(any(h.typing for h in others), "-typing")
-        box.set_class(bool(problem), "-problem")
+        box.set_class(shown[1], "-typing")
+        box.set_class(shown[2], "-problem")
         box.display = bool(others or problem)
 
     # --------------------------------------------------------------- actions

@@ -221,7 +221,7 @@ class Composer(Vertical):
         if mode:
             self.mode = mode
         self.display = True
-        self._show_mode()
+        self._want_recipients()
         self.input.focus()
         self.input.move_cursor(self.input.document.end)
 
@@ -239,6 +239,18 @@ class Composer(Vertical):
         if self.is_mounted:
             self._show_mode()
             self.post_message(self.Edited(self))
+            if self.display and self.input.has_focus:
+                self._want_recipients()  # switched to reply while writing
+
+    def _want_recipients(self) -> None:
+        """Ask the screen who a reply goes to, once, when the agent starts writing one.
+
+        Not when a draft is merely restored on opening: the To/Cc line (and the mail
+        service behind it) would change the layout right after the ticket's first frame.
+        """
+        if self.mode != "note" and self.to is None and not self._asked_recipients:
+            self._asked_recipients = True
+            self.post_message(self.Wants(self, "recipients"))
 
     def _show_mode(self) -> None:
         note = self.mode == "note"
@@ -257,9 +269,6 @@ class Composer(Vertical):
                 title.append("  to the customer", style="italic")
         self.query_one("#composer-title", Static).update(title)
         self.query_one("#composer-cc").display = not note and self.to is not None
-        if not note and self.display and self.to is None and not self._asked_recipients:
-            self._asked_recipients = True
-            self.post_message(self.Wants(self, "recipients"))
         hint = Text("ctrl+s send · ctrl+g reply/note · ctrl+o $EDITOR · ctrl+t canned · esc hide", style="dim")
         self.query_one("#composer-hint", Static).update(hint)
 
