@@ -38,5 +38,21 @@ async def test_demo_desk_has_everything(tmp_path, demo_db):
         subjects = " ".join(r.subject for r in page.rows)
         assert any(word in subjects for word in ("Reembolso", "Rückerstattung", "Remboursement"))
         assert any("\u3040" <= ch <= "\u30ff" or "\u4e00" <= ch <= "\u9fff" for ch in subjects)
+        # Some customers come back (their earlier tickets show beside the new one), some attach files.
+        from sqlalchemy import func, select
+
+        from tui_helpdesk.adapters.store.tables import ENTRY, TICKET
+
+        async with hd.store.read() as tx:
+            returning = await tx.conn.scalar(select(func.count()).select_from(
+                select(TICKET.c.requester_id).group_by(TICKET.c.requester_id)
+                .having(func.count() > 1).subquery()))
+            metas = [r[0] for r in await tx.conn.execute(select(ENTRY.c.meta).where(ENTRY.c.meta.is_not(None)))]
+        assert returning >= 5
+        files = [a for m in metas if isinstance(m, dict) for a in m.get("attachments", [])]
+        from tui_helpdesk.adapters.mail.attachments import AttachmentStore
+
+        kept = AttachmentStore(demo_db.parent / "attachments")  # beside the database the demo was built in
+        assert len(files) >= 3 and all(kept.exists(a["sha256"]) for a in files)
     finally:
         await hd.close()
