@@ -49,6 +49,11 @@ async def test_demo_desk_has_everything(tmp_path, demo_db):
                 .having(func.count() > 1).subquery()))
             metas = [r[0] for r in await tx.conn.execute(select(ENTRY.c.meta).where(ENTRY.c.meta.is_not(None)))]
         assert returning >= 5
+        # Its past replies were said long ago: none is queued now, or reported as not sent.
+        async with hd.store.read() as tx:
+            not_sent = await tx.conn.scalar(select(func.count()).select_from(ENTRY)
+                                            .where(ENTRY.c.body.like("Reply not sent%")))
+        assert not_sent == 0
         files = [a for m in metas if isinstance(m, dict) for a in m.get("attachments", [])]
         from tui_helpdesk.adapters.mail.attachments import AttachmentStore
 
