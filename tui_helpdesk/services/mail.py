@@ -85,6 +85,11 @@ class MailService:
         self._stop: asyncio.Event | None = None
         self._tasks: list[asyncio.Task] = []
 
+    @property
+    def reads_mail(self) -> bool:
+        """Some address has a mailbox to read (an address may only send, as the demo's does)."""
+        return any(a.email.imap.host for a in self.addresses)
+
     def start(self, progress: ProgressCallback | None = None) -> None:
         """Sync every mailbox and send the outbox in the background (for the app).
 

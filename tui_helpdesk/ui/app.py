@@ -139,7 +139,7 @@ class HelpdeskApp(App[int]):
         """Sync the desks' mailboxes in the background (a lease lets one process work each); ``hd.close`` stops it."""
         if self.hd is not None and self.is_running:
             mail = self.hd.mail
-            if any(a.email.imap.host for a in mail.addresses):  # an address that only sends has nothing to read
+            if mail.reads_mail:  # an address that only sends has nothing to connect to
                 self._set_mail("mail: connecting", True)
             mail.start(self.mail_progress)
 
