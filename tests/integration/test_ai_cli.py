@@ -49,6 +49,8 @@ def test_summarize_once_until_the_ticket_changes_and_usage(ai_cli, endpoint):
     assert again == {**first, "regenerated": False}
     shown = ai_cli.json("ticket", "show", "1")
     assert shown["summary"].startswith("[simulated] The customer wrote")
+    plain = ai_cli.run("ticket", "show", "1").stdout.splitlines()
+    assert plain[3] == f"summary: {shown['summary']}"  # under the header, before the timeline
     usage = ai_cli.json("ai", "usage", "--since", "1d")["usage"]
     assert [(u["action"], u["model"], u["calls"]) for u in usage] == [("summarize", "sim-large", 1)]
     assert usage[0]["prompt_tokens"] > 0 and usage[0]["agent"]
