@@ -37,3 +37,25 @@ def test_a_configured_endpoint_or_ai_turned_off_is_left_alone(sqlite_url):
     assert with_demo_ai(configured) == (configured, None)
     off = Settings(database_url=sqlite_url, ai=replace(AISettings(), enabled=False))
     assert with_demo_ai(off) == (off, None)
+
+
+async def test_the_demo_desk_translates_and_has_a_french_customer(sqlite_url):
+    """Stored desk settings (not only the demo's start-up): translation on even with a configured endpoint."""
+    from tui_helpdesk.services.demo import FRENCH_CUSTOMER, populate_demo
+
+    hd = await bootstrap(Settings(database_url=sqlite_url))
+    try:
+        me = await populate_demo(hd, tickets=2, bulk=0, seed=3)
+        state = await hd.desk_settings.get()
+        assert state.version >= 1 and state.config.translation and state.config.team_language == "en"
+        [ticket_id] = {h.ticket_id for h in await hd.tickets.search("58213")}
+        ticket = await hd.tickets.get(ticket_id)
+        assert ticket.requester.email == FRENCH_CUSTOMER[1]
+        assert ticket.assignee.id == me.id and ticket.status.value == "on_you"
+        messages = [e for e in await hd.tickets.timeline(ticket.id) if e.kind is EntryKind.MESSAGE]
+        assert len(messages) == 3
+        # Detected from her own text (no endpoint needed), and the desk wants it translated.
+        assert await hd.ai.customer_language(ticket) == "fr"
+        assert (await hd.ai.policy(ticket)).wants("fr")
+    finally:
+        await hd.close()
