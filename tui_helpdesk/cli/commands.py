@@ -148,6 +148,9 @@ def _show_ticket(t: Ticket, entries: list[TimelineEntry]) -> None:
             if joined:
                 _print(f"   (joined: {joined})")
             _print(clean(e.body))
+            original = e.meta.get("original") if e.kind.value == "reply" and isinstance(e.meta, dict) else None
+            if isinstance(original, dict) and original.get("text"):  # sent translated: the agent's own text too
+                _print(f"   (sent as an AI translation; the agent wrote: {one_line(str(original['text']), 500)})")
 
 
 async def dispatch(args: argparse.Namespace) -> int:

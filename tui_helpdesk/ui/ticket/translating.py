@@ -21,7 +21,7 @@ from ...domain.errors import HelpdeskError
 from ...domain.model import EntryKind, TimelineEntry
 from ...services.ai.service import LONG_MESSAGE_CHARS
 from ..keys import AI_ORIGINAL
-from ..widgets.entry_text import Translated
+from ..widgets.entry_text import Translated, sent_original
 
 
 class TicketTranslating:
@@ -103,6 +103,10 @@ class TicketTranslating:
 
     def action_toggle_original(self) -> None:
         entry = self.timeline.current_entry
+        if entry is not None and sent_original(entry) is not None:  # a reply sent translated: the agent's text
+            shown = self.timeline.translations.get(entry.id)
+            self.timeline.set_translation(entry.id, None if shown else Translated("sent", "", original=True))
+            return
         if entry is None or entry.kind is not EntryKind.MESSAGE:
             return
         shown = self.timeline.translations.get(entry.id)
