@@ -190,3 +190,59 @@ async def test_the_status_bar_shows_my_ai_usage_today(db, ai_sim, make_app):
             assert app.inbox.status.ai == f"AI today: 1 call · {row.prompt_tokens + row.completion_tokens:,} tokens"
     finally:
         await hd.close()
+
+
+async def test_translation_starts_only_after_the_open_has_settled(db, ai_sim):
+    from tui_helpdesk.ui.ticket.translating import SETTLE_SECONDS
+
+    hd = await open_ai_desk(db, ai_sim, Clock(START))
+    try:
+        me = await hd.agents.identify("ann")
+        ticket = await _french_ticket(hd, me)
+        async with TicketHarness(hd, me, ticket.id).run_test(size=(140, 40)) as pilot:
+            screen = await opened(pilot)
+            await wait_until(pilot, _translated(screen, 2), what="the translations")
+            # The open settled (first frame out, the rest of the first page read) before the wait began.
+            assert screen.loaded and screen._tr_settled_at is not None
+            assert screen._tr_started_at - screen._tr_settled_at >= SETTLE_SECONDS
+    finally:
+        await hd.close()
+
+
+async def test_closing_the_screen_stops_the_translations_under_way(db, ai_sim):
+    hd = await open_ai_desk(db, ai_sim, Clock(START))
+    try:
+        me = await hd.agents.identify("ann")
+        ticket = await _french_ticket(hd, me)
+        for n in range(3):
+            await hd.tickets.add_customer_message(ticket.id, f"{SECOND} Commande {n}.")
+        ai_sim.first_token_delay = 0.6
+        async with TicketHarness(hd, me, ticket.id).run_test(size=(140, 40)) as pilot:
+            screen = await opened(pilot)
+            await wait_until(pilot, lambda: len(ai_sim.requests) == 1, what="the first translation request")
+            pilot.app.pop_screen()
+            await pilot.pause(1.5)  # long enough for the first answer and two more requests
+            assert not screen.is_attached
+            assert len(ai_sim.requests) == 1  # nothing more was asked
+        entries = await hd.tickets.timeline(ticket.id)
+        assert await hd.ai.cached_translations(entries, "en") == {}  # and nothing half-made was stored
+    finally:
+        await hd.close()
+
+
+async def test_a_live_message_joins_the_pass_under_way_without_cutting_a_request_short(db, ai_sim):
+    hd = await open_ai_desk(db, ai_sim, Clock(START))
+    try:
+        me = await hd.agents.identify("ann")
+        ticket = await _french_ticket(hd, me)
+        ai_sim.first_token_delay = 0.6
+        async with TicketHarness(hd, me, ticket.id).run_test(size=(140, 40)) as pilot:
+            screen = await opened(pilot)
+            await wait_until(pilot, lambda: len(ai_sim.requests) == 1, what="the first translation request")
+            await hd.tickets.add_customer_message(ticket.id, "Et maintenant le livreur dit que le colis est perdu.")
+            await wait_until(pilot, lambda: len([e for e in screen.timeline.entries if e.kind.value == "message"]) == 3,
+                             what="the live message")
+            await wait_until(pilot, _translated(screen, 3), timeout=10, what="all three translated")
+        assert len(ai_sim.requests) == 3  # one each: the request in flight was not cancelled and made again
+    finally:
+        await hd.close()
