@@ -46,6 +46,7 @@ class TicketTranslating:
     _tr_timer = None  # the one scheduled start
     _tr_worker = None  # the pass under way
     _tr_more = False  # entries were shown during the pass: look again when it ends
+    _tr_made = 0  # translations asked of the model in this run
 
     def _translate_shown(self) -> None:
         """Called when entries were shown (the open settled, older ones, live ones): cheap, and batched."""
@@ -95,11 +96,16 @@ class TicketTranslating:
 
     @work(exclusive=True, group="ticket-translate", exit_on_error=False)
     async def _translate_run(self) -> None:
-        while True:
-            await self._translate_pass()
-            if not self._tr_more:
-                return
-            self._tr_more = False
+        self._tr_made = 0
+        try:
+            while True:
+                await self._translate_pass()
+                if not self._tr_more:
+                    return
+                self._tr_more = False
+        finally:
+            if self._tr_made:  # the status bar's "AI today" figure counts them: once per run, not per message
+                self._ai_usage_changed()
 
     async def _translate_pass(self) -> None:
         ai = self.hd.ai
@@ -146,6 +152,7 @@ class TicketTranslating:
 
     async def _translate_one(self, entry: TimelineEntry, target: str, source: str | None, name: str) -> None:
         timeline = self.timeline
+        self._tr_made += 1
         try:
             text = await self.hd.ai.translate_entry(entry, target, source=source, desk_id=self.ticket.desk_id,
                                                     agent_id=self.me.id)
@@ -175,3 +182,4 @@ class TicketTranslating:
     @work(group="ticket-translate-one", exit_on_error=False)
     async def _translate_now(self, entry: TimelineEntry) -> None:
         await self._translate_one(entry, self._tr_target, self._tr_source, language_name(self._tr_source))
+        self._ai_usage_changed()
