@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime, timedelta
 
 from ..adapters.store import seed as vocab
@@ -101,7 +100,6 @@ async def populate_demo(hd, *, tickets: int = 50, bulk: int = 180, seed: int = 7
                 team.append(await hd.agents.get(login))
         others = [a for a in team if a.id != me.id]
         await hd.agents.set(me, others[1].login, availability="away")
-        await _translation_on(hd, me)
         if bulk:
             await vocab.seed(hd.store, tickets=bulk, messages_per_ticket=4, seed=seed, now=end - timedelta(hours=2),
                              progress=progress)
@@ -275,13 +273,6 @@ async def _tricky_text(hd, clock, end, me) -> None:
         requester_email="mallory@example.net", requester_name="[link=https://evil.example]Mallory[/link]",
         channel="email", type=TicketType.EMAIL, language="en", at=clock.now, tags=["security"],
     )
-
-
-async def _translation_on(hd, me: Agent) -> None:
-    """The demo desk translates customer messages into English (stored desk settings, changeable in the app)."""
-    state = await hd.desk_settings.get()
-    config = replace(state.config, translation=True, team_language=state.config.team_language or "en")
-    await hd.desk_settings.save(me, config, expected_version=state.version)
 
 
 async def _french_customer(hd, clock, end, me) -> None:
