@@ -153,6 +153,27 @@ async def test_a_reply_sent_translated_keeps_the_agents_original_in_the_timeline
     assert reply.meta["original"] == {"text": "Your parcel left today.", "language": "fr"}
 
 
+async def test_emptying_a_translated_draft_forgets_its_original(ai_hd):
+    hd, me, _ = ai_hd
+    ticket = await hd.tickets.create(subject="Commande", body=FRENCH, requester_email="zoe@example.fr")
+    async with TicketHarness(hd, me, ticket.id).run_test(size=(140, 40)) as pilot:
+        screen = await opened(pilot)
+        await pilot.press("r")
+        screen.composer.input.insert("Your parcel left today.")
+        await pilot.pause()
+        await pilot.press("f4")
+        await wait_until(pilot, _done(screen), what="the translation")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert screen.composer.original == "Your parcel left today."
+        screen.composer.input.clear()
+        await pilot.pause()
+        screen.composer.input.insert("Something else entirely.")
+        await pilot.pause()
+        assert screen.composer.original is None
+        assert "Before translation" not in screen_text(pilot.app)
+
+
 async def test_a_reply_not_translated_keeps_no_original(ai_hd):
     hd, me, _ = ai_hd
     ticket = await hd.tickets.create(subject="Order", body="Where is it?", requester_email="a@example.com")

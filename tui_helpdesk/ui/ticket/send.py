@@ -39,6 +39,8 @@ class TicketSending:
 
     def on_composer_edited(self, message: Composer.Edited) -> None:
         composer = self.composer
+        if composer.original and not composer.text.strip():
+            composer.show_original(None)  # emptied: what is written next is not that translation
         state = (composer.mode, composer.text)
         if state == self._saved:
             return
