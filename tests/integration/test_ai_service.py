@@ -294,10 +294,11 @@ async def test_a_translation_nobody_waits_for_any_more_is_stopped(ai_desk, ai_si
     assert (await second).startswith("[simulated en]")
     assert len(ai_sim.requests) == 1
     # Into another language, and everyone leaves: the request stops and nothing is stored.
+    ai_sim.first_token_delay = 0.8
     third = asyncio.ensure_future(hd.ai.translate_entry(message, "de"))
     while len(ai_sim.requests) < 2:
         await asyncio.sleep(0.01)
     third.cancel()
-    await asyncio.sleep(0.8)  # past the first token: a call left running would have answered and stored
+    await asyncio.sleep(1.2)  # past the first token: a call left running would have answered and stored
     assert await hd.ai.cached_translations([message], "de") == {}
     assert not hd.ai._translating
