@@ -11,10 +11,13 @@ Figures (milliseconds, median of the timed runs after a warm-up):
   timeline, the HTTP round trip on loopback, the SSE parse, drawing). Target
   at most 30 ms. Its **floor** is the same request made straight with the
   client from the same event loop, right after (no screen work).
-- **open on / off**: opening a 200-entry ticket (push to the refresh that
-  drew the ticket, the moment ``TicketScreen`` hands over to its after-frame work) on a desk with translation on (a French customer, the
-  translations not made yet) and off. Translation runs after the first frame,
-  so the ratio should stay at most 1.1.
+- **open on / off**: opening a 200-entry ticket on a desk with translation on
+  (a French customer, the translations not made yet) and off: to the first
+  frame (push to the refresh that drew the ticket, the moment ``TicketScreen``
+  hands over to its after-frame work) and to the settled open (the rest of the
+  first page, the team and the mentions read: ``loaded``). Translation starts
+  a moment after the open settled, so both ratios should stay at most 1.1.
+  The two modes take turns, each going first every other run.
 - **cold start**: ``helpdesk ticket list --json`` as a new process, with and
   without an ``[ai]`` endpoint configured (the openai package is imported only
   on the first AI call); the ratio should stay at most 1.1.
@@ -133,7 +136,7 @@ async def first_token(runs: int, delay: float) -> tuple[list[float], list[float]
     return out, floor
 
 
-async def open_times(runs: int, entries: int) -> tuple[list[float], list[float]]:
+async def open_times(runs: int, entries: int) -> tuple[list[float], list[float], list[float], list[float]]:
     """Opens of the same 200-entry ticket on two desks, translation off and on, interleaved run by run.
 
     Interleaving puts both under the same machine load (a shared machine's
@@ -146,6 +149,7 @@ async def open_times(runs: int, entries: int) -> tuple[list[float], list[float]]
     from tui_helpdesk.ui.ticket.screen import TicketScreen
 
     out: dict[bool, list[float]] = {False: [], True: []}
+    settled: dict[bool, list[float]] = {False: [], True: []}
     sim = start_ai_simulator(first_token_delay=0.05, chunk_delay=0.001)
     desks = {}
     try:
@@ -155,12 +159,12 @@ async def open_times(runs: int, entries: int) -> tuple[list[float], list[float]]
             app = App()
             async with app.run_test(size=(160, 50)) as pilot:
                 for n in range(runs + 2):
-                    for on in (False, True):
+                    for on in ((False, True) if n % 2 else (True, False)):
                         hd, me, tid = desks[on]
-                        if on:  # never a cached translation: each open starts from nothing
-                            async with hd.store.write() as tx:
-                                await tx.conn.execute(text("DELETE FROM ai_translation"))
-                        await pilot.pause(0.5)  # the last screen's background work settles, in both modes
+                        # Never a cached translation: each open starts from nothing (the same write in both modes).
+                        async with hd.store.write() as tx:
+                            await tx.conn.execute(text("DELETE FROM ai_translation"))
+                        await pilot.pause(float(os.environ.get("AI_BENCH_GAP", "0.5")))  # the last screen's background work settles, in both modes
                         gc.collect()
                         screen = TicketScreen(hd, me, tid)
                         framed: list[float] = []
@@ -171,21 +175,31 @@ async def open_times(runs: int, entries: int) -> tuple[list[float], list[float]]
                             first_frame_out(had_draft)
 
                         screen._first_frame_out = frame_out
+                        done: list[float] = []
+                        translate_shown = screen._translate_shown
+
+                        def load_done(translate_shown=translate_shown, done=done):
+                            if not done:
+                                done.append(time.monotonic())  # _load_rest's end: the open has settled
+                            translate_shown()
+
+                        screen._translate_shown = load_done
                         started = time.monotonic()
                         await app.push_screen(screen)
                         while not framed:
                             await asyncio.sleep(0.001)
+                        while not done:
+                            await asyncio.sleep(0.001)
                         if n >= 2:
                             out[on].append((framed[0] - started) * 1000)
-                        while not screen.loaded:
-                            await pilot.pause(0.01)
-                        await pilot.pause(0.2)  # translations (if any) under way, as an agent reads
+                            settled[on].append((done[0] - started) * 1000)
+                        await pilot.pause(0.6)  # translations (if any) under way, as an agent reads
                         app.pop_screen()
     finally:
         for hd, _me, _tid in desks.values():
             await hd.close()
         sim.stop()
-    return out[False], out[True]
+    return out[False], out[True], settled[False], settled[True]
 
 
 def cold_start(runs: int) -> tuple[list[float], list[float], bool]:
@@ -239,10 +253,13 @@ def main() -> None:
     print(f"first token overhead  median {med(ft):6.1f} ms  (min {min(ft):.1f}, max {max(ft):.1f}; "
           f"server delay {args.delay * 1000:.0f} ms subtracted)  target <= 30 ms: {mark(med(ft) <= 30)}")
     print(f"  floor: the bare client from the same loop {med(floor):.1f} ms (min {min(floor):.1f})")
-    off, on = asyncio.run(open_times(args.runs, args.entries))
+    off, on, off_settled, on_settled = asyncio.run(open_times(args.runs, args.entries))
     ratio = med(on) / med(off)
-    print(f"open {args.entries}-entry ticket  translation off {med(off):6.1f} ms  on {med(on):6.1f} ms  "
+    print(f"open {args.entries}-entry ticket, first frame  translation off {med(off):6.1f} ms  on {med(on):6.1f} ms  "
           f"ratio {ratio:.2f}  target <= 1.1: {mark(ratio <= 1.1)}")
+    ratio = med(on_settled) / med(off_settled)
+    print(f"open {args.entries}-entry ticket, settled      translation off {med(off_settled):6.1f} ms  "
+          f"on {med(on_settled):6.1f} ms  ratio {ratio:.2f}  target <= 1.1: {mark(ratio <= 1.1)}")
     plain, ai, lazy = cold_start(max(5, args.runs // 2))
     ratio = med(ai) / med(plain)
     print(f"cold start (ticket list)  no AI {med(plain):6.0f} ms  AI configured {med(ai):6.0f} ms  ratio {ratio:.2f}  "

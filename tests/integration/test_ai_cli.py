@@ -49,6 +49,8 @@ def test_summarize_once_until_the_ticket_changes_and_usage(ai_cli, endpoint):
     assert again == {**first, "regenerated": False}
     shown = ai_cli.json("ticket", "show", "1")
     assert shown["summary"].startswith("[simulated] The customer wrote")
+    plain = ai_cli.run("ticket", "show", "1").stdout.splitlines()
+    assert plain[3] == f"summary: {shown['summary']}"  # under the header, before the timeline
     usage = ai_cli.json("ai", "usage", "--since", "1d")["usage"]
     assert [(u["action"], u["model"], u["calls"]) for u in usage] == [("summarize", "sim-large", 1)]
     assert usage[0]["prompt_tokens"] > 0 and usage[0]["agent"]
@@ -139,3 +141,27 @@ def test_the_migrated_ai_tables_match_the_metadata(tmp_path):
                    or x in ai for x in flat if not isinstance(x, (dict, list)))
 
     assert [d for d in diff if touches(d)] == []
+
+
+def test_a_reply_sent_translated_shows_both_versions(ai_cli):
+    import asyncio
+
+    from tui_helpdesk.bootstrap import bootstrap
+    from tui_helpdesk.settings import Settings
+
+    async def send():
+        hd = await bootstrap(Settings(database_url=f"sqlite+aiosqlite:///{ai_cli.db}"))
+        try:
+            me = await hd.agents.identify()  # the OS user, the database's first agent
+            await hd.tickets.reply(1, "[simulated fr] Your parcel left today.", actor=me,
+                                   original="Your parcel left today.", original_language="fr")
+        finally:
+            await hd.close()
+
+    asyncio.run(send())
+    shown = ai_cli.json("ticket", "show", "1")
+    [reply] = [e for e in shown["timeline"] if e["kind"] == "reply"]
+    assert reply["meta"]["original"] == {"text": "Your parcel left today.", "language": "fr"}
+    text = ai_cli.run("ticket", "show", "1").stdout
+    assert "[simulated fr] Your parcel left today.\n   (sent as an AI translation; the agent wrote: " \
+           "Your parcel left today.)" in text

@@ -32,8 +32,32 @@ async def test_the_demo_runs_the_simulator_and_marks_what_it_writes(sqlite_url):
         running.stop()
 
 
-def test_a_configured_endpoint_or_ai_turned_off_is_left_alone(sqlite_url):
+def test_a_configured_endpoint_is_used_with_translation_on_and_ai_turned_off_is_left_alone(sqlite_url):
     configured = Settings(database_url=sqlite_url, ai=ai_settings("http://127.0.0.1:9/v1"))
-    assert with_demo_ai(configured) == (configured, None)
+    settings, running = with_demo_ai(configured)
+    assert running is None and settings.ai == configured.ai
+    assert settings.desks[0].translation and settings.desks[0].team_language == "en"
     off = Settings(database_url=sqlite_url, ai=replace(AISettings(), enabled=False))
     assert with_demo_ai(off) == (off, None)
+
+
+async def test_the_demo_desk_translates_and_has_a_french_customer(sqlite_url):
+    """The demo's desk settings are its own (never stored, like its chatbot and mail sink): translation is on."""
+    from tui_helpdesk.services.demo import FRENCH_CUSTOMER, populate_demo
+
+    settings, _ = with_demo_ai(Settings(database_url=sqlite_url, ai=ai_settings("http://127.0.0.1:9/v1")))
+    hd = await bootstrap(settings)
+    try:
+        me = await populate_demo(hd, tickets=2, bulk=0, seed=3)
+        assert (await hd.desk_settings.get()).version == 0  # nothing stored: the demo's own settings apply
+        [ticket_id] = {h.ticket_id for h in await hd.tickets.search("58213")}
+        ticket = await hd.tickets.get(ticket_id)
+        assert ticket.requester.email == FRENCH_CUSTOMER[1]
+        assert ticket.assignee.id == me.id and ticket.status.value == "on_you"
+        messages = [e for e in await hd.tickets.timeline(ticket.id) if e.kind is EntryKind.MESSAGE]
+        assert len(messages) == 3
+        # Detected from her own text (no endpoint needed), and the desk wants it translated.
+        assert await hd.ai.customer_language(ticket) == "fr"
+        assert (await hd.ai.policy(ticket)).wants("fr")
+    finally:
+        await hd.close()

@@ -276,3 +276,29 @@ async def test_the_key_comes_from_a_command_and_never_reaches_the_usage_or_error
         assert rows and AI_KEY not in repr(rows)
     finally:
         await hd.close()
+
+
+async def test_a_translation_nobody_waits_for_any_more_is_stopped(ai_desk, ai_sim):
+    import asyncio
+
+    hd, _me = ai_desk
+    ticket = await french_ticket(hd)
+    [message] = [e for e in await hd.tickets.timeline(ticket.id) if e.kind is EntryKind.MESSAGE]
+    ai_sim.first_token_delay = 0.5
+    # Two screens ask at once: one call; one of them leaving does not stop it for the other.
+    first = asyncio.ensure_future(hd.ai.translate_entry(message, "en"))
+    second = asyncio.ensure_future(hd.ai.translate_entry(message, "en"))
+    while not ai_sim.requests:
+        await asyncio.sleep(0.01)
+    first.cancel()
+    assert (await second).startswith("[simulated en]")
+    assert len(ai_sim.requests) == 1
+    # Into another language, and everyone leaves: the request stops and nothing is stored.
+    ai_sim.first_token_delay = 0.8
+    third = asyncio.ensure_future(hd.ai.translate_entry(message, "de"))
+    while len(ai_sim.requests) < 2:
+        await asyncio.sleep(0.01)
+    third.cancel()
+    await asyncio.sleep(1.2)  # past the first token: a call left running would have answered and stored
+    assert await hd.ai.cached_translations([message], "de") == {}
+    assert not hd.ai._translating

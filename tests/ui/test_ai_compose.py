@@ -118,6 +118,69 @@ async def test_translate_shows_both_versions_and_keeps_the_original_visible(ai_h
         assert "Before translation: Your parcel left today." in screen_text(pilot.app)
 
 
+async def test_a_reply_sent_translated_keeps_the_agents_original_in_the_timeline(ai_hd):
+    hd, me, _ = ai_hd
+    ticket = await hd.tickets.create(subject="Commande", body=FRENCH, requester_email="zoe@example.fr")  # api
+    async with TicketHarness(hd, me, ticket.id).run_test(size=(140, 40)) as pilot:
+        screen = await opened(pilot)
+        await pilot.press("r")
+        screen.composer.input.insert("Your parcel left today.")
+        await pilot.pause()
+        await pilot.press("f4")
+        await wait_until(pilot, _done(screen), what="the translation")
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        timeline = screen.timeline
+        await wait_until(pilot, lambda: any(e.kind is EntryKind.REPLY for e in timeline.entries), what="the reply")
+        last = next(i for i, e in enumerate(timeline.entries) if e.kind is EntryKind.REPLY)
+        sent = timeline.entry_text(last)
+        assert "[simulated fr] Your parcel left today." in sent
+        assert "sent as an AI translation into French · T: show the agent's original" in sent
+        timeline.select(last)
+        timeline.focus()
+        await pilot.press("T")
+        await pilot.pause()
+        shown = timeline.entry_text(last)
+        assert "the agent's original, before translation · T: show what was sent" in shown
+        assert "Your parcel left today." in shown and "[simulated fr]" not in shown
+        await pilot.press("T")
+        await pilot.pause()
+        assert "[simulated fr] Your parcel left today." in timeline.entry_text(last)
+        assert not screen.composer.original  # the next reply starts afresh
+    [reply] = [e for e in await hd.tickets.timeline(ticket.id) if e.kind is EntryKind.REPLY]
+    assert reply.body == "[simulated fr] Your parcel left today."
+    assert reply.meta["original"] == {"text": "Your parcel left today.", "language": "fr"}
+
+
+async def test_emptying_a_translated_draft_forgets_its_original(ai_hd):
+    hd, me, _ = ai_hd
+    ticket = await hd.tickets.create(subject="Commande", body=FRENCH, requester_email="zoe@example.fr")
+    async with TicketHarness(hd, me, ticket.id).run_test(size=(140, 40)) as pilot:
+        screen = await opened(pilot)
+        await pilot.press("r")
+        screen.composer.input.insert("Your parcel left today.")
+        await pilot.pause()
+        await pilot.press("f4")
+        await wait_until(pilot, _done(screen), what="the translation")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert screen.composer.original == "Your parcel left today."
+        screen.composer.input.clear()
+        await pilot.pause()
+        screen.composer.input.insert("Something else entirely.")
+        await pilot.pause()
+        assert screen.composer.original is None
+        assert "Before translation" not in screen_text(pilot.app)
+
+
+async def test_a_reply_not_translated_keeps_no_original(ai_hd):
+    hd, me, _ = ai_hd
+    ticket = await hd.tickets.create(subject="Order", body="Where is it?", requester_email="a@example.com")
+    result = await hd.tickets.reply(ticket.id, "On its way.", actor=me, original="On its way.")
+    assert not (result.entry.meta or {}).get("original")  # unchanged text: nothing to keep
+
+
 async def test_cancel_mid_stream_keeps_the_draft(ai_hd, ai_sim):
     hd, me, ticket = ai_hd
     ai_sim.chunk_delay = 0.2

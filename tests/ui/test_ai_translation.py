@@ -190,3 +190,118 @@ async def test_the_status_bar_shows_my_ai_usage_today(db, ai_sim, make_app):
             assert app.inbox.status.ai == f"AI today: 1 call · {row.prompt_tokens + row.completion_tokens:,} tokens"
     finally:
         await hd.close()
+
+
+async def test_translation_starts_only_after_the_open_has_settled(db, ai_sim):
+    from tui_helpdesk.ui.ticket.translating import SETTLE_SECONDS
+
+    hd = await open_ai_desk(db, ai_sim, Clock(START))
+    try:
+        me = await hd.agents.identify("ann")
+        ticket = await _french_ticket(hd, me)
+        async with TicketHarness(hd, me, ticket.id).run_test(size=(140, 40)) as pilot:
+            screen = await opened(pilot)
+            await wait_until(pilot, _translated(screen, 2), what="the translations")
+            # The open settled (first frame out, the rest of the first page read) before the wait began.
+            assert screen.loaded and screen._tr_settled_at is not None
+            assert screen._tr_started_at - screen._tr_settled_at >= SETTLE_SECONDS
+    finally:
+        await hd.close()
+
+
+async def test_closing_the_screen_stops_the_translations_under_way(db, ai_sim):
+    hd = await open_ai_desk(db, ai_sim, Clock(START))
+    try:
+        me = await hd.agents.identify("ann")
+        ticket = await _french_ticket(hd, me)
+        for n in range(3):
+            await hd.tickets.add_customer_message(ticket.id, f"{SECOND} Commande {n}.")
+        ai_sim.first_token_delay = 0.6
+        async with TicketHarness(hd, me, ticket.id).run_test(size=(140, 40)) as pilot:
+            screen = await opened(pilot)
+            await wait_until(pilot, lambda: len(ai_sim.requests) == 1, what="the first translation request")
+            pilot.app.pop_screen()
+            await pilot.pause(1.5)  # long enough for the first answer and two more requests
+            assert not screen.is_attached
+            assert len(ai_sim.requests) == 1  # nothing more was asked
+        entries = await hd.tickets.timeline(ticket.id)
+        assert await hd.ai.cached_translations(entries, "en") == {}  # and nothing half-made was stored
+    finally:
+        await hd.close()
+
+
+async def test_a_live_message_joins_the_pass_under_way_without_cutting_a_request_short(db, ai_sim):
+    hd = await open_ai_desk(db, ai_sim, Clock(START))
+    try:
+        me = await hd.agents.identify("ann")
+        ticket = await _french_ticket(hd, me)
+        ai_sim.first_token_delay = 0.6
+        async with TicketHarness(hd, me, ticket.id).run_test(size=(140, 40)) as pilot:
+            screen = await opened(pilot)
+            await wait_until(pilot, lambda: len(ai_sim.requests) == 1, what="the first translation request")
+            await hd.tickets.add_customer_message(ticket.id, "Et maintenant le livreur dit que le colis est perdu.")
+            await wait_until(pilot, lambda: len([e for e in screen.timeline.entries if e.kind.value == "message"]) == 3,
+                             what="the live message")
+            await wait_until(pilot, _translated(screen, 3), timeout=10, what="all three translated")
+        assert len(ai_sim.requests) == 3  # one each: the request in flight was not cancelled and made again
+    finally:
+        await hd.close()
+
+
+async def test_a_very_long_message_is_translated_only_on_demand(db, ai_sim):
+    from tui_helpdesk.services.ai.service import LONG_MESSAGE_CHARS
+
+    hd = await open_ai_desk(db, ai_sim, Clock(START))
+    try:
+        me = await hd.agents.identify("ann")
+        long_text = " ".join([FRENCH] * (LONG_MESSAGE_CHARS // len(FRENCH) + 2))
+        assert len(long_text) > LONG_MESSAGE_CHARS
+        ticket = await hd.tickets.create(subject="Commande", body=long_text, requester_email="zoe@example.fr")
+        await hd.tickets.add_customer_message(ticket.id, SECOND)
+        async with TicketHarness(hd, me, ticket.id).run_test(size=(140, 40)) as pilot:
+            screen = await opened(pilot)
+            timeline = screen.timeline
+            await wait_until(pilot, _translated(screen, 1), what="the short message translated")
+            assert timeline.translations[timeline.entries[0].id].state == "long"
+            assert "long French message · T: translate" in timeline.entry_text(0)
+            await pilot.pause(0.3)
+            assert len(ai_sim.requests) == 1  # the short one only
+            timeline.select(0)
+            timeline.focus()
+            await pilot.press("T")
+            await wait_until(pilot, _translated(screen, 2), timeout=8, what="the long one, on demand")
+            assert timeline.entry_text(0).count("[simulated en]") == 1
+        assert len(ai_sim.requests) == 2
+    finally:
+        await hd.close()
+
+
+class UsageHarness(TicketHarness):
+    """The ticket screen in an app that counts how often it is told its AI figure is stale."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.usage_refreshes = 0
+
+    def refresh_ai_usage(self) -> None:
+        self.usage_refreshes += 1
+
+
+async def test_background_translations_refresh_the_usage_figure_once(db, ai_sim):
+    hd = await open_ai_desk(db, ai_sim, Clock(START))
+    try:
+        me = await hd.agents.identify("ann")
+        ticket = await _french_ticket(hd, me)
+        async with UsageHarness(hd, me, ticket.id).run_test(size=(140, 40)) as pilot:
+            screen = await opened(pilot)
+            await wait_until(pilot, _translated(screen, 2), what="the translations")
+            await wait_until(pilot, lambda: pilot.app.usage_refreshes == 1, what="the figure refreshed")
+        assert [row.calls for row in await hd.ai.usage(START.replace(year=2000), agent_id=me.id)] == [2]
+        # Reopened: from the store, no call, nothing to refresh.
+        async with UsageHarness(hd, me, ticket.id).run_test(size=(140, 40)) as pilot:
+            screen = await opened(pilot)
+            await wait_until(pilot, _translated(screen, 2), what="cached translations")
+            await pilot.pause(0.2)
+            assert pilot.app.usage_refreshes == 0
+    finally:
+        await hd.close()

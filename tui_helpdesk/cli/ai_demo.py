@@ -2,8 +2,10 @@
 
 Without ``[ai] base_url``, ``helpdesk demo`` starts the project's own
 OpenAI-compatible simulator on loopback (a thread beside the app), points the
-AI settings at it and turns translation on for the first desk, so drafts,
-polish, summaries and translated customer messages all work with no setup.
+AI settings at it. With either, translation is on for the demo's desk (its
+settings are the demo's own, never stored in its database, like its chatbot
+and mail sink), so drafts, polish, summaries and translated customer
+messages all work with no setup.
 Everything the simulator writes is marked ``[simulated]`` and the AI preview
 says "simulated model".
 """
@@ -50,15 +52,20 @@ def with_demo_ai(settings):
     """(settings, simulator or None): the demo's settings with an AI endpoint and translation on."""
     from ..settings import AISettings
 
-    if settings.ai.active:
-        return settings, None
     if not settings.ai.enabled:
         return settings, None  # turned off on purpose: the demo respects it
+    if settings.ai.active:
+        return _translating(settings), None
     try:
         running = start_ai_simulator()
     except Exception as exc:  # noqa: BLE001 - the demo runs without AI then
         print(f"helpdesk: the demo runs without AI: {exc}", file=sys.stderr)
         return settings, None
     ai = AISettings(base_url=running.base_url, model=SIM_MODEL, first_token_timeout=10.0, read_timeout=10.0)
+    return _translating(replace(settings, ai=ai)), running
+
+
+def _translating(settings):
+    """The demo's first desk translates customer messages into its team's language (English by default)."""
     first = replace(settings.desks[0], translation=True, team_language=settings.desks[0].team_language or "en")
-    return replace(settings, ai=ai, desks=(first,) + tuple(settings.desks[1:])), running
+    return replace(settings, desks=(first,) + tuple(settings.desks[1:]))

@@ -136,6 +136,8 @@ def _show_ticket(t: Ticket, entries: list[TimelineEntry]) -> None:
            f"type: {t.type.value}   channel: {t.channel}")
     _print(f"requester: {one_line(t.requester.display)} <{t.requester.email or '-'}>   "
            f"created: {_when(t.created_at)}   tags: {', '.join(t.tags) or '-'}")
+    if t.summary:  # the stored summary (escalation or on demand), as the details panel shows it
+        _print(f"summary: {clean(t.summary)}")
     for e in entries:
         if e.kind.value == "event":
             _print(f"  · {_when(e.created_at)} {one_line(e.body)}")
@@ -146,6 +148,9 @@ def _show_ticket(t: Ticket, entries: list[TimelineEntry]) -> None:
             if joined:
                 _print(f"   (joined: {joined})")
             _print(clean(e.body))
+            original = e.meta.get("original") if e.kind.value == "reply" and isinstance(e.meta, dict) else None
+            if isinstance(original, dict) and original.get("text"):  # sent translated: the agent's own text too
+                _print(f"   (sent as an AI translation; the agent wrote: {one_line(str(original['text']), 500)})")
 
 
 async def dispatch(args: argparse.Namespace) -> int:

@@ -36,6 +36,18 @@ LONG_THREAD = [
     ("note", "Engineering thinks it is the date parser. Reproducing with {n} rows."),
     ("reply", "We reproduced it. A fix is on the way; I'll keep you posted."),
 ]
+# A French customer on a recent ticket of mine: with translation on, the app
+# shows her messages in English with "show original" on each.
+FRENCH_CUSTOMER = ("Camille Lefèvre", "camille.lefevre@exemple.fr")
+FRENCH_THREAD = [
+    ("message", "Bonjour, j'ai commandé un casque audio il y a trois semaines (commande 58213) et je n'ai "
+                "toujours rien reçu. Le suivi indique que le colis est bloqué au dépôt depuis dix jours."),
+    ("reply", "Hello Camille, sorry about the wait. I've asked the carrier what is holding the parcel."),
+    ("message", "Merci pour votre réponse. Le transporteur me dit maintenant que l'adresse est incomplète, "
+                "alors qu'elle est correcte sur ma commande. Pouvez-vous leur confirmer l'adresse ?"),
+    ("message", "Je précise que je pars en vacances samedi. Si le colis ne peut pas arriver avant, je préfère "
+                "être remboursée plutôt que de le recevoir à mon retour."),
+]
 SAVED_VIEWS = [
     ("Billing and refunds", "tag:billing,refund status:active", False),
     ("Chats waiting on us", "type:live_chat status:new,on_you", True),
@@ -128,6 +140,7 @@ async def _populate(hd, rng: random.Random, clock: _SteppingClock, end: datetime
             progress(f"demo: {n}/{tickets} tickets")
     await _long_thread(hd, rng, clock, end, me, others)
     await _tricky_text(hd, clock, end, me)
+    await _french_customer(hd, clock, end, me)
     clock.now = end
     for name, query, shared in SAVED_VIEWS:
         try:
@@ -268,3 +281,22 @@ async def _tricky_text(hd, clock, end, me) -> None:
         requester_email="mallory@example.net", requester_name="[link=https://evil.example]Mallory[/link]",
         channel="email", type=TicketType.EMAIL, language="en", at=clock.now, tags=["security"],
     )
+
+
+async def _french_customer(hd, clock, end, me) -> None:
+    """A French-speaking customer waiting on me: her messages are shown translated, the originals a key away."""
+    start = end - timedelta(hours=5)
+    clock.now = start
+    name, email = FRENCH_CUSTOMER
+    kind, body = FRENCH_THREAD[0]
+    ticket = await hd.tickets.create(
+        subject="Colis 58213 bloqué au dépôt", body=body, requester_email=email, requester_name=name,
+        channel="email", type=TicketType.EMAIL, language="fr", at=start, tags=["shipping"],
+    )
+    await hd.tickets.assign(ticket.id, me.login, actor=me)
+    for n, (kind, body) in enumerate(FRENCH_THREAD[1:], start=1):
+        clock.now = start + timedelta(minutes=50 * n)
+        if kind == "message":
+            await hd.tickets.add_customer_message(ticket.id, body, at=clock.now)
+        else:
+            await hd.tickets.reply(ticket.id, body, actor=me)

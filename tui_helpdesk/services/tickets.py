@@ -267,16 +267,24 @@ class TicketService:
         return WriteResult(await self.get(ticket_id), entry)
 
     async def reply(self, ticket_id: int, body: str, *, actor: Agent, seen_entry_id: int | None = None,
-                    cc: Sequence[str] | None = None) -> WriteResult:
+                    cc: Sequence[str] | None = None, original: str | None = None,
+                    original_language: str | None = None) -> WriteResult:
         """An agent's reply to the customer. Moves New / On you to On customer.
 
         A reply that lands stays (the timeline is append-only); when a customer
         message or another agent's reply arrived after ``seen_entry_id``, the
         result says so. A ticket whose channel cannot deliver it refuses the
         reply with :class:`CannotDeliver`, before anything is written, so the
-        status never moves for a reply the customer will not get.
+        status never moves for a reply the customer will not get. A reply sent
+        translated keeps the agent's own text as *original* (in the entry's
+        meta, with the language it was translated into): both stay visible.
         """
         body = _body(body, "reply")
+        meta: dict = {}
+        if cc is not None:
+            meta["cc"] = [_email(a) for a in cc if a.strip()]
+        if original and original.strip() and clean(original).strip() != body.strip():
+            meta["original"] = {"text": clean(original).strip(), "language": original_language or None}
         async with self.store.write() as tx:
             ticket = await tx.get_ticket(ticket_id, for_update=True)
             if self.delivery_check is not None:
@@ -286,7 +294,7 @@ class TicketService:
             notice = await self._meanwhile(tx, ticket_id, seen_entry_id, actor)
             entry = await tx.insert_entry(
                 ticket_id=ticket_id, kind=EntryKind.REPLY, body=body, author_name=actor.name, author_agent_id=actor.id,
-                meta={"cc": [_email(a) for a in cc if a.strip()]} if cc is not None else None,
+                meta=meta or None,
             )
             values = dict(preview=one_line(body, PREVIEW_CHARS), last_message_at=entry.created_at,
                           last_message_by=Author.AGENT, updated_at=entry.created_at)

@@ -176,7 +176,7 @@ AI_KEYS: tuple[Key, ...] = (
     Key("ticket.ai.summarize", "S", "ai_summarize", "AI summary", False, "AI",
         "AI: summarise this ticket as an internal note"),
     Key("ticket.ai.original", "T", "toggle_original", "Show original / translation", False, "AI",
-        "Show the original or the translation of the customer message under the cursor"),
+        "Show the original or the translation of the message under the cursor (a reply sent translated: yours)"),
     Key("ticket.ai.language", "L", "customer_language", "Customer language", False, "AI",
         "Set the customer's language (translation and AI compose)"),
 )

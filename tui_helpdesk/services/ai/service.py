@@ -65,6 +65,7 @@ class AIService:
         self._factory = assistant_factory
         self._assistant: Assistant | None = None
         self._translating: dict[tuple[int, str], asyncio.Task] = {}
+        self._translation_waiters: dict[asyncio.Task, int] = {}  # who still waits for each call
         self._languages: dict[int, tuple[str, float]] = {}  # requester id -> (language, when read)
 
     # ------------------------------------------------------------ the model
@@ -334,8 +335,19 @@ class AIService:
         if task is None:  # two widgets asking at once share one call
             task = asyncio.ensure_future(self._translate(entry, target, model, source, desk_id, agent_id))
             self._translating[key] = task
-            task.add_done_callback(lambda _t: self._translating.pop(key, None))
-        return await asyncio.shield(task)
+            task.add_done_callback(lambda t: self._translating.get(key) is t and self._translating.pop(key))
+        waiters = self._translation_waiters
+        waiters[task] = waiters.get(task, 0) + 1
+        try:
+            return await asyncio.shield(task)
+        finally:
+            waiters[task] -= 1
+            if not waiters[task]:
+                del waiters[task]
+                if not task.done():  # everyone who asked left (their screens closed): stop the request
+                    task.cancel()
+                    if self._translating.get(key) is task:
+                        del self._translating[key]
 
     async def _translate(self, entry, target, model, source, desk_id, agent_id) -> str:
         code = nonce()

@@ -39,6 +39,8 @@ class TicketSending:
 
     def on_composer_edited(self, message: Composer.Edited) -> None:
         composer = self.composer
+        if composer.original and not composer.text.strip():
+            composer.show_original(None)  # emptied: what is written next is not that translation
         state = (composer.mode, composer.text)
         if state == self._saved:
             return
@@ -130,8 +132,11 @@ class TicketSending:
                 self._cancel_draft_timer()
                 if mode == "reply":
                     cc = composer.cc_choice()
+                    original = composer.original
+                    language = await self._reply_language() if original else None
                     result = await hd.tickets.reply(self.ticket_id, body, actor=self.me,
-                                                    seen_entry_id=composer.base_entry_id, cc=cc)
+                                                    seen_entry_id=composer.base_entry_id, cc=cc,
+                                                    original=original, original_language=language)
                     if cc is not None:
                         composer.set_recipients(composer.to, cc)
                 else:
@@ -173,6 +178,13 @@ class TicketSending:
             self._say("Note added")
         if result.notice:
             self._say(result.notice, "warning")
+
+    async def _reply_language(self) -> str | None:
+        """The customer's language a translated reply went out in (remembered by the AI service)."""
+        try:
+            return await self.hd.ai.customer_language(self.ticket) if self.ticket is not None else None
+        except Exception:  # noqa: BLE001 - the original is kept without it
+            return None
 
     async def _refused(self, refused: CannotDeliver, body: str) -> None:
         """The ticket's channel cannot carry the reply: nothing was written; offer to keep it as a note."""

@@ -157,6 +157,7 @@ class Composer(Vertical):
         self.to: str | None = None  # an email ticket's customer, once read; None elsewhere
         self._cc: list[str] = []
         self._asked_recipients = False
+        self.original: str | None = None  # the agent's own text when the draft is its AI translation
 
     def compose(self):
         yield Static("", id="composer-title", markup=False)
@@ -174,7 +175,8 @@ class Composer(Vertical):
         self.query_one("#composer-original").display = False
 
     def show_original(self, text: str | None) -> None:
-        """Show the agent's own draft above its translation (None hides it)."""
+        """Show the agent's own draft above its translation (None hides it); a reply sent keeps it."""
+        self.original = text or None
         box = self.query_one("#composer-original", Static)
         if text:
             line = Text(end="", no_wrap=True, overflow="ellipsis")

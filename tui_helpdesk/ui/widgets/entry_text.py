@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 
 from rich.text import Text
 
+from ...domain.ai import language_name
 from ...domain.delivery import Delivery
 # Quoted history is folded by the same rule mail parsing uses: one rule, in the core.
 from ...domain.mail.joined import joined_label
@@ -142,6 +143,24 @@ def translation_note(t: Translated, key: str) -> str:
     return f"translated from {t.language} · {how}show original"
 
 
+def sent_original(entry: TimelineEntry) -> tuple[str, str | None] | None:
+    """(the agent's own text, the language code it was translated into) of a reply sent translated."""
+    meta = entry.meta if isinstance(entry.meta, dict) else {}
+    original = meta.get("original") if entry.kind is EntryKind.REPLY else None
+    if not isinstance(original, dict) or not isinstance(original.get("text"), str) or not original["text"]:
+        return None
+    language = original.get("language")
+    return original["text"], language if isinstance(language, str) and language else None
+
+
+def sent_note(language: str | None, showing_original: bool, key: str) -> str:
+    how = f"{key}: " if key else ""
+    into = f" into {language_name(language)}" if language else ""
+    if showing_original:
+        return f"the agent's original, before translation · {how}show what was sent"
+    return f"sent as an AI translation{into} · {how}show the agent's original"
+
+
 def entry_texts(entry: TimelineEntry, now: datetime, *, expanded: bool = False, parts: Parts | None = None,
                 delivery: Delivery | None = None, hints: dict[str, str] | None = None,
                 translation: Translated | None = None) -> EntryTexts:
@@ -188,6 +207,12 @@ def entry_texts(entry: TimelineEntry, now: datetime, *, expanded: bool = False, 
         if translation.state == "done" and not translation.original:
             # Model output: cleaned like any untrusted text, never markup.
             body = Text(clean(translation.text), end="")
+    sent = sent_original(entry)
+    if sent is not None:  # both versions stay visible: what the customer got, and what the agent wrote
+        showing = translation is not None and translation.original
+        out.append(f"  {sent_note(sent[1], showing, hints.get('original', ''))}", style="italic")
+        if showing:
+            body = Text(clean(sent[0]), end="")
     if entry.kind is EntryKind.NOTE:
         body.highlight_regex(MENTION_RE, "bold underline")
     out.append("\n")
