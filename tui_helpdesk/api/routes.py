@@ -185,13 +185,11 @@ Action = Callable[[], Awaitable[tuple[int, Response]]]
 
 async def idempotent(request: Request, token: ApiToken, key: str | None, operation: str, body: dict,
                      action: Action, rebuild: Callable[[int | None, int | None], Awaitable[Response]]) -> Response:
-    """Run *action* at most once per (desk, *key*); replay its stored answer to retries."""
-    async with state(request).write_gate:
-        return await _idempotent(request, token, key, operation, body, action, rebuild)
+    """Run *action* at most once per (desk, *key*); replay its stored answer to retries.
 
-
-async def _idempotent(request: Request, token: ApiToken, key: str | None, operation: str, body: dict,
-                      action: Action, rebuild: Callable[[int | None, int | None], Awaitable[Response]]) -> Response:
+    Writes queue in the store (one SQLite writer at a time per process), not here:
+    a request waits only while another one's transaction runs, not its whole request.
+    """
     hd = state(request).hd
     if key is None:
         return (await action())[1]

@@ -100,7 +100,10 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     if url.startswith("sqlite"):
         # LIFO: the connection used last is used next, its page cache warm; with
         # the default FIFO every read went to the coldest of the pool's connections.
-        engine = create_async_engine(url, echo=echo, pool_use_lifo=True,
+        # No ROLLBACK on check-in: every use ends its transaction (Store.read/write
+        # commit or roll back, a bare connection rolls back when closed), and on
+        # aiosqlite that needless ROLLBACK is one more trip to the driver's thread.
+        engine = create_async_engine(url, echo=echo, pool_use_lifo=True, pool_reset_on_return=None,
                                      connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
         _configure_sqlite(engine)
     else:

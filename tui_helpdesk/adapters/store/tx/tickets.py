@@ -10,12 +10,30 @@ from sqlalchemy import delete, func, insert, select, update
 from ....domain.clock import naive_utc
 from ....domain.errors import ConflictError, NotFound
 from ....domain.model import Author, Requester, Status, Ticket, TicketRow as TicketLine, TicketType
+from ..tables import AGENT
 from ..tables import REQUESTER as REQ
 from ..tables import TICKET
 from ..tables import TICKET_TAG as TAGS
 from ..viewsql import T, TAG
 from .base import TxPart
-from .rows import _line, _line_select, _requester
+from .rows import _agent, _line, _line_select, _requester
+
+# The requester's and the assignee's columns read with the ticket (one statement, not three).
+_REQ_COLS = [c.label(f"req_{c.name}") for c in REQ.c]
+_AGENT_COLS = [c.label(f"agent_{c.name}") for c in AGENT.c]
+
+
+class _Prefixed:
+    """A row's columns with a prefix, seen as a row of their own table (for _requester / _agent)."""
+
+    __slots__ = ("_row", "_prefix")
+
+    def __init__(self, row, prefix: str):
+        self._row = row
+        self._prefix = prefix
+
+    def __getattr__(self, name: str):
+        return getattr(self._row, self._prefix + name)
 
 
 class TicketQueries(TxPart):
@@ -80,14 +98,21 @@ class TicketQueries(TxPart):
         return result.scalar_one()
 
     async def get_ticket(self, ticket_id: int, *, for_update: bool = False) -> Ticket:
-        stmt = select(TICKET).where(T.id == ticket_id)
+        stmt = (select(TICKET, *_REQ_COLS, *_AGENT_COLS)
+                .select_from(TICKET.outerjoin(REQ, REQ.c.id == T.requester_id)
+                             .outerjoin(AGENT, AGENT.c.id == T.assignee_id))
+                .where(T.id == ticket_id))
         if for_update and self.dialect == "postgresql":
-            stmt = stmt.with_for_update()
+            stmt = stmt.with_for_update(of=TICKET)
         row = (await self.conn.execute(stmt)).first()
         if row is None:
             raise NotFound(f"no ticket #{ticket_id}")
-        requester = await self.get_requester(row.requester_id)
-        assignee = await self.get_agent(row.assignee_id) if row.assignee_id else None
+        if row.req_id is None:
+            raise NotFound(f"no requester {row.requester_id}")
+        requester = _requester(_Prefixed(row, "req_"))
+        if row.assignee_id and row.agent_id is None:
+            raise NotFound(f"no agent with id {row.assignee_id}")
+        assignee = _agent(_Prefixed(row, "agent_")) if row.assignee_id else None
         tags = await self.ticket_tags(ticket_id)
         return Ticket(
             id=row.id, desk_id=row.desk_id, type=TicketType(row.type), channel=row.channel, subject=row.subject,
