@@ -107,12 +107,18 @@ class TicketQueries(TxPart):
         row = (await self.conn.execute(stmt)).first()
         if row is None:
             raise NotFound(f"no ticket #{ticket_id}")
-        if row.req_id is None:
-            raise NotFound(f"no requester {row.requester_id}")
-        requester = _requester(_Prefixed(row, "req_"))
-        if row.assignee_id and row.agent_id is None:
-            raise NotFound(f"no agent with id {row.assignee_id}")
-        assignee = _agent(_Prefixed(row, "agent_")) if row.assignee_id else None
+        # PostgreSQL's FOR UPDATE re-reads a ticket changed while it waited, but not
+        # the outer-joined rows (they come back empty): read those on their own then.
+        if row.req_id is not None:
+            requester = _requester(_Prefixed(row, "req_"))
+        else:
+            requester = await self.get_requester(row.requester_id)
+        if not row.assignee_id:
+            assignee = None
+        elif row.agent_id is not None:
+            assignee = _agent(_Prefixed(row, "agent_"))
+        else:
+            assignee = await self.get_agent(row.assignee_id)
         tags = await self.ticket_tags(ticket_id)
         return Ticket(
             id=row.id, desk_id=row.desk_id, type=TicketType(row.type), channel=row.channel, subject=row.subject,
