@@ -60,15 +60,15 @@ class TicketQueries(TxPart):
             if language and not row.language:
                 changes["language"] = language
             if changes:
-                await self.conn.execute(update(REQ).where(REQ.c.id == row.id).values(**changes))
-                row = (await self.conn.execute(select(REQ).where(REQ.c.id == row.id))).first()
+                row = (await self.conn.execute(update(REQ).where(REQ.c.id == row.id).values(**changes)
+                                               .returning(*REQ.c))).first()
             return _requester(row)
         result = await self.conn.execute(
             insert(REQ).values(
                 name=name or "", email=email, language=language, chatbot_user_id=chatbot_user_id, created_at=self.now()
-            ).returning(REQ.c.id)
+            ).returning(*REQ.c)
         )
-        return await self.get_requester(result.scalar_one())
+        return _requester(result.first())
 
     async def get_requester(self, requester_id: int) -> Requester:
         row = (await self.conn.execute(select(REQ).where(REQ.c.id == requester_id))).first()
