@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, literal_column, select, update
 
 from ....domain.clock import naive_utc
 from ....domain.errors import ConflictError, NotFound
@@ -21,6 +22,18 @@ from .rows import _agent, _line, _line_select, _requester
 # The requester's and the assignee's columns read with the ticket (one statement, not three).
 _REQ_COLS = [c.label(f"req_{c.name}") for c in REQ.c]
 _AGENT_COLS = [c.label(f"agent_{c.name}") for c in AGENT.c]
+
+
+def _tags_json(dialect: str):
+    """A ticket's tags, sorted as ticket_tags sorts them, as a JSON array (one column)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import aggregate_order_by
+
+        agg = func.coalesce(func.json_agg(aggregate_order_by(TAGS.c.tag, TAGS.c.tag)), literal_column("'[]'::json"))
+        return select(agg).where(TAGS.c.ticket_id == T.id).scalar_subquery()
+    # SQLite aggregates in the order rows arrive: an ordered, correlated inner select.
+    ordered = select(TAGS.c.tag).where(TAGS.c.ticket_id == T.id).order_by(TAGS.c.tag).correlate(TICKET).subquery()
+    return select(func.json_group_array(ordered.c.tag)).select_from(ordered).scalar_subquery()
 
 
 class _Prefixed:
@@ -98,11 +111,14 @@ class TicketQueries(TxPart):
         return result.scalar_one()
 
     async def get_ticket(self, ticket_id: int, *, for_update: bool = False) -> Ticket:
-        stmt = (select(TICKET, *_REQ_COLS, *_AGENT_COLS)
+        locking = for_update and self.dialect == "postgresql"
+        # Tags as one JSON array in the same statement; not under FOR UPDATE (see below).
+        tag_cols = [] if locking else [_tags_json(self.dialect).label("tags_json")]
+        stmt = (select(TICKET, *_REQ_COLS, *_AGENT_COLS, *tag_cols)
                 .select_from(TICKET.outerjoin(REQ, REQ.c.id == T.requester_id)
                              .outerjoin(AGENT, AGENT.c.id == T.assignee_id))
                 .where(T.id == ticket_id))
-        if for_update and self.dialect == "postgresql":
+        if locking:
             stmt = stmt.with_for_update(of=TICKET)
         row = (await self.conn.execute(stmt)).first()
         if row is None:
@@ -119,7 +135,11 @@ class TicketQueries(TxPart):
             assignee = _agent(_Prefixed(row, "agent_"))
         else:
             assignee = await self.get_agent(row.assignee_id)
-        tags = await self.ticket_tags(ticket_id)
+        if tag_cols:
+            tags_json = row.tags_json
+            tags = tuple(json.loads(tags_json) if isinstance(tags_json, str) else (tags_json or ()))
+        else:
+            tags = await self.ticket_tags(ticket_id)
         return Ticket(
             id=row.id, desk_id=row.desk_id, type=TicketType(row.type), channel=row.channel, subject=row.subject,
             status=Status(row.status), requester=requester, created_at=row.created_at, updated_at=row.updated_at,
