@@ -110,7 +110,16 @@ async def test_a_request_that_committed_then_failed_is_replayed_not_executed_aga
             raise RuntimeError("the answer could not be built")  # after the ticket committed
         return real(model, data, status, headers)
 
+    real_stored = routes.stored_answer
+
+    def stored_answer_once_broken(stored, headers=None):
+        if not failed:
+            failed.append(stored)
+            raise RuntimeError("the answer could not be sent")  # after the ticket and its answer committed
+        return real_stored(stored, headers)
+
     monkeypatch.setattr(routes, "respond", respond_once_broken)
+    monkeypatch.setattr(routes, "stored_answer", stored_answer_once_broken)
     async with env.client(env.write, headers={"Idempotency-Key": "crash-1"}) as c:
         first = await c.post("/api/v1/tickets", json=new_ticket(5, externalId="ext-5"))
         # The write committed: the answer is rebuilt from what it made, never a 500 that invites a duplicate.

@@ -76,10 +76,6 @@ class ApiState:
         self.options = options
         self.limiter = RateLimiter(options.rate_limit, options.rate_window)
         self._tokens: dict[str, tuple[ApiToken | None, float]] = {}
-        # SQLite takes one writer at a time and makes the others sleep and retry
-        # (busy_timeout), which under load gives seconds-long tails; queueing this
-        # process's writes here instead keeps them first come, first served.
-        self.write_gate = asyncio.Lock() if hd.store.dialect == "sqlite" else contextlib.nullcontext()
 
     async def authenticate(self, token: str) -> ApiToken | None:
         key = hashlib.sha256(token.encode()).hexdigest()

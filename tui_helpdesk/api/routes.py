@@ -128,6 +128,11 @@ def respond(model: type[s.SQLModel], data: dict, status: int = 200, headers: dic
                     media_type="application/json", headers=headers)
 
 
+def stored_answer(stored: tuple[int, str], headers: dict | None = None) -> Response:
+    """An answer already serialised and stored with its write (status, JSON)."""
+    return Response(stored[1], status_code=stored[0], media_type="application/json", headers=headers)
+
+
 # ----------------------------------------------------------------- cursors
 
 def _encode_cursor(scope: str, position: list) -> str:
@@ -184,14 +189,13 @@ Action = Callable[[], Awaitable[tuple[int, Response]]]
 
 
 async def idempotent(request: Request, token: ApiToken, key: str | None, operation: str, body: dict,
-                     action: Action, rebuild: Callable[[int | None, int | None], Awaitable[Response]]) -> Response:
-    """Run *action* at most once per (desk, *key*); replay its stored answer to retries."""
-    async with state(request).write_gate:
-        return await _idempotent(request, token, key, operation, body, action, rebuild)
+                     action: Action, rebuild: Callable[[int | None, int | None], Awaitable[Response]],
+                     render: Callable[[Ticket], tuple[int, str]] | None = None) -> Response:
+    """Run *action* at most once per (desk, *key*); replay its stored answer to retries.
 
-
-async def _idempotent(request: Request, token: ApiToken, key: str | None, operation: str, body: dict,
-                      action: Action, rebuild: Callable[[int | None, int | None], Awaitable[Response]]) -> Response:
+    Writes queue in the store (one SQLite writer at a time per process), not here:
+    a request waits only while another one's transaction runs, not its whole request.
+    """
     hd = state(request).hd
     if key is None:
         return (await action())[1]
@@ -204,18 +208,17 @@ async def _idempotent(request: Request, token: ApiToken, key: str | None, operat
     record = begun.record
     if begun.replay:
         if record.response is not None:
-            headers = {"Idempotent-Replayed": "true"}
-            if operation == "create_ticket" and record.ticket_id:
-                headers["Location"] = f"/api/v1/tickets/{record.ticket_id}"
+            headers = {"Idempotent-Replayed": "true", **_made_headers(operation, record.ticket_id)}
             return Response(record.response, status_code=record.status_code or 200, media_type="application/json",
                             headers=headers)
         response = await rebuild(record.ticket_id, record.entry_id)
         await hd.idempotency.finish(record.id, response.status_code, response.body.decode())
         response.headers["Idempotent-Replayed"] = "true"
         return response
-    bound = hd.idempotency.bind(record.id)
+    bound = hd.idempotency.bind(record.id, render)
     try:
         status, response = await action()
+        stored = hd.idempotency.answered()
     except BaseException as exc:
         hd.idempotency.unbind(bound)
         if await hd.idempotency.release(record.id):
@@ -224,12 +227,21 @@ async def _idempotent(request: Request, token: ApiToken, key: str | None, operat
         made = await hd.idempotency.made(record.id)
         if made is None or made.ticket_id is None or not isinstance(exc, Exception):
             raise
+        if made.response is not None:  # its answer was stored with the write: that one, as every replay will
+            return Response(made.response, status_code=made.status_code or 200, media_type="application/json",
+                            headers=_made_headers(operation, made.ticket_id))
         response = await rebuild(made.ticket_id, made.entry_id)
         status = response.status_code
     else:
         hd.idempotency.unbind(bound)
+        if stored is not None:
+            return response  # answered in the write's own transaction (the action sent those bytes)
     await hd.idempotency.finish(record.id, status, response.body.decode())
     return response
+
+
+def _made_headers(operation: str, ticket_id: int | None) -> dict[str, str]:
+    return {"Location": f"/api/v1/tickets/{ticket_id}"} if operation == "create_ticket" and ticket_id else {}
 
 
 # ----------------------------------------------------------------- endpoints
@@ -248,6 +260,12 @@ async def create_ticket(request: Request, payload: s.TicketCreate, idempotency_k
                         token: ApiToken = Depends(writer)) -> Response:
     hd = state(request).hd
 
+    location = {}
+
+    def render(ticket: Ticket) -> tuple[int, str]:
+        location["Location"] = f"/api/v1/tickets/{ticket.id}"
+        return 201, s.TicketEnvelope.model_validate({"data": ticket_data(ticket, payload.externalId)}).model_dump_json()
+
     async def action() -> tuple[int, Response]:
         try:
             ticket = await hd.tickets.create(
@@ -257,6 +275,9 @@ async def create_ticket(request: Request, payload: s.TicketCreate, idempotency_k
                 meta={"external_id": payload.externalId} if payload.externalId else None)
         except UsageError as exc:
             raise ApiError(422, "VALIDATION_INVALID_BODY", str(exc).splitlines()[0]) from None
+        stored = hd.idempotency.answered()
+        if stored is not None:  # the very bytes stored with the ticket, for replays to repeat
+            return stored[0], stored_answer(stored, location)
         return 201, respond(s.TicketEnvelope, {"data": ticket_data(ticket, payload.externalId)}, 201,
                             {"Location": f"/api/v1/tickets/{ticket.id}"})
 
@@ -265,7 +286,8 @@ async def create_ticket(request: Request, payload: s.TicketCreate, idempotency_k
         return respond(s.TicketEnvelope, {"data": ticket_data(ticket, _external_id(entries))}, 201,
                        {"Location": f"/api/v1/tickets/{ticket.id}"})
 
-    return await idempotent(request, token, idempotency_key, "create_ticket", payload.model_dump(), action, rebuild)
+    return await idempotent(request, token, idempotency_key, "create_ticket", payload.model_dump(), action, rebuild,
+                            render)
 
 
 @router.post("/tickets/{ticket_id}/messages", status_code=201, response_model=s.MessageEnvelope,

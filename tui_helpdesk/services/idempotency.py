@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import timedelta
@@ -30,12 +31,25 @@ from ..adapters.store.repository import Store, Tx
 from ..domain.api import IDEMPOTENCY_HOURS, MAX_IDEMPOTENCY_KEY, IdempotencyRecord
 from ..domain.errors import HelpdeskError, UsageError
 from ..domain.events import CustomerMessageAdded, TicketCreated
+from ..domain.model import Ticket
 
 # A running request whose key is this old is taken to be dead (its process
 # gone); a retry is then answered from what it made, if anything.
 STALE_SECONDS = 60
 
-_current: ContextVar[int | None] = ContextVar("idempotency_record", default=None)
+Render = Callable[[Ticket], tuple[int, str]]
+
+
+@dataclass(slots=True)
+class Binding:
+    """The key a request's write runs under, and what its write stored."""
+
+    record_id: int
+    render: Render | None = None
+    answer: tuple[int, str] | None = None  # (status, body) stored with the write
+
+
+_current: ContextVar[Binding | None] = ContextVar("idempotency_record", default=None)
 
 
 class KeyReused(HelpdeskError):
@@ -74,20 +88,19 @@ class Idempotency:
         async with self.store.write() as tx:
             api = ApiTx(tx)
             now = tx.now()
-            found = await api.idempotency(desk_id, key)
-            if found is not None and found.expires_at <= now:
+            expires_at = now + timedelta(hours=IDEMPOTENCY_HOURS)
+            new = dict(desk_id=desk_id, key=key, token_id=token_id, operation=operation, request_hash=request_hash,
+                       expires_at=expires_at)
+            # A new key is the common case: claim it first (one statement), look only when it is taken.
+            try:
+                return Begun(await api.insert_idempotency(**new), replay=False)
+            except KeyTaken:
+                found = await api.idempotency(desk_id, key)
+            if found is None:  # taken and released meanwhile: the client may retry at once
+                raise InProgress("a request with this Idempotency-Key is in progress; retry later")
+            if found.expires_at <= now:
                 await api.delete_idempotency(found.id)
-                found = None
-            if found is None:
-                try:
-                    record = await api.insert_idempotency(
-                        desk_id=desk_id, key=key, token_id=token_id, operation=operation, request_hash=request_hash,
-                        expires_at=now + timedelta(hours=IDEMPOTENCY_HOURS))
-                    return Begun(record, replay=False)
-                except KeyTaken:
-                    found = await api.idempotency(desk_id, key)
-                    if found is None:  # taken and released meanwhile: the client may retry at once
-                        raise InProgress("a request with this Idempotency-Key is in progress; retry later") from None
+                return Begun(await api.insert_idempotency(**new), replay=False)
             if found.operation != operation or found.request_hash != request_hash:
                 raise KeyReused("this Idempotency-Key was used with a different request; use a new key")
             if found.state == "done":
@@ -98,26 +111,40 @@ class Idempotency:
             if stale:
                 # Nothing was made: the first request died before its write. Run this one instead.
                 await api.delete_idempotency(found.id)
-                record = await api.insert_idempotency(
-                    desk_id=desk_id, key=key, token_id=token_id, operation=operation, request_hash=request_hash,
-                    expires_at=now + timedelta(hours=IDEMPOTENCY_HOURS))
-                return Begun(record, replay=False)
+                return Begun(await api.insert_idempotency(**new), replay=False)
             raise InProgress("a request with this Idempotency-Key is in progress; retry later")
 
-    def bind(self, record_id: int | None):
-        """Set the key the current task's write belongs to; returns the token to :meth:`unbind` with."""
-        return _current.set(record_id)
+    def bind(self, record_id: int | None, render: Render | None = None):
+        """Set the key the current task's write belongs to; returns the token to :meth:`unbind` with.
+
+        With *render* (ticket -> (status, JSON)), a create's answer is stored in the
+        create's own transaction: no second transaction to :meth:`finish` it.
+        """
+        return _current.set(None if record_id is None else Binding(record_id, render))
 
     def unbind(self, token) -> None:
         _current.reset(token)
 
+    @staticmethod
+    def answered() -> tuple[int, str] | None:
+        """The answer stored with the current task's write, if it was (see :meth:`bind`)."""
+        binding = _current.get()
+        return binding.answer if binding is not None else None
+
     async def on_write(self, tx: Tx, event: TicketCreated | CustomerMessageAdded) -> None:
         """In the write's transaction: remember what the bound request made."""
-        record_id = _current.get()
-        if record_id is None:
+        binding = _current.get()
+        if binding is None:
             return
         entry_id = getattr(event, "entry_id", None)
-        await ApiTx(tx).mark_idempotency(record_id, ticket_id=event.ticket_id, entry_id=entry_id)
+        answer = None
+        if binding.render is not None and isinstance(event, TicketCreated):
+            answer = binding.render(await tx.get_ticket(event.ticket_id))
+        await ApiTx(tx).mark_idempotency(binding.record_id, ticket_id=event.ticket_id, entry_id=entry_id,
+                                         status_code=answer[0] if answer else None,
+                                         response=answer[1] if answer else None)
+        if answer is not None:
+            binding.answer = answer  # the row keeps the first (ticket_id IS NULL); a create makes one ticket
 
     async def made(self, record_id: int) -> IdempotencyRecord | None:
         async with self.store.read() as tx:

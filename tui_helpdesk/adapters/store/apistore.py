@@ -100,21 +100,36 @@ class ApiTx:
 
     async def insert_idempotency(self, *, desk_id: int, key: str, token_id: int, operation: str, request_hash: str,
                                  expires_at: datetime) -> IdempotencyRecord:
-        """Insert a running key; :class:`KeyTaken` when another transaction has it (the unique index decides)."""
+        """Insert a running key; :class:`KeyTaken` when another transaction has it (the unique index decides).
+
+        One statement: ``INSERT .. ON CONFLICT DO NOTHING RETURNING`` (SQLite and PostgreSQL)
+        needs no savepoint to survive the conflict and no second read of the row.
+        """
+        values = dict(desk_id=desk_id, key=key, token_id=token_id, operation=operation, request_hash=request_hash,
+                      state="running", created_at=self.tx.now(), expires_at=expires_at)
+        if self.tx.dialect in ("sqlite", "postgresql"):
+            dialect_insert = _dialect_insert(self.tx.dialect)
+            row = (await self.conn.execute(dialect_insert(IDEM).values(**values).on_conflict_do_nothing()
+                                           .returning(*IDEM.c))).first()
+            if row is None:
+                raise KeyTaken(key)
+            return _idem(row)
         try:
             async with self.conn.begin_nested():
-                result = await self.conn.execute(insert(IDEM).values(
-                    desk_id=desk_id, key=key, token_id=token_id, operation=operation, request_hash=request_hash,
-                    state="running", created_at=self.tx.now(), expires_at=expires_at).returning(IDEM.c.id))
+                result = await self.conn.execute(insert(IDEM).values(**values).returning(IDEM.c.id))
         except IntegrityError:
             raise KeyTaken(key) from None
         row = (await self.conn.execute(select(IDEM).where(IDEM.c.id == result.scalar_one()))).first()
         return _idem(row)
 
-    async def mark_idempotency(self, record_id: int, *, ticket_id: int | None, entry_id: int | None) -> None:
-        """Written in the change's own transaction: what the request made."""
+    async def mark_idempotency(self, record_id: int, *, ticket_id: int | None, entry_id: int | None,
+                               status_code: int | None = None, response: str | None = None) -> None:
+        """Written in the change's own transaction: what the request made (and, when known, its answer)."""
+        values: dict = {"ticket_id": ticket_id, "entry_id": entry_id}
+        if response is not None:
+            values.update(state="done", status_code=status_code, response=response)
         await self.conn.execute(update(IDEM).where(IDEM.c.id == record_id, IDEM.c.ticket_id.is_(None))
-                                .values(ticket_id=ticket_id, entry_id=entry_id))
+                                .values(**values))
 
     async def finish_idempotency(self, record_id: int, status_code: int, response: str) -> None:
         await self.conn.execute(update(IDEM).where(IDEM.c.id == record_id)
@@ -241,3 +256,13 @@ class ApiTx:
 
 
 __all__ = ["ApiTx", "KeyTaken"]
+
+
+def _dialect_insert(dialect: str):
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert

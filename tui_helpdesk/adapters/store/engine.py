@@ -100,8 +100,16 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     if url.startswith("sqlite"):
         # LIFO: the connection used last is used next, its page cache warm; with
         # the default FIFO every read went to the coldest of the pool's connections.
-        engine = create_async_engine(url, echo=echo, pool_use_lifo=True,
-                                     connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+        # No ROLLBACK on check-in: every use ends its transaction (Store.read/write
+        # commit or roll back, a bare connection rolls back when closed), and on
+        # aiosqlite that needless ROLLBACK is one more trip to the driver's thread.
+        # One trip to aiosqlite's thread per statement instead of four (see sqlite_driver).
+        from .sqlite_driver import dbapi
+
+        module = dbapi()
+        engine = create_async_engine(url, echo=echo, pool_use_lifo=True, pool_reset_on_return=None,
+                                     connect_args={"timeout": BUSY_TIMEOUT_MS / 1000},
+                                     **({"module": module} if module is not None else {}))
         _configure_sqlite(engine)
     else:
         engine = create_async_engine(url, echo=echo, pool_size=5, max_overflow=5, pool_pre_ping=False)

@@ -49,6 +49,13 @@ class Store:
         self.clock = clock
         self.dialect = engine.dialect.name
         self._active = 0  # transactions open right now
+        # SQLite takes one writer at a time; the others sleep in its busy handler
+        # and poll (1 ms, 2 ms, ... 100 ms), so under load a write waits for
+        # seconds and the writer that holds the lock competes with the pollers.
+        # This process's writers queue here instead, first come first served;
+        # other processes still meet at SQLite's lock (BEGIN IMMEDIATE).
+        self._write_queue = asyncio.Lock() if self.dialect == "sqlite" else None
+        self._writing: asyncio.Task | None = None  # the task inside a queued write
         # (words, threshold) -> (matched at least that many entries?, when checked); see Tx._matches_at_least
         self.common_words: dict[tuple[str, int], tuple[bool, float]] = {}
 
@@ -103,6 +110,24 @@ class Store:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator["Tx"]:
+        queue = self._write_queue
+        task = asyncio.current_task()
+        if queue is None or task is None or self._writing is task:
+            # PostgreSQL locks rows, not the database; a write opened inside this
+            # task's own write keeps SQLite's behaviour (its busy timeout) as before.
+            async with self._write() as tx:
+                yield tx
+            return
+        async with queue:
+            self._writing = task
+            try:
+                async with self._write() as tx:
+                    yield tx
+            finally:
+                self._writing = None
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator["Tx"]:
         async with self._connect() as conn:
             conn = await conn.execution_options(**{engine_mod.WRITE_OPTION: True})
             async with transaction(conn.begin()):

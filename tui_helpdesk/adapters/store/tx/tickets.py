@@ -2,20 +2,51 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, literal_column, select, update
 
 from ....domain.clock import naive_utc
 from ....domain.errors import ConflictError, NotFound
 from ....domain.model import Author, Requester, Status, Ticket, TicketRow as TicketLine, TicketType
+from ..tables import AGENT
 from ..tables import REQUESTER as REQ
 from ..tables import TICKET
 from ..tables import TICKET_TAG as TAGS
 from ..viewsql import T, TAG
 from .base import TxPart
-from .rows import _line, _line_select, _requester
+from .rows import _agent, _line, _line_select, _requester
+
+# The requester's and the assignee's columns read with the ticket (one statement, not three).
+_REQ_COLS = [c.label(f"req_{c.name}") for c in REQ.c]
+_AGENT_COLS = [c.label(f"agent_{c.name}") for c in AGENT.c]
+
+
+def _tags_json(dialect: str):
+    """A ticket's tags, sorted as ticket_tags sorts them, as a JSON array (one column)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import aggregate_order_by
+
+        agg = func.coalesce(func.json_agg(aggregate_order_by(TAGS.c.tag, TAGS.c.tag)), literal_column("'[]'::json"))
+        return select(agg).where(TAGS.c.ticket_id == T.id).scalar_subquery()
+    # SQLite aggregates in the order rows arrive: an ordered, correlated inner select.
+    ordered = select(TAGS.c.tag).where(TAGS.c.ticket_id == T.id).order_by(TAGS.c.tag).correlate(TICKET).subquery()
+    return select(func.json_group_array(ordered.c.tag)).select_from(ordered).scalar_subquery()
+
+
+class _Prefixed:
+    """A row's columns with a prefix, seen as a row of their own table (for _requester / _agent)."""
+
+    __slots__ = ("_row", "_prefix")
+
+    def __init__(self, row, prefix: str):
+        self._row = row
+        self._prefix = prefix
+
+    def __getattr__(self, name: str):
+        return getattr(self._row, self._prefix + name)
 
 
 class TicketQueries(TxPart):
@@ -42,15 +73,15 @@ class TicketQueries(TxPart):
             if language and not row.language:
                 changes["language"] = language
             if changes:
-                await self.conn.execute(update(REQ).where(REQ.c.id == row.id).values(**changes))
-                row = (await self.conn.execute(select(REQ).where(REQ.c.id == row.id))).first()
+                row = (await self.conn.execute(update(REQ).where(REQ.c.id == row.id).values(**changes)
+                                               .returning(*REQ.c))).first()
             return _requester(row)
         result = await self.conn.execute(
             insert(REQ).values(
                 name=name or "", email=email, language=language, chatbot_user_id=chatbot_user_id, created_at=self.now()
-            ).returning(REQ.c.id)
+            ).returning(*REQ.c)
         )
-        return await self.get_requester(result.scalar_one())
+        return _requester(result.first())
 
     async def get_requester(self, requester_id: int) -> Requester:
         row = (await self.conn.execute(select(REQ).where(REQ.c.id == requester_id))).first()
@@ -80,15 +111,35 @@ class TicketQueries(TxPart):
         return result.scalar_one()
 
     async def get_ticket(self, ticket_id: int, *, for_update: bool = False) -> Ticket:
-        stmt = select(TICKET).where(T.id == ticket_id)
-        if for_update and self.dialect == "postgresql":
-            stmt = stmt.with_for_update()
+        locking = for_update and self.dialect == "postgresql"
+        # Tags as one JSON array in the same statement; not under FOR UPDATE (see below).
+        tag_cols = [] if locking else [_tags_json(self.dialect).label("tags_json")]
+        stmt = (select(TICKET, *_REQ_COLS, *_AGENT_COLS, *tag_cols)
+                .select_from(TICKET.outerjoin(REQ, REQ.c.id == T.requester_id)
+                             .outerjoin(AGENT, AGENT.c.id == T.assignee_id))
+                .where(T.id == ticket_id))
+        if locking:
+            stmt = stmt.with_for_update(of=TICKET)
         row = (await self.conn.execute(stmt)).first()
         if row is None:
             raise NotFound(f"no ticket #{ticket_id}")
-        requester = await self.get_requester(row.requester_id)
-        assignee = await self.get_agent(row.assignee_id) if row.assignee_id else None
-        tags = await self.ticket_tags(ticket_id)
+        # PostgreSQL's FOR UPDATE re-reads a ticket changed while it waited, but not
+        # the outer-joined rows (they come back empty): read those on their own then.
+        if row.req_id is not None:
+            requester = _requester(_Prefixed(row, "req_"))
+        else:
+            requester = await self.get_requester(row.requester_id)
+        if not row.assignee_id:
+            assignee = None
+        elif row.agent_id is not None:
+            assignee = _agent(_Prefixed(row, "agent_"))
+        else:
+            assignee = await self.get_agent(row.assignee_id)
+        if tag_cols:
+            tags_json = row.tags_json
+            tags = tuple(json.loads(tags_json) if isinstance(tags_json, str) else (tags_json or ()))
+        else:
+            tags = await self.ticket_tags(ticket_id)
         return Ticket(
             id=row.id, desk_id=row.desk_id, type=TicketType(row.type), channel=row.channel, subject=row.subject,
             status=Status(row.status), requester=requester, created_at=row.created_at, updated_at=row.updated_at,
