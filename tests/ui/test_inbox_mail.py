@@ -14,7 +14,7 @@ from ui_support import screen_text, settle
 class FakeMail:
     """Stands in for ``hd.mail``: records the progress callback instead of connecting."""
 
-    addresses = ["support@example.com"]
+    addresses = receiving = ["support@example.com"]
 
     def __init__(self) -> None:
         self.callbacks = []

@@ -65,7 +65,8 @@ async def sync(args, load) -> int:
             for note in hd.notes:  # a one-time settings import, said once
                 print(f"helpdesk: {note}", file=sys.stderr)
         chat = hd.conversations.configured
-        if not hd.mail.addresses and not chat:
+        # A desk switched off still counts: switching it on in the app starts its channels here.
+        if not any(d.emails or d.chatbot.base_url for d in hd.settings.desks):
             raise HelpdeskError("no email address or chatbot platform is configured "
                                 "(see [[desks.email]] and [desks.chatbot] in config.example.toml)")
         if args.status:

@@ -63,6 +63,8 @@ class MailService:
             MailAddress(desk, email) for desk in settings.desks for email in desk.emails if email.address
         ]
         self.own_addresses = frozenset(a.address for a in self.addresses)
+        # A desk switched off fetches no new mail; replies already written on its tickets still go out.
+        self.receiving: list[MailAddress] = [a for a in self.addresses if a.desk.enabled]
         self._secret: bytes | None = None
         self._desk_ids: dict[str, int] = {}
         self._desks_by_id: dict[int, DeskSettings] = {}
@@ -271,14 +273,14 @@ class MailService:
 
     async def sync_once(self, progress: ProgressCallback | None = None, **tuning) -> list[SyncReport]:
         reports = []
-        for address in self.addresses:
+        for address in self.receiving:
             if not address.email.imap.host:
                 continue
             reports.append(await self.syncer(address, **tuning).sync_once(progress))
         return reports
 
     async def run(self, stop: asyncio.Event, progress: ProgressCallback | None = None, **tuning) -> None:
-        syncers = [self.syncer(a, **tuning) for a in self.addresses if a.email.imap.host]
+        syncers = [self.syncer(a, **tuning) for a in self.receiving if a.email.imap.host]
         await asyncio.gather(*(s.run(stop, progress) for s in syncers))
 
     # ---------------------------------------------------------------- admin

@@ -130,8 +130,11 @@ class HelpdeskApp(App[int]):
         """Sync the desks' mailboxes in the background (a lease lets one process work each); ``hd.close`` stops it."""
         if self.hd is not None and self.is_running:
             mail = self.hd.mail
-            if mail.addresses:
+            self._mail_progress.clear()  # the mailboxes of the settings before this change
+            if mail.receiving:
                 self._set_mail("mail: connecting", True)
+            elif mail.addresses:
+                self._set_mail("mail: off (desk switched off)", True)
             mail.start(self.mail_progress)
 
     def mail_progress(self, progress) -> None:
