@@ -81,6 +81,7 @@ class SettingsScreen(Screen):
         self.states: list["DeskState"] = []
         self.first_desk = desk
         self._loading = False
+        self._shown: str | None = None  # the desk (or All desks) the form shows
 
     @property
     def editable(self) -> bool:
@@ -177,6 +178,7 @@ class SettingsScreen(Screen):
         self.show(wanted)
 
     def show(self, slug: str | None) -> None:
+        self._shown = slug
         self.state = next((s for s in self.states if s.slug == slug), None)
         all_desks = self.query_one("#all-desks", Static)
         if slug == ALL_DESKS:
@@ -255,9 +257,12 @@ class SettingsScreen(Screen):
 
     @on(Select.Changed, "#desk-select")
     def _desk_chosen(self, event: Select.Changed) -> None:
-        if self._loading or event.value is Select.BLANK:
+        # Setting the options on a reload posts Changed (blank, then the same desk) after the
+        # reload is done: only a real change of desk may redraw the form, or it would empty
+        # it, drop the focus and lose what is being typed.
+        if self._loading or not isinstance(event.value, str) or event.value == self._shown:
             return
-        self.show(str(event.value))
+        self.show(event.value)
         if len(self.states) > 1:
             # With several desks, the rail and the views follow the chosen desk ("All desks": every one).
             self.hd.views.desk_id = self.state.desk_id if self.state else None
