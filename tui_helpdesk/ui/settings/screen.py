@@ -140,6 +140,7 @@ class SettingsScreen(Screen):
                     with Horizontal(classes="field"):
                         yield Button("Save agent", id="agent-save")
                         yield Button("Deactivate", id="agent-deactivate", variant="error")
+                        yield Button("Activate", id="agent-activate")
                     yield self._field("Add: login", Input(id="new-login"))
                     yield self._field("Add: name", Input(id="new-name"))
                     yield self._field("Add: email", Input(id="new-email"))
@@ -161,7 +162,7 @@ class SettingsScreen(Screen):
     async def load(self, slug: str | None = None) -> None:
         self.states = await self.hd.desk_settings.states()
         self.schedules = await self.hd.desk_settings.schedules()
-        self.agents = await self.hd.agents.list()
+        self.agents = await self.hd.agents.list(include_inactive=True)
         select = self.query_one("#desk-select", Select)
         # Desk names are typed by people: plain text, never markup.
         options = [(line(s.config.name or s.slug, 60), s.slug) for s in self.states]
@@ -232,8 +233,9 @@ class SettingsScreen(Screen):
         now = self.now().replace(tzinfo=timezone.utc).astimezone(zone)
         monday = (now - timedelta(days=now.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
         names = set(shifts)
-        rows = [(f"{a.login} ({a.shift})", a.shift) for a in self.agents if a.shift in names]
-        rows += [(f"[{name}]", name) for name in sorted(names) if not any(a.shift == name for a in self.agents)]
+        rows = [(f"{a.login} ({a.shift})", a.shift) for a in self.agents if a.active and a.shift in names]
+        rows += [(f"[{name}]", name) for name in sorted(names)
+                 if not any(a.active and a.shift == name for a in self.agents)]
         lines = render_week(rows, shifts, monday) if rows else ["No shifts yet: agents are assigned by availability."]
         zone_name = getattr(zone, "key", None) or now.strftime("%Z")
         self.query_one("#week", Static).update(Text(f"Week of {monday:%Y-%m-%d}, your time ({zone_name}); "
@@ -249,6 +251,9 @@ class SettingsScreen(Screen):
         for a in self.agents:
             s = off.get(a.login)
             ranges = ", ".join(f"{x}..{y}" for x, y in s.time_off) if s else ""
+            if not a.active:
+                lines.append(f"{a.login[:14]:<14} {a.name[:22]:<22} deactivated (never assigned; Activate brings back)")
+                continue
             lines.append(f"{a.login[:14]:<14} {a.name[:22]:<22} {a.role.value:<6} {(a.shift or '-')[:12]:<12} "
                          f"{a.max_open or '-':>4}  {ranges}")
         self.query_one("#agent-table", Static).update(Text("\n".join(lines)))
@@ -445,6 +450,25 @@ class SettingsScreen(Screen):
         self.notify(f"Deactivated {login}.", timeout=2)
         await self._refresh_agents()
 
+    @on(Button.Pressed, "#agent-activate")
+    def _agent_activate(self) -> None:
+        login = self.query_one("#agent-login", Input).value.strip()
+        if not login:
+            self.query_one("#err-agents", Static).update(Text("✗ login: type the login to activate"))
+            return
+        self.activate_agent(login)
+
+    @work(exclusive=True, group="settings-agent", exit_on_error=False)
+    async def activate_agent(self, login: str) -> None:
+        try:
+            await self.hd.agents.activate(self.me, login)
+        except HelpdeskError as exc:
+            self.query_one("#err-agents", Static).update(Text(f"✗ {plain(str(exc))}"))
+            return
+        self.query_one("#err-agents", Static).update("")
+        self.notify(f"Activated {login}.", timeout=2)
+        await self._refresh_agents()
+
     @on(Button.Pressed, "#agent-add")
     def _agent_add(self) -> None:
         self.add_agent()
@@ -464,7 +488,7 @@ class SettingsScreen(Screen):
 
     async def _refresh_agents(self) -> None:
         self.schedules = await self.hd.desk_settings.schedules()
-        self.agents = await self.hd.agents.list()
+        self.agents = await self.hd.agents.list(include_inactive=True)
         self._agents()
         if self.state:
             self._week(self.state.config)

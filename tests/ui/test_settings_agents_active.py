@@ -1,0 +1,48 @@
+"""The Agents tab deactivates a teammate (after asking) and activates them again; a deactivated one is shown so."""
+
+from __future__ import annotations
+
+from textual.widgets import Button, Input, Static
+from ui_support import settle
+
+from tui_helpdesk.domain.desk_config import desk_doc
+from tui_helpdesk.domain.errors import PermissionDenied
+
+
+async def test_deactivate_and_activate_from_the_agents_tab(desk, make_app):
+    from tui_helpdesk.ui.settings import SettingsScreen
+
+    hd, ana, _ = desk
+    state = await hd.desk_settings.get()
+    doc = desk_doc(state.config)
+    doc["scheduling"] = {"shifts": [{"name": "day", "timezone": "UTC", "hours": {"mon": "09:00-17:00"}}]}
+    await hd.desk_settings.save(ana, doc, expected_version=state.version)
+    await hd.desk_settings.set_schedule(ana, "ben", shift="day")
+    app = make_app(hd, ana)
+    async with app.run_test(size=(150, 60)) as pilot:
+        await settle(pilot)
+        await pilot.press("comma")
+        await settle(pilot, lambda: isinstance(app.screen, SettingsScreen) and app.screen.state is not None)
+        screen = app.screen
+        screen.query_one("#tabs").active = "agents"
+        screen.query_one("#agent-login", Input).value = "ben"
+        screen.query_one("#agent-deactivate", Button).press()
+        await settle(pilot, lambda: not isinstance(app.screen, SettingsScreen))  # the confirmation
+        await pilot.press("y")
+        table = lambda: str(screen.query_one("#agent-table", Static).render())  # noqa: E731
+        await settle(pilot, lambda: "deactivated" in table())
+        ben_line = next(ln for ln in table().splitlines() if ln.startswith("ben"))
+        assert "deactivated" in ben_line
+        assert not (await hd.agents.get("ben")).active
+        week = str(screen.query_one("#week", Static).render())
+        assert "ben (day)" not in week and "[day]" in week  # nobody active on the shift any more
+        try:
+            await hd.agents.identify("ben")
+            raise AssertionError("a deactivated agent could act")
+        except PermissionDenied as exc:
+            assert "deactivated" in str(exc)
+
+        screen.query_one("#agent-activate", Button).press()
+        await settle(pilot, lambda: "deactivated" not in table())
+        assert (await hd.agents.get("ben")).active
+        assert "ben (day)" in str(screen.query_one("#week", Static).render())
