@@ -46,3 +46,26 @@ async def test_deactivate_and_activate_from_the_agents_tab(desk, make_app):
         await settle(pilot, lambda: "deactivated" not in table())
         assert (await hd.agents.get("ben")).active
         assert "ben (day)" in str(screen.query_one("#week", Static).render())
+
+
+async def test_a_running_app_of_an_agent_who_is_deactivated_stops(tmp_path, desk, make_app):
+    from tests.desks import fixed_clock, make_settings
+    from tui_helpdesk.bootstrap import bootstrap
+
+    hd, ana, ben = desk
+    other = await bootstrap(make_settings(tmp_path / "desk.db"), clock=fixed_clock)  # the admin's terminal
+    app = make_app(hd, ben, poll_seconds=0.1)
+    try:
+        async with app.run_test(size=(150, 50)) as pilot:
+            await settle(pilot)
+            await other.agents.deactivate(ana, "ben")
+            said = ""
+            for _ in range(100):
+                if app.return_code is not None:
+                    said = " ".join(str(r) for r in app._exit_renderables)
+                    break
+                await pilot.pause(0.05)
+        assert app.return_code == 1
+        assert "'ben' was deactivated on this help desk" in said, said
+    finally:
+        await other.close()

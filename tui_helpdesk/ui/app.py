@@ -256,6 +256,12 @@ class HelpdeskApp(App[int]):
         if self.me is None or self.hd is None:
             return
         me = await self.hd.agents.get(self.me.login)
+        if not me.active:
+            # Deactivated by an admin in another terminal: this agent may no longer act here.
+            self.exit(1, return_code=1, message=plain(
+                f"helpdesk: error: '{me.login}' was deactivated on this help desk; "
+                f"an admin can reactivate you with: helpdesk agent activate {me.login}"))
+            return
         shift = None
         if me.shift:
             for state in await self.hd.desk_settings.states():
