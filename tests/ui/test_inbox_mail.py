@@ -15,6 +15,7 @@ class FakeMail:
     """Stands in for ``hd.mail``: records the progress callback instead of connecting."""
 
     addresses = receiving = ["support@example.com"]
+    no_password = []
 
     def __init__(self) -> None:
         self.callbacks = []

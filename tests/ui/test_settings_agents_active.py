@@ -69,3 +69,28 @@ async def test_a_running_app_of_an_agent_who_is_deactivated_stops(tmp_path, desk
         assert "'ben' was deactivated on this help desk" in said, said
     finally:
         await other.close()
+
+
+async def test_add_an_agent_with_a_cap_and_a_bad_cap_adds_nobody(desk, make_app):
+    from tui_helpdesk.ui.settings import SettingsScreen
+
+    hd, ana, _ = desk
+    app = make_app(hd, ana)
+    async with app.run_test(size=(150, 60)) as pilot:
+        await settle(pilot)
+        await pilot.press("comma")
+        await settle(pilot, lambda: isinstance(app.screen, SettingsScreen) and app.screen.state is not None)
+        screen = app.screen
+        screen.query_one("#tabs").active = "agents"
+        screen.query_one("#new-login", Input).value = "cara"
+        screen.query_one("#new-name", Input).value = "Cara Diaz"
+        screen.query_one("#new-cap", Input).value = "-3"
+        screen.query_one("#agent-add", Button).press()
+        err = lambda: str(screen.query_one("#err-agents", Static).render())  # noqa: E731
+        await settle(pilot, lambda: "max_open" in err())
+        assert "cara" not in {a.login for a in await hd.agents.list()}
+        screen.query_one("#new-cap", Input).value = "5"
+        screen.query_one("#agent-add", Button).press()
+        await settle(pilot, lambda: "cara" in str(screen.query_one("#agent-table", Static).render()))
+        cara = await hd.agents.get("cara")
+        assert (cara.name, cara.max_open) == ("Cara Diaz", 5) and err() == ""

@@ -226,4 +226,13 @@ async def test_a_new_user_sets_up_shifts_in_the_app_and_tickets_follow_them(imap
         assert 'name = "tokyo"' in screen.query_one("#shifts", TextArea).text
         assert "read-only" in str(screen.query_one("#mode").render())
         assert f"{SUPPORT} imap password: not set here" in static_text(screen, "#secrets")
+        # Without the password, this terminal leaves the mailbox (and its lease) to one that has it.
+        assert lia_app.hd.mail.receiving == [] and lia_app.hd.mail.no_password == [SUPPORT]
+
+    # After the whole session, no secret and no command is anywhere in the database's files.
+    for path in tmp_path.glob("desk.db*"):
+        data = path.read_bytes()
+        for needle in (BOT_KEY.encode(), b"_command"):
+            at = data.find(needle)
+            assert at < 0, (path.name, needle, data[max(0, at - 120):at + 40].decode("ascii", "replace").replace("\x00", ""))
 

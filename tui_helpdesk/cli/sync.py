@@ -82,6 +82,9 @@ async def sync(args, load) -> int:
             except (NotImplementedError, RuntimeError):
                 pass
         seq = await hd.feed.latest()
+        for address in hd.mail.no_password:
+            print(f"helpdesk: warning: {address}: no IMAP password in this process's config; "
+                  "its mail is not fetched here", file=sys.stderr, flush=True)
         while not stop.is_set():
             # One round per set of settings: a change to the accounts ends the round,
             # the channels are rebuilt, and the next round reconnects with the new ones.
@@ -186,6 +189,11 @@ async def _once(hd, args, chat: bool) -> int:
             out["chat_outbox"].append({"desk": slug, "sent": sent or 0, "busy": sent is None, "error": None})
             say(f"chat outbox {slug}: " + ("skipped, another process sends for it" if sent is None else f"{sent} sent"))
     if hd.mail.addresses and not args.no_receive:
+        for address in hd.mail.no_password:
+            failed = True
+            error = "no IMAP password in this process's config (password_env or password_command, by address)"
+            out["mailboxes"].append({"account": address, "mailbox": None, "error": error})
+            say(f"{address}: error: {error}")
         for report in await hd.mail.sync_once(progress):
             out["mailboxes"].append(_report_json(report))
             if report.busy:

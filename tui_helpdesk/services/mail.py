@@ -64,7 +64,15 @@ class MailService:
         ]
         self.own_addresses = frozenset(a.address for a in self.addresses)
         # A desk switched off fetches no new mail; replies already written on its tickets still go out.
-        self.receiving: list[MailAddress] = [a for a in self.addresses if a.desk.enabled]
+        # A process without a mailbox's password (a teammate's terminal) leaves it to one that has it:
+        # trying would take the mailbox's lease and hold it through failed logins.
+        self.receiving: list[MailAddress] = [
+            a for a in self.addresses if a.desk.enabled and (not a.email.imap.host or a.email.imap.password.configured)
+        ]
+        self.no_password: list[str] = [
+            a.address for a in self.addresses
+            if a.desk.enabled and a.email.imap.host and not a.email.imap.password.configured
+        ]
         self._secret: bytes | None = None
         self._desk_ids: dict[str, int] = {}
         self._desks_by_id: dict[int, DeskSettings] = {}

@@ -133,6 +133,8 @@ class HelpdeskApp(App[int]):
             self._mail_progress.clear()  # the mailboxes of the settings before this change
             if mail.receiving:
                 self._set_mail("mail: connecting", True)
+            elif mail.no_password:
+                self._set_mail("mail: not fetched here (no password in this terminal's config)", True)
             elif mail.addresses:
                 self._set_mail("mail: off (desk switched off)", True)
             mail.start(self.mail_progress)

@@ -145,6 +145,7 @@ class SettingsScreen(Screen):
                     yield self._field("Add: name", Input(id="new-name"))
                     yield self._field("Add: email", Input(id="new-email"))
                     yield self._field("Add: role (agent/admin)", Input("agent", id="new-role"))
+                    yield self._field("Add: max open (0 = no cap)", Input("0", id="new-cap"))
                     yield Button("Add agent", id="agent-add")
                     yield Static("", id="err-agents", classes="error")
         yield Static("", id="footer-line")
@@ -475,10 +476,17 @@ class SettingsScreen(Screen):
 
     @work(exclusive=True, group="settings-agent", exit_on_error=False)
     async def add_agent(self) -> None:
-        values = {k: self.query_one(f"#new-{k}", Input).value.strip() for k in ("login", "name", "email", "role")}
+        values = {k: self.query_one(f"#new-{k}", Input).value.strip() for k in ("login", "name", "email", "role", "cap")}
+        cap_text = values["cap"] or "0"
+        if not cap_text.isdigit():  # checked before anything is written: a bad cap adds nobody
+            self.query_one("#err-agents", Static).update(Text(
+                f"✗ max_open: max open tickets is 0 (no cap) or more, not {cap_text[:20]!r}"))
+            return
         try:
             await self.hd.agents.add(self.me, values["login"], name=values["name"], email=values["email"],
                                      role=values["role"] or "agent")
+            if int(cap_text):
+                await self.hd.desk_settings.set_schedule(self.me, values["login"], max_open=int(cap_text))
         except HelpdeskError as exc:
             self.query_one("#err-agents", Static).update(Text(f"✗ {plain(str(exc))}"))
             return
