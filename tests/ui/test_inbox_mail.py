@@ -14,8 +14,8 @@ from ui_support import screen_text, settle
 class FakeMail:
     """Stands in for ``hd.mail``: records the progress callback instead of connecting."""
 
-    addresses = ["support@example.com"]
-    reads_mail = True
+    addresses = receiving = ["support@example.com"]
+    no_password = []
 
     def __init__(self) -> None:
         self.callbacks = []

@@ -8,6 +8,7 @@ import sys
 from datetime import datetime, timezone
 
 from .. import settings as settings_mod
+from . import agent_cmds
 from ..bootstrap import Helpdesk, bootstrap
 from ..domain import querylang
 from ..domain.errors import HelpdeskError, UsageError
@@ -115,7 +116,7 @@ def entry_json(e: TimelineEntry) -> dict:
 
 def agent_json(a: Agent) -> dict:
     return {"id": a.id, "login": a.login, "name": a.name, "email": a.email, "role": a.role.value,
-            "availability": a.availability.value, "max_open": a.max_open, "shift": a.shift}
+            "availability": a.availability.value, "max_open": a.max_open, "shift": a.shift, "active": a.active}
 
 
 def _cell(text: str, width: int) -> str:
@@ -327,12 +328,13 @@ async def ticket_tag(hd: Helpdesk, me: Agent, args) -> int:
 
 
 async def agent_list(hd: Helpdesk, me: Agent, args) -> int:
-    agents = await hd.agents.list()
+    agents = await hd.agents.list(include_inactive=True)
     if args.json:
         _dump([agent_json(a) for a in agents])
     else:
         for a in agents:
-            _print(f"{a.login:<16} {_cell(a.name, 24)} {a.role.value:<6} {a.availability.value:<10} {a.email}")
+            state = a.availability.value if a.active else "deactivated"
+            _print(f"{a.login:<16} {_cell(a.name, 24)} {a.role.value:<6} {state:<11} {a.email}")
     return 0
 
 
@@ -411,6 +413,7 @@ HANDLERS = {
     ("search", None): search,
 }
 HANDLERS.update(mail_cmds.HANDLERS)
+HANDLERS.update(agent_cmds.HANDLERS)
 
 
 def _need_terminal() -> None:

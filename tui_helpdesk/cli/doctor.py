@@ -1,5 +1,11 @@
 """``helpdesk doctor``: check the config file, the database, and each desk's mail, chatbot and AI.
 
+The desks checked are the ones this help desk really runs: their settings as
+stored in the shared database, joined with this process's own secrets (from
+its config file or environment), as ``helpdesk sync`` would use them. Each
+desk says where its settings come from; a desk only in the config file is
+checked as the file gives it (the first start imports it).
+
 Every check ends as one of ``ok``, ``warn``, ``fail`` or ``skip`` with a line
 saying what was found and, when something is wrong, how to fix it. A check
 never raises: whatever goes wrong becomes a ``fail`` line. The exit code is 1
@@ -35,7 +41,13 @@ class Check:
 async def doctor(args, load_settings) -> int:
     checks: list[Check] = []
     settings = _check_config(args, load_settings, checks)
-    await _check_database(settings, checks)
+    settings = await _check_database(settings, checks)
+    told = {c.section for c in checks if c.name == "settings"}
+    for desk in settings.desks:
+        if f"desk {desk.slug}" not in told:
+            checks.append(Check(f"desk {desk.slug}", "settings", WARN if settings.desks_declared else OK,
+                                "from the config file (the database's settings could not be read)"
+                                if settings.desks_declared else "defaults"))
     await _check_integrations(settings, checks)
     failed = any(c.status == FAIL for c in checks)
     if getattr(args, "json", False):
@@ -97,7 +109,8 @@ def _check_config(args, load_settings, checks: list[Check]) -> settings_mod.Sett
 # ----------------------------------------------------------------- database
 
 
-async def _check_database(settings: settings_mod.Settings, checks: list[Check]) -> None:
+async def _check_database(settings: settings_mod.Settings, checks: list[Check]) -> settings_mod.Settings:
+    """Check the database; return the settings with the desks as the database holds them (when it can be read)."""
     try:
         from sqlalchemy import func, select, text
         from sqlalchemy.engine import make_url
@@ -108,26 +121,26 @@ async def _check_database(settings: settings_mod.Settings, checks: list[Check]) 
         from ..services.agents import os_login
     except Exception as exc:  # noqa: BLE001
         checks.append(Check("database", "open", FAIL, f"the store cannot be loaded: {_error_text(exc)}"))
-        return
+        return settings
     try:
         url = engine_mod.normalise_url(settings.database_url)
         shown = make_url(url).render_as_string(hide_password=True)
     except Exception as exc:  # noqa: BLE001
         checks.append(Check("database", "url", FAIL, f"not a database URL or path: {_error_text(exc)}"))
-        return
+        return settings
     path = engine_mod.sqlite_path(url)
     if path is not None:
         if not _check_sqlite_files(path, checks):
-            return
+            return settings
     store = None
     try:
         store = await Store.open(url, create=False, upgrade=False)
     except HelpdeskError as exc:
         checks.append(Check("database", "open", FAIL, _error_text(exc)))
-        return
+        return settings
     except Exception as exc:  # noqa: BLE001 - unreachable server, bad credentials, not a database...
         checks.append(Check("database", "open", FAIL, f"cannot open {shown}: {_error_text(exc)}"))
-        return
+        return settings
     try:
         async with store.engine.connect() as conn:
             revision = await conn.run_sync(engine_mod.current_revision)
@@ -159,6 +172,7 @@ async def _check_database(settings: settings_mod.Settings, checks: list[Check]) 
             else:
                 checks.append(Check("agent", "identity", WARN,
                                     f"'{login}' is not an agent; an admin can add you with: helpdesk agent add {login}"))
+        settings = await _desk_settings(store, settings, checks)
     except Exception as exc:  # noqa: BLE001
         checks.append(Check("database", "query", FAIL, f"{shown}: {_error_text(exc)}"))
     finally:
@@ -166,6 +180,49 @@ async def _check_database(settings: settings_mod.Settings, checks: list[Check]) 
             await store.close()
         except Exception:  # noqa: BLE001
             pass
+    return settings
+
+
+async def _desk_settings(store, settings: settings_mod.Settings, checks: list[Check]) -> settings_mod.Settings:
+    """One line per desk saying where its settings come from; the settings with the stored desks.
+
+    Nothing is written: a config file's desks that are not stored yet are
+    checked as the file gives them (the first start imports them).
+    """
+    from ..services.desk_settings import DeskSettingsService
+
+    service = DeskSettingsService(store, settings)
+    states = await service.states()
+    file_desks = {d.slug for d in settings.desks} if settings.desks_declared else set()
+    source = str(settings.source) if settings.source else "the config file"
+    for state in states:
+        section = f"desk {state.slug}"
+        if state.version:
+            when = f" at {state.updated_at:%Y-%m-%d %H:%M} UTC" if state.updated_at else ""
+            who = f"saved by {state.updated_by}{when}" if state.updated_by else f"imported from {state.imported_from}"
+            text = f"from the database (version {state.version}, {who})"
+            if state.slug in file_desks:
+                text += f"; its [[desks]] section in {source} is not used any more"
+            checks.append(Check(section, "settings", OK, text))
+        elif state.slug in file_desks:
+            checks.append(Check(section, "settings", WARN, f"from {source}, not stored in the database yet "
+                                                          "(the next start of helpdesk or helpdesk sync imports them)"))
+        else:
+            checks.append(Check(section, "settings", OK, "defaults (never saved; edit them in Settings or with "
+                                                        "helpdesk desk set)"))
+    stored = {s.slug for s in states}
+    if not stored:  # a database no one has opened yet: the file's (or the default) desks
+        for desk in settings.desks:
+            checks.append(Check(f"desk {desk.slug}", "settings", OK,
+                                f"from {source}; the first start stores them in the database"
+                                if settings.desks_declared else "defaults"))
+        return settings
+    for slug in sorted(file_desks - stored):
+        checks.append(Check(f"desk {slug}", "settings", WARN, f"from {source}, not in the database yet "
+                                                               "(the next start of helpdesk or helpdesk sync imports it)"))
+    effective = await service.effective()
+    extra = tuple(d for d in settings.desks if d.slug in file_desks - stored)
+    return replace(effective, desks=tuple(d for d in effective.desks if d.slug in stored) + extra)
 
 
 def _check_sqlite_files(path: Path, checks: list[Check]) -> bool:

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from ..domain.errors import HelpdeskError, UsageError
-from . import ai_cmds, api_cmds, botsim, commands, desk_cmds, mail_cmds
+from . import agent_cmds, ai_cmds, api_cmds, botsim, commands, desk_cmds, mail_cmds
 
 
 class _Parser(argparse.ArgumentParser):
@@ -110,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--json", action="store_true")
     x = a.add_parser("me", help="who am I")
     x.add_argument("--json", action="store_true")
+    agent_cmds.add_actions(a, _Parser)
 
     v = sub.add_parser("view", help="saved views").add_subparsers(dest="action", required=True, parser_class=_Parser, metavar="ACTION")
     x = v.add_parser("list", help="list the system and saved views")

@@ -66,7 +66,8 @@ async def sync(args, load) -> int:
                 print(f"helpdesk: {note}", file=sys.stderr)
         chat = hd.conversations.configured
         hooks = await hd.webhooks.configured()
-        if not hd.mail.addresses and not chat and not hooks:
+        # A desk switched off still counts: switching it on in the app starts its channels here.
+        if not any(d.emails or d.chatbot.base_url for d in hd.settings.desks) and not hooks:
             raise HelpdeskError("no email address, chatbot platform or webhook is configured "
                                 "(see [[desks.email]] and [desks.chatbot] in config.example.toml, "
                                 "and helpdesk webhook add)")
@@ -83,6 +84,9 @@ async def sync(args, load) -> int:
             except (NotImplementedError, RuntimeError):
                 pass
         seq = await hd.feed.latest()
+        for address in hd.mail.no_password:
+            print(f"helpdesk: warning: {address}: no IMAP password in this process's config; "
+                  "its mail is not fetched here", file=sys.stderr, flush=True)
         # Webhooks, under their lease (`helpdesk api serve` may be sending them instead),
         # whatever happens to the desks' settings.
         hooks_task = asyncio.ensure_future(hd.webhooks.run(stop)) if not args.no_send else None
@@ -192,6 +196,11 @@ async def _once(hd, args, chat: bool, hooks: bool = False) -> int:
             out["chat_outbox"].append({"desk": slug, "sent": sent or 0, "busy": sent is None, "error": None})
             say(f"chat outbox {slug}: " + ("skipped, another process sends for it" if sent is None else f"{sent} sent"))
     if hd.mail.addresses and not args.no_receive:
+        for address in hd.mail.no_password:
+            failed = True
+            error = "no IMAP password in this process's config (password_env or password_command, by address)"
+            out["mailboxes"].append({"account": address, "mailbox": None, "error": error})
+            say(f"{address}: error: {error}")
         for report in await hd.mail.sync_once(progress):
             out["mailboxes"].append(_report_json(report))
             if report.busy:

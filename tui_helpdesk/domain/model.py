@@ -105,6 +105,7 @@ class Agent:
     availability: Availability = Availability.AVAILABLE
     max_open: int = 0  # 0 = no cap
     shift: str | None = None
+    active: bool = True  # a deactivated agent keeps their history but is never assigned and cannot act
 
     @property
     def is_admin(self) -> bool:

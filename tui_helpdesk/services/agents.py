@@ -46,18 +46,26 @@ class AgentService:
                     raise PermissionDenied(
                         f"'{login}' is not an agent of this help desk; an admin can add you with: helpdesk agent add {login}"
                     )
+            if not agent.active:
+                raise PermissionDenied(
+                    f"'{agent.login}' is deactivated on this help desk; an admin can reactivate you with: "
+                    f"helpdesk agent activate {agent.login}"
+                )
             if act_as and act_as.lower() != agent.login.lower():
                 if not agent.is_admin:
                     raise PermissionDenied("only an admin may act as another agent")
                 other = await tx.find_agent(act_as)
                 if other is None:
                     raise NotFound(f"no agent '{act_as}'")
+                if not other.active:
+                    raise PermissionDenied(f"'{other.login}' is deactivated and cannot act")
                 return other
             return agent
 
-    async def list(self) -> list[Agent]:
+    async def list(self, *, include_inactive: bool = False) -> list[Agent]:
+        """The active agents by login (with *include_inactive*, the deactivated ones too)."""
         async with self.store.read() as tx:
-            return await tx.list_agents()
+            return await tx.list_agents(include_inactive=include_inactive)
 
     async def get(self, login: str) -> Agent:
         async with self.store.read() as tx:
@@ -126,3 +134,13 @@ class AgentService:
             raise UsageError("you cannot deactivate yourself")
         async with self.store.write() as tx:
             return await tx.update_agent(target.id, active=False)
+
+    async def activate(self, actor: Agent, login: str) -> Agent:
+        """Bring a deactivated agent back: they can act and be assigned again."""
+        if not actor.is_admin:
+            raise PermissionDenied("only an admin can activate agents")
+        target = await self.get(login)
+        if target.active:
+            return target
+        async with self.store.write() as tx:
+            return await tx.update_agent(target.id, active=True)

@@ -67,6 +67,17 @@ class MailService:
             MailAddress(desk, email) for desk in settings.desks for email in desk.emails if email.address
         ]
         self.own_addresses = frozenset(a.address for a in self.addresses)
+        # A desk switched off fetches no new mail; replies already written on its tickets still go out.
+        # A process without a mailbox's password (a teammate's terminal) leaves it to one that has it:
+        # trying would take the mailbox's lease and hold it through failed logins.
+        # (An address with no IMAP server only sends, as the demo's does: nothing to receive.)
+        self.receiving: list[MailAddress] = [
+            a for a in self.addresses if a.desk.enabled and a.email.imap.host and a.email.imap.password.configured
+        ]
+        self.no_password: list[str] = [
+            a.address for a in self.addresses
+            if a.desk.enabled and a.email.imap.host and not a.email.imap.password.configured
+        ]
         self._secret: bytes | None = None
         self._desk_ids: dict[str, int] = {}
         self._desks_by_id: dict[int, DeskSettings] = {}
@@ -84,11 +95,6 @@ class MailService:
         self.progress: dict[tuple[str, str], SyncProgress] = {}
         self._stop: asyncio.Event | None = None
         self._tasks: list[asyncio.Task] = []
-
-    @property
-    def reads_mail(self) -> bool:
-        """Some address has a mailbox to read (an address may only send, as the demo's does)."""
-        return any(a.email.imap.host for a in self.addresses)
 
     def start(self, progress: ProgressCallback | None = None) -> None:
         """Sync every mailbox and send the outbox in the background (for the app).
@@ -281,14 +287,12 @@ class MailService:
 
     async def sync_once(self, progress: ProgressCallback | None = None, **tuning) -> list[SyncReport]:
         reports = []
-        for address in self.addresses:
-            if not address.email.imap.host:
-                continue
+        for address in self.receiving:
             reports.append(await self.syncer(address, **tuning).sync_once(progress))
         return reports
 
     async def run(self, stop: asyncio.Event, progress: ProgressCallback | None = None, **tuning) -> None:
-        syncers = [self.syncer(a, **tuning) for a in self.addresses if a.email.imap.host]
+        syncers = [self.syncer(a, **tuning) for a in self.receiving]
         await asyncio.gather(*(s.run(stop, progress) for s in syncers))
 
     # ---------------------------------------------------------------- admin

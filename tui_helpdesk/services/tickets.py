@@ -406,6 +406,9 @@ class TicketService:
             agent = await tx.find_agent(login)
             if agent is None:
                 raise NotFound(f"no agent '{login}'")
+            if not agent.active:
+                raise UsageError(f"agent '{agent.login}' is deactivated; an admin can bring them back with: "
+                                 f"helpdesk agent activate {agent.login}")
         if (agent.id if agent else None) == (ticket.assignee.id if ticket.assignee else None):
             if expected_version is not None and expected_version != ticket.version:
                 raise ConflictError(ticket_id, ticket.updated_by)

@@ -139,8 +139,13 @@ class HelpdeskApp(App[int]):
         """Sync the desks' mailboxes in the background (a lease lets one process work each); ``hd.close`` stops it."""
         if self.hd is not None and self.is_running:
             mail = self.hd.mail
-            if mail.reads_mail:  # an address that only sends has nothing to connect to
+            self._mail_progress.clear()  # the mailboxes of the settings before this change
+            if mail.receiving:
                 self._set_mail("mail: connecting", True)
+            elif mail.no_password:
+                self._set_mail("mail: not fetched here (no password in this terminal's config)", True)
+            elif mail.addresses:
+                self._set_mail("mail: off (desk switched off)", True)
             mail.start(self.mail_progress)
 
     def mail_progress(self, progress) -> None:
@@ -262,6 +267,12 @@ class HelpdeskApp(App[int]):
         if self.me is None or self.hd is None:
             return
         me = await self.hd.agents.get(self.me.login)
+        if not me.active:
+            # Deactivated by an admin in another terminal: this agent may no longer act here.
+            self.exit(1, return_code=1, message=plain(
+                f"helpdesk: error: '{me.login}' was deactivated on this help desk; "
+                f"an admin can reactivate you with: helpdesk agent activate {me.login}"))
+            return
         shift = None
         if me.shift:
             for state in await self.hd.desk_settings.states():

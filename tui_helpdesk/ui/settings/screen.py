@@ -81,6 +81,7 @@ class SettingsScreen(Screen):
         self.states: list["DeskState"] = []
         self.first_desk = desk
         self._loading = False
+        self._shown: str | None = None  # the desk (or All desks) the form shows
 
     @property
     def editable(self) -> bool:
@@ -139,10 +140,12 @@ class SettingsScreen(Screen):
                     with Horizontal(classes="field"):
                         yield Button("Save agent", id="agent-save")
                         yield Button("Deactivate", id="agent-deactivate", variant="error")
+                        yield Button("Activate", id="agent-activate")
                     yield self._field("Add: login", Input(id="new-login"))
                     yield self._field("Add: name", Input(id="new-name"))
                     yield self._field("Add: email", Input(id="new-email"))
                     yield self._field("Add: role (agent/admin)", Input("agent", id="new-role"))
+                    yield self._field("Add: max open (0 = no cap)", Input("0", id="new-cap"))
                     yield Button("Add agent", id="agent-add")
                     yield Static("", id="err-agents", classes="error")
         yield Static("", id="footer-line")
@@ -160,7 +163,7 @@ class SettingsScreen(Screen):
     async def load(self, slug: str | None = None) -> None:
         self.states = await self.hd.desk_settings.states()
         self.schedules = await self.hd.desk_settings.schedules()
-        self.agents = await self.hd.agents.list()
+        self.agents = await self.hd.agents.list(include_inactive=True)
         select = self.query_one("#desk-select", Select)
         # Desk names are typed by people: plain text, never markup.
         options = [(line(s.config.name or s.slug, 60), s.slug) for s in self.states]
@@ -177,6 +180,7 @@ class SettingsScreen(Screen):
         self.show(wanted)
 
     def show(self, slug: str | None) -> None:
+        self._shown = slug
         self.state = next((s for s in self.states if s.slug == slug), None)
         all_desks = self.query_one("#all-desks", Static)
         if slug == ALL_DESKS:
@@ -230,8 +234,9 @@ class SettingsScreen(Screen):
         now = self.now().replace(tzinfo=timezone.utc).astimezone(zone)
         monday = (now - timedelta(days=now.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
         names = set(shifts)
-        rows = [(f"{a.login} ({a.shift})", a.shift) for a in self.agents if a.shift in names]
-        rows += [(f"[{name}]", name) for name in sorted(names) if not any(a.shift == name for a in self.agents)]
+        rows = [(f"{a.login} ({a.shift})", a.shift) for a in self.agents if a.active and a.shift in names]
+        rows += [(f"[{name}]", name) for name in sorted(names)
+                 if not any(a.active and a.shift == name for a in self.agents)]
         lines = render_week(rows, shifts, monday) if rows else ["No shifts yet: agents are assigned by availability."]
         zone_name = getattr(zone, "key", None) or now.strftime("%Z")
         self.query_one("#week", Static).update(Text(f"Week of {monday:%Y-%m-%d}, your time ({zone_name}); "
@@ -247,6 +252,9 @@ class SettingsScreen(Screen):
         for a in self.agents:
             s = off.get(a.login)
             ranges = ", ".join(f"{x}..{y}" for x, y in s.time_off) if s else ""
+            if not a.active:
+                lines.append(f"{a.login[:14]:<14} {a.name[:22]:<22} deactivated (never assigned; Activate brings back)")
+                continue
             lines.append(f"{a.login[:14]:<14} {a.name[:22]:<22} {a.role.value:<6} {(a.shift or '-')[:12]:<12} "
                          f"{a.max_open or '-':>4}  {ranges}")
         self.query_one("#agent-table", Static).update(Text("\n".join(lines)))
@@ -255,9 +263,12 @@ class SettingsScreen(Screen):
 
     @on(Select.Changed, "#desk-select")
     def _desk_chosen(self, event: Select.Changed) -> None:
-        if self._loading or event.value is Select.BLANK:
+        # Setting the options on a reload posts Changed (blank, then the same desk) after the
+        # reload is done: only a real change of desk may redraw the form, or it would empty
+        # it, drop the focus and lose what is being typed.
+        if self._loading or not isinstance(event.value, str) or event.value == self._shown:
             return
-        self.show(str(event.value))
+        self.show(event.value)
         if len(self.states) > 1:
             # With several desks, the rail and the views follow the chosen desk ("All desks": every one).
             self.hd.views.desk_id = self.state.desk_id if self.state else None
@@ -440,16 +451,42 @@ class SettingsScreen(Screen):
         self.notify(f"Deactivated {login}.", timeout=2)
         await self._refresh_agents()
 
+    @on(Button.Pressed, "#agent-activate")
+    def _agent_activate(self) -> None:
+        login = self.query_one("#agent-login", Input).value.strip()
+        if not login:
+            self.query_one("#err-agents", Static).update(Text("✗ login: type the login to activate"))
+            return
+        self.activate_agent(login)
+
+    @work(exclusive=True, group="settings-agent", exit_on_error=False)
+    async def activate_agent(self, login: str) -> None:
+        try:
+            await self.hd.agents.activate(self.me, login)
+        except HelpdeskError as exc:
+            self.query_one("#err-agents", Static).update(Text(f"✗ {plain(str(exc))}"))
+            return
+        self.query_one("#err-agents", Static).update("")
+        self.notify(f"Activated {login}.", timeout=2)
+        await self._refresh_agents()
+
     @on(Button.Pressed, "#agent-add")
     def _agent_add(self) -> None:
         self.add_agent()
 
     @work(exclusive=True, group="settings-agent", exit_on_error=False)
     async def add_agent(self) -> None:
-        values = {k: self.query_one(f"#new-{k}", Input).value.strip() for k in ("login", "name", "email", "role")}
+        values = {k: self.query_one(f"#new-{k}", Input).value.strip() for k in ("login", "name", "email", "role", "cap")}
+        cap_text = values["cap"] or "0"
+        if not cap_text.isdigit():  # checked before anything is written: a bad cap adds nobody
+            self.query_one("#err-agents", Static).update(Text(
+                f"✗ max_open: max open tickets is 0 (no cap) or more, not {cap_text[:20]!r}"))
+            return
         try:
             await self.hd.agents.add(self.me, values["login"], name=values["name"], email=values["email"],
                                      role=values["role"] or "agent")
+            if int(cap_text):
+                await self.hd.desk_settings.set_schedule(self.me, values["login"], max_open=int(cap_text))
         except HelpdeskError as exc:
             self.query_one("#err-agents", Static).update(Text(f"✗ {plain(str(exc))}"))
             return
@@ -459,7 +496,7 @@ class SettingsScreen(Screen):
 
     async def _refresh_agents(self) -> None:
         self.schedules = await self.hd.desk_settings.schedules()
-        self.agents = await self.hd.agents.list()
+        self.agents = await self.hd.agents.list(include_inactive=True)
         self._agents()
         if self.state:
             self._week(self.state.config)

@@ -20,8 +20,9 @@ class AgentQueries(TxPart):
     async def count_agents(self) -> int:
         return (await self.conn.execute(select(func.count()).select_from(AGENT))).scalar_one()
 
-    async def list_agents(self) -> list[Agent]:
-        rows = await self.conn.execute(select(AGENT).where(AGENT.c.active).order_by(AGENT.c.login))
+    async def list_agents(self, *, include_inactive: bool = False) -> list[Agent]:
+        query = select(AGENT).order_by(AGENT.c.login)
+        rows = await self.conn.execute(query if include_inactive else query.where(AGENT.c.active))
         return [_agent(r) for r in rows]
 
     async def find_agent(self, login: str) -> Agent | None:

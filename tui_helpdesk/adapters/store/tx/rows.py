@@ -55,6 +55,7 @@ def _agent(r) -> Agent:
     return Agent(
         id=r.id, login=r.login, name=r.name, email=r.email, role=Role(r.role),
         availability=Availability(r.availability), max_open=r.max_open, shift=r.shift,
+        active=bool(r.active),
     )
 
 
