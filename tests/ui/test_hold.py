@@ -5,20 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from ui_support import settle
+from ui_support import settle, until
 
 from tests.desks import make_settings
 from tui_helpdesk.bootstrap import bootstrap
 from tui_helpdesk.domain.model import Status
 from tui_helpdesk.ui.dialogs import HoldDialog, StatusPicker
 
-
-async def until(pilot, condition, timeout: float = 5.0) -> None:
-    for _ in range(int(timeout / 0.05)):
-        if condition():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError("timed out")
 
 
 @pytest.mark.desk("team")

@@ -4,16 +4,8 @@ from __future__ import annotations
 
 from tui_helpdesk.domain.model import Status, TicketType
 
-from ui_support import settle
+from ui_support import settle, until
 
-
-async def until(pilot, condition, timeout: float = 5.0) -> None:
-    """Wait for *condition* while a worker may still run (a dialog awaited by one)."""
-    for _ in range(int(timeout / 0.05)):
-        if condition():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError("timed out waiting for the screen")
 
 
 async def test_filter_builder_add_button_adds_a_condition(desk, make_app):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import select
-from ui_support import settle
+from ui_support import settle, until
 
 from tui_helpdesk import settings as settings_mod
 from tui_helpdesk.adapters.store.tables_mail import MAIL_OUTBOX as OUTBOX
@@ -20,13 +20,6 @@ name = "Support"
 address = "support@example.com"
 """
 
-
-async def until(pilot, condition, timeout: float = 5.0) -> None:
-    for _ in range(int(timeout / 0.05)):
-        if condition():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError("timed out")
 
 
 async def test_an_email_to_a_customer_with_cc_is_created_queued_and_opened(tmp_path, make_app):

@@ -31,6 +31,15 @@ async def settle(pilot, until: Callable[[], bool] | None = None, timeout: float 
     raise AssertionError(f"timed out waiting for {until}")
 
 
+async def until(pilot, condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Wait for *condition* while workers may still run (a dialog awaited by one, a poller)."""
+    for _ in range(int(timeout / 0.05)):
+        if condition():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError(f"timed out waiting for {condition}")
+
+
 def _timed(fn):
     import functools, os, sys
     if not os.environ.get("UI_SETTLE_TRACE"):
