@@ -42,7 +42,9 @@ class RateLimiter:
         now = self.clock()
         start, count = self._windows.get(key, (0.0, 0))
         if now - start >= self.window:
-            start, count = now - (now % self.window), 0
+            # A token's window starts with its first request in it, not on the clock's minute:
+            # a burst that straddles a minute boundary is still counted as one.
+            start, count = now, 0
         if len(self._windows) > 10_000:  # tokens are few; a flood of ids must not grow this forever
             self._windows.clear()
         reset_at = start + self.window
