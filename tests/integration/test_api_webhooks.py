@@ -239,3 +239,49 @@ async def test_a_ticket_created_through_the_api_is_sent_by_the_api_server(sqlite
     finally:
         await env.server.astop()
         await env.hd.close()
+
+
+async def test_a_pass_settles_its_batch_in_a_few_transactions_and_the_running_sender_gives_up_the_lease(desk, receiver):
+    from sqlalchemy import event
+
+    from tui_helpdesk.adapters.store import mailstore as ms
+
+    hd, ann, _ = desk
+    hooks = fast(hd)
+    await hooks.add(ann, receiver.url, "created")
+    for i in range(30):
+        await hd.tickets.create(subject=f"T{i}", body="x", requester_email=f"d{i}@example.com")
+    writes: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
+            writes.append(statement)
+
+    event.listen(hd.store.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        report, holder = await hooks.drain()
+    finally:
+        event.remove(hd.store.engine.sync_engine, "before_cursor_execute", seen)
+    assert holder is None and report.sent == 30 and len(receiver.delivered()) == 30
+    # Take the lease, log 30 attempts, mark 30 sent, renew, give up: not a statement per delivery.
+    assert len(writes) <= 8, writes
+    assert len(await hooks.deliveries(ann, status="sent", limit=100)) == 30
+
+    # The running sender keeps the lease while it sends and gives it up once nothing is due.
+    stop = asyncio.Event()
+    task = asyncio.create_task(hooks.run(stop, poll=0.1, gap=0.05))
+    try:
+        await hd.tickets.create(subject="Late", body="x", requester_email="late@example.com")
+        deadline = time.monotonic() + 5
+        while len(receiver.delivered()) < 31 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert len(receiver.delivered()) == 31
+        held = True
+        while held and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            async with hd.store.read() as tx:
+                held = bool(await ms.lease_holder(tx, "webhooks"))
+        assert not held
+    finally:
+        stop.set()
+        await task

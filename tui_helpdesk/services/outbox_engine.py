@@ -233,37 +233,51 @@ class OutboxEngine:
         self.tickets = tickets
 
     async def drain(self, channel: Channel, report: DrainReport, *, limit: int, lease=None,
-                    once: bool = False) -> str | None:
+                    once: bool = False, keep: bool = False) -> str | None:
         """Send what is due on *channel* until nothing is, or only one round if *once*.
 
         With a :class:`~.leases.Lease` the queue is worked only while it is held
         (renewed with each claim and during long rounds) and given up at the
-        end; returns who holds it when that is not us, else None.
+        end, unless *keep* (the caller gives it up when it stops); returns who
+        holds it when that is not us, else None.
+
+        A channel whose claim only reads (``claims`` False) claims its next
+        items in the transaction that settles the round (and takes the lease
+        in the one that claims the first): on SQLite every write transaction
+        waits its turn for the one writer, so fewer of them keep up better.
         """
+        chain = not channel.claims
+        items: list[Any] | None = None
         if lease is not None:
             async with self.store.write() as tx:
                 holder = await lease.take_in(tx)
                 if holder is None:
                     await self._write(tx, channel, await channel.stranded(tx), report)
+                    if chain:
+                        items = await channel.claim(tx, limit)
             if holder is not None:
                 return holder
         try:
             while True:
-                async with (self.store.write() if channel.claims or lease else self.store.read()) as tx:
-                    if lease is not None and not await lease.renew_in(tx):
-                        return None
-                    items = await channel.claim(tx, limit)
+                if items is None:
+                    async with (self.store.write() if channel.claims or lease else self.store.read()) as tx:
+                        if lease is not None and not await lease.renew_in(tx):
+                            return None
+                        items = await channel.claim(tx, limit)
                 if not items:
                     return None
-                stop = await self._round(channel, items, report, lease)
+                stop, items = await self._round(channel, items, report, lease,
+                                                claim_next=limit if chain and not once else None)
                 if stop or once:
                     return None
         finally:
-            if lease is not None:
+            if lease is not None and not keep:
                 await lease.release()
 
-    async def _round(self, channel: Channel, items: list[Any], report: DrainReport, lease) -> bool:
-        """Send *items* and settle them; True when the far side is in trouble."""
+    async def _round(self, channel: Channel, items: list[Any], report: DrainReport, lease,
+                     claim_next: int | None = None) -> tuple[bool, list[Any] | None]:
+        """Send *items* and settle them; (True when the far side is in trouble or the lease
+        was lost, the next items when *claim_next* asked for them in the settling transaction)."""
         attempts: dict[int, Attempt] = {}
         queue = list(range(len(items)))
         stop = False
@@ -292,21 +306,34 @@ class OutboxEngine:
         count = max(1, min(channel.connections, len(items)))
         await asyncio.gather(*(work(i) for i in range(count)))
         report.errors.extend(dict.fromkeys(errors))
+        following: list[Any] | None = None
         async with self.store.write() as tx:
             now = tx.now()
+            tried = [index for index in range(len(items)) if index in attempts]
+            current_all = getattr(channel, "current_all", None)  # a channel may read a round in one query
+            if current_all is not None:
+                fresh_items = await current_all(tx, [items[i] for i in tried])
+            else:
+                fresh_items = [await channel.current(tx, items[i], attempts[i]) for i in tried]
+            fresh_of = dict(zip(tried, fresh_items))
             settled: list[Settled] = []
             for index, item in enumerate(items):
                 attempt = attempts.get(index)
                 if attempt is None:
                     settled.append(Settled(item, UNTRIED, channel.progress(item).attempts))
                     continue
-                fresh = await channel.current(tx, item, attempt)
+                fresh = fresh_of[index]
                 if fresh is not None:
                     settled.append(settle(fresh, channel.progress(fresh), attempt, channel.policy, now))
             await self._write(tx, channel, settled, report)
+            if claim_next and not stop and not crashed:
+                if lease is not None and not await lease.renew_in(tx):
+                    stop = True
+                else:
+                    following = await channel.claim(tx, claim_next)
         if crashed:
             raise crashed[0]
-        return stop
+        return stop, following
 
     async def _write(self, tx: Tx, channel: Channel, settled: list[Settled], report: DrainReport) -> None:
         if not settled:

@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 LEASE_NAME = "webhooks"
 LEASE_TTL = 60.0
 POLL_SECONDS = 1.0
+BATCH_GAP = 0.2  # seconds at least between the starts of two passes while deliveries keep coming
 ROTATION_OVERLAP = timedelta(hours=24)  # the old secret still signs this long after a rotation
 DEFAULT_POLICY = RetryPolicy(base=10.0, cap=3600.0, max_attempts=15, jitter=0.2)
 PAUSE_AFTER = 20  # failed attempts in a row
@@ -219,37 +220,68 @@ class Webhooks:
             self._poster = self.poster_factory()
         return self._poster
 
-    async def drain(self, *, lease: Lease | None = None, limit: int = 50) -> tuple[DrainReport, str | None]:
-        """Send what is due, under the ``webhooks`` lease; (report, who holds the lease if not us)."""
+    async def drain(self, *, lease: Lease | None = None, limit: int = 50,
+                    keep: bool = False) -> tuple[DrainReport, str | None]:
+        """Send what is due, under the ``webhooks`` lease; (report, who holds the lease if not us).
+        With *keep* a lease that was taken is not given up at the end (the caller does that)."""
         report = DrainReport()
         async with self.store.read() as tx:
             due = await ApiTx(tx).due_deliveries(tx.now(), 1)
         if not due:
             return report, None  # no lease write when there is nothing to send
         lease = lease or Lease(self.store, LEASE_NAME, LEASE_TTL)
-        holder = await self.engine.drain(_Channel(self), report, limit=limit, lease=lease)
+        holder = await self.engine.drain(_Channel(self), report, limit=limit, lease=lease, keep=keep)
         return report, holder
 
-    async def run(self, stop: asyncio.Event, *, poll: float = POLL_SECONDS) -> None:
-        """Send deliveries as they are queued until *stop* is set (one process at a time holds the lease)."""
+    async def run(self, stop: asyncio.Event, *, poll: float = POLL_SECONDS, gap: float = BATCH_GAP) -> None:
+        """Send deliveries as they are queued until *stop* is set (one process at a time holds the lease).
+
+        While deliveries keep coming the lease is kept from one pass to the next
+        and passes start at least *gap* seconds apart, so each sends a batch:
+        passes of one delivery each would take SQLite's one writer from the
+        changes that queue them several times per delivery. The lease is
+        given up as soon as a pass finds nothing to send, and when stopping.
+        """
         self._wake = asyncio.Event()
         lease = Lease(self.store, LEASE_NAME, LEASE_TTL)
-        while not stop.is_set():
-            self._wake.clear()
-            wait = poll
-            try:
-                _, holder = await self.drain(lease=lease)
-                if holder is not None:
-                    wait = max(poll, 5.0)  # another process sends; look again now and then
-            except Exception:  # noqa: BLE001 - a database hiccup must not stop the sender; try again
-                log.warning("webhook sending failed; retrying", exc_info=True)
-                wait = max(poll, 5.0)
-            waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
-            try:
-                await asyncio.wait(waiters, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for w in waiters:
-                    w.cancel()
+        held = False
+        try:
+            while not stop.is_set():
+                self._wake.clear()
+                wait = poll
+                started = time.monotonic()
+                try:
+                    report, holder = await self.drain(lease=lease, keep=True)
+                    busy = holder is None and report.attempted > 0
+                    if holder is not None:
+                        wait = max(poll, 5.0)  # another process sends; look again now and then
+                    if busy:
+                        held = True
+                    elif held:
+                        held = False
+                        if holder is None:
+                            await lease.release()
+                except Exception:  # noqa: BLE001 - a database hiccup must not stop the sender; try again
+                    log.warning("webhook sending failed; retrying", exc_info=True)
+                    wait = max(poll, 5.0)
+                    busy = False
+                if busy and not stop.is_set():
+                    # More may be queued right behind: let a batch gather, then look again.
+                    await _sleep_until(stop, started + gap)
+                    if self._wake.is_set():
+                        continue
+                waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+                try:
+                    await asyncio.wait(waiters, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for w in waiters:
+                        w.cancel()
+        finally:
+            if held:
+                try:
+                    await asyncio.shield(lease.release())
+                except Exception:  # noqa: BLE001 - the TTL frees it anyway
+                    log.warning("could not give up the webhooks lease", exc_info=True)
 
     async def aclose(self) -> None:
         if self._poster is not None:
@@ -308,44 +340,64 @@ class _Channel:
             return None
         return Item(fresh, item.subscription)
 
+    async def current_all(self, tx: Tx, items: list[Item]) -> list[Item | None]:
+        """:meth:`current` for a whole round in one query."""
+        fresh = await ApiTx(tx).deliveries_by_id([i.delivery.id for i in items])
+        out: list[Item | None] = []
+        for item in items:
+            d = fresh.get(item.delivery.id)
+            out.append(Item(d, item.subscription) if d is not None and d.status == "pending" else None)
+        return out
+
     async def store(self, tx: Tx, settled: list[Settled]) -> None:
+        # A round is written in a few statements whatever its size (the attempt log and the
+        # sent deliveries in one executemany each, each subscription's count once): the
+        # sender shares SQLite's one writer with the changes that queue the deliveries.
         api = ApiTx(tx)
         now = tx.now()
-        for s in settled:
-            if s.attempt is None:
-                continue  # untried: stays as it was
+        tried = [s for s in settled if s.attempt is not None]  # untried: stays as it was
+        await api.insert_attempts([
+            {"delivery_id": s.item.delivery.id, "number": s.attempts, "at": now, "status_code": s.attempt.detail.status,
+             "error": s.attempt.detail.error, "duration_ms": s.attempt.detail.duration_ms} for s in tried])
+        await api.mark_sent([(s.item.delivery.id, s.attempts, s.attempt.detail.status) for s in tried
+                             if s.status == SENT], now)
+        outcomes: dict[int, list[bool]] = {}
+        for s in tried:
             item: Item = s.item
-            result = s.attempt.detail
-            await api.insert_attempt(delivery_id=item.delivery.id, number=s.attempts, at=now,
-                                     status_code=result.status, error=result.error, duration_ms=result.duration_ms)
-            values: dict = {"attempts": s.attempts, "last_status": result.status, "last_error": result.error}
+            outcomes.setdefault(item.subscription.id, []).append(s.status == SENT)
             if s.status == SENT:
-                values.update(status="sent", sent_at=now, last_error=None)
-            elif s.status == QUEUED:
+                continue
+            result = s.attempt.detail
+            values: dict = {"attempts": s.attempts, "last_status": result.status, "last_error": result.error}
+            if s.status == QUEUED:
                 values.update(next_attempt_at=s.next_attempt_at)
             elif s.status == FAILED:
                 values.update(status="failed")
                 log.warning("webhook delivery %s to subscription %s failed: %s", item.delivery.uid,
                             item.subscription.id, one_line(s.problem, 200))
             await api.update_delivery(item.delivery.id, **values)
-            if s.status != SENT:
-                self.failed.add(item.subscription.id)
-            await self._count(api, item.subscription.id, ok=s.status == SENT)
+            self.failed.add(item.subscription.id)
+        for sub_id, oks in outcomes.items():
+            await self._count(api, sub_id, oks)
 
-    async def _count(self, api: ApiTx, sub_id: int, *, ok: bool) -> None:
+    async def _count(self, api: ApiTx, sub_id: int, oks: list[bool]) -> None:
+        """Count a round's attempts of one subscription, in order: a success resets the failures
+        in a row, a failure adds one and pauses the subscription when there are too many."""
         sub = await api.subscription(sub_id)
         if sub is None:
             return
-        if ok:
-            if sub.failures:
-                await api.update_subscription(sub_id, failures=0)
-            return
-        failures = sub.failures + 1
-        values: dict = {"failures": failures}
-        if failures >= self.hooks.pause_after and sub.state == "active":
-            values.update(state="paused", paused_reason=f"paused after {failures} failed attempts in a row")
-            log.warning("webhook subscription %s paused after %s failed attempts", sub_id, failures)
-        await api.update_subscription(sub_id, **values)
+        failures, state = sub.failures, sub.state
+        values: dict = {}
+        for ok in oks:
+            failures = 0 if ok else failures + 1
+            if not ok and failures >= self.hooks.pause_after and state == "active":
+                state = "paused"
+                values.update(state="paused", paused_reason=f"paused after {failures} failed attempts in a row")
+                log.warning("webhook subscription %s paused after %s failed attempts", sub_id, failures)
+        if failures != sub.failures:
+            values["failures"] = failures
+        if values:
+            await api.update_subscription(sub_id, **values)
 
     def notes(self, settled: Settled) -> list:
         return []  # webhooks write nothing on tickets
@@ -356,6 +408,15 @@ async def _sub(api: ApiTx, sub_id: int) -> Subscription:
     if sub is None:
         raise NotFound(f"no webhook subscription {sub_id}")
     return sub
+
+
+async def _sleep_until(stop: asyncio.Event, until: float) -> None:
+    delay = until - time.monotonic()
+    if delay > 0:
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=delay)
+        except asyncio.TimeoutError:
+            pass
 
 
 def _admin(actor: Agent) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ...domain.api import ApiToken, AttemptLog, Delivery, IdempotencyRecord, Subscription
@@ -239,8 +239,23 @@ class ApiTx:
             out.append((_delivery(r), subs[r.subscription_id]))
         return out
 
+    async def deliveries_by_id(self, ids: Sequence[int]) -> dict[int, Delivery]:
+        """The deliveries *ids* as they are now, in one query (those that exist)."""
+        if not ids:
+            return {}
+        return {r.id: _delivery(r) for r in await self.conn.execute(select(DEL).where(DEL.c.id.in_(list(ids))))}
+
     async def update_delivery(self, delivery_id: int, **values) -> None:
         await self.conn.execute(update(DEL).where(DEL.c.id == delivery_id).values(**values))
+
+    async def mark_sent(self, rows: Sequence[tuple[int, int, int | None]], at: datetime) -> None:
+        """Deliveries sent at *at*, as (id, attempts, HTTP status): one statement, executed for them all."""
+        if not rows:
+            return
+        stmt = (update(DEL).where(DEL.c.id == bindparam("d_id"))
+                .values(status="sent", sent_at=at, last_error=None, attempts=bindparam("d_attempts"),
+                        last_status=bindparam("d_status")))
+        await self.conn.execute(stmt, [{"d_id": i, "d_attempts": n, "d_status": st} for i, n, st in rows])
 
     async def count_deliveries(self, status: str) -> int:
         return (await self.conn.execute(select(func.count()).select_from(DEL).where(DEL.c.status == status))).scalar_one()
@@ -249,6 +264,11 @@ class ApiTx:
                              error: str | None, duration_ms: int) -> None:
         await self.conn.execute(insert(ATT).values(delivery_id=delivery_id, number=number, at=at,
                                                    status_code=status_code, error=error, duration_ms=duration_ms))
+
+    async def insert_attempts(self, rows: Sequence[dict]) -> None:
+        """Attempt log rows (the keyword arguments of :meth:`insert_attempt`), in one executemany."""
+        if rows:
+            await self.conn.execute(insert(ATT), list(rows))
 
     async def attempts(self, delivery_id: int) -> list[AttemptLog]:
         rows = await self.conn.execute(select(ATT).where(ATT.c.delivery_id == delivery_id).order_by(ATT.c.id))
