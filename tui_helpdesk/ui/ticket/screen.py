@@ -129,6 +129,15 @@ class TicketScreen(TicketLoading, TicketSending, TicketActions, TicketThreads, T
         self.set_interval(TICK_SECONDS, self._tick)
         await self._show_first_reads()
 
+    def _screen_resized(self, size) -> None:
+        # The screen's first layout posts a Resize to the screen itself, at the size it
+        # was just laid out at: laying everything out again for it would compose a
+        # second, identical frame. A real change of size goes on; a widget that needs a
+        # new layout asks for one itself.
+        if size == self._compositor.size and self._compositor.layers:
+            return
+        super()._screen_resized(size)
+
     def on_resize(self) -> None:
         if not self._details_toggled:
             self.details.display = self.size.width >= NARROW
