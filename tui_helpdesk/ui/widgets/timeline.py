@@ -218,7 +218,7 @@ class Timeline(BlockLayout, ScrollView, can_focus=True):
 
     def _span(self, index: int) -> tuple[int, int]:
         start = self._starts[index]
-        return start, start + self.blocks[index].height
+        return start, start + (self._heights[index] if index < len(self._heights) else 0)
 
     def _set_cursor(self, index: int, *, scroll: bool = True) -> None:
         if not self.blocks:
