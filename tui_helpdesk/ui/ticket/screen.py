@@ -140,6 +140,17 @@ class TicketScreen(TicketLoading, TicketSending, TicketActions, TicketThreads, T
         if full:
             self._drop_own_layout_requests()
 
+    def _compositor_refresh(self) -> None:
+        # Widgets repainted while this frame was being prepared (a scrollbar moved by the
+        # layout) go into this frame, rather than asking for a frame of their own after it.
+        layers = self._compositor.layers
+        pending = {widget for widget, _ in layers if widget._repaint_required and widget.display}
+        if pending:
+            for widget in pending:
+                widget._repaint_required = False
+            self._compositor.update_widgets(pending)
+        super()._compositor_refresh()
+
     def _on_layout(self, message: messages.Layout) -> None:
         # A widget asked for a layout before the last one started: that layout did it.
         if message.time < self._laid_out_at:
