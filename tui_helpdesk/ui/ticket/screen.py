@@ -17,7 +17,8 @@ from functools import partial
 from pathlib import Path
 
 from rich.text import Text
-from textual import on, work
+from textual import messages, on, work
+from textual._time import get_time
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -128,6 +129,61 @@ class TicketScreen(TicketLoading, TicketSending, TicketActions, TicketThreads, T
         # stays in the event loop until it would have fired, so no minute-long ones.
         self.set_interval(TICK_SECONDS, self._tick)
         await self._show_first_reads()
+
+    _laid_out_at = 0.0  # when the last full layout started
+
+    def _refresh_layout(self, size=None, scroll: bool = False) -> None:
+        full = not (scroll and not self._layout_widgets)
+        if full:
+            self._laid_out_at = get_time()
+        super()._refresh_layout(size, scroll)
+        if full:
+            self._drop_own_layout_requests()
+
+    def _compositor_refresh(self) -> None:
+        # Widgets repainted while this frame was being prepared (a scrollbar moved by the
+        # layout) go into this frame, rather than asking for a frame of their own after it.
+        layers = self._compositor.layers
+        pending = {widget for widget, _ in layers if widget._repaint_required and widget.display}
+        if pending:
+            for widget in pending:
+                widget._repaint_required = False
+            self._compositor.update_widgets(pending)
+        super()._compositor_refresh()
+
+    def _on_layout(self, message: messages.Layout) -> None:
+        # A widget asked for a layout before the last one started: that layout did it.
+        if message.time < self._laid_out_at:
+            message.stop()
+            message.prevent_default()
+
+    def _drop_own_layout_requests(self) -> None:
+        """Forget the layouts a layout asked for itself (they would lay out the same again).
+
+        Giving a widget its size marks it as wanting a layout, which Textual then does
+        after the frame: a second layout and frame with nothing moved. A widget that
+        has to show or hide a scrollbar keeps its request.
+        """
+        self._layout_required = False
+        layers = self._compositor.layers
+        mapped = {widget for widget, _ in layers}
+        for widget, geometry in layers:
+            if not widget._layout_required or widget.outer_size != geometry.region.size:
+                continue
+            if widget.is_scrollable and (
+                    widget.show_vertical_scrollbar != (widget._vertical_scrollbar in mapped)
+                    or widget.show_horizontal_scrollbar != (widget._horizontal_scrollbar in mapped)):
+                continue  # its scrollbars come or go: that takes a layout
+            widget._layout_required = False
+
+    def _screen_resized(self, size) -> None:
+        # The screen's first layout posts a Resize to the screen itself, at the size it
+        # was just laid out at: laying everything out again for it would compose a
+        # second, identical frame. A real change of size goes on; a widget that needs a
+        # new layout asks for one itself.
+        if size == self._compositor.size and self._compositor.layers:
+            return
+        super()._screen_resized(size)
 
     def on_resize(self) -> None:
         if not self._details_toggled:

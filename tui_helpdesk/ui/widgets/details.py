@@ -66,6 +66,23 @@ def _section(title: str, rows: list[tuple[str, Text | str | None]]) -> _Section:
 class PreviousTickets(OptionList):
     """The requester's other tickets; Enter (or a click) opens one."""
 
+    LINES_PER_OPTION = 2  # see DetailsPanel._previous_option: two lines that never wrap
+
+    def _size_updated(self, size, virtual_size, container_size, layout: bool = True) -> bool:
+        changed = super()._size_updated(size, virtual_size, container_size, layout)
+        # Count the lines while being laid out rather than when first drawn: a count
+        # that changes at drawing time asks for another layout (and frame) after it.
+        self._update_lines()
+        return changed
+
+    def expect_scrollbar(self, count: int) -> None:
+        """Before the first layout: place the scrollbar *count* options will need."""
+        limit = self.styles.max_height
+        if self.size.width or self.show_vertical_scrollbar or limit is None or not limit.is_cells:
+            return
+        if count * self.LINES_PER_OPTION > limit.value:
+            self.set_reactive(PreviousTickets.show_vertical_scrollbar, True)
+
 
 CHAT_STATE_LABEL = {"ongoing": "ongoing", "escalated": "escalated", "taken_over": "taken over", "ended": "ended"}
 
@@ -179,6 +196,7 @@ class DetailsPanel(VerticalScroll, can_focus=False):
         options = self.query_one(PreviousTickets)
         options.clear_options()
         options.add_options([self._previous_option(row, now) for row in rows])
+        options.expect_scrollbar(len(rows))
         options.display = bool(rows)
         if self._sections:
             self._draw()

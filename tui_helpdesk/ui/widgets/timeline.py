@@ -168,6 +168,12 @@ class Timeline(BlockLayout, ScrollView, can_focus=True):
         self._at_end = True
         self._anchor_released = False
         self._relayout()
+        if not self._width and not self.show_vertical_scrollbar and self.styles.overflow_y == "auto":
+            # Not laid out yet: the first layout places the scrollbar these entries will
+            # need (it finds out only after placing everything, and would lay out again).
+            lines = sum(self._height_hint(block) for block in self.blocks)
+            if lines > self.app.size.height:
+                self.set_reactive(Timeline.show_vertical_scrollbar, True)
         self._to_end()
 
     def prepend(self, entries: list[TimelineEntry]) -> None:
@@ -218,7 +224,7 @@ class Timeline(BlockLayout, ScrollView, can_focus=True):
 
     def _span(self, index: int) -> tuple[int, int]:
         start = self._starts[index]
-        return start, start + self.blocks[index].height
+        return start, start + (self._heights[index] if index < len(self._heights) else 0)
 
     def _set_cursor(self, index: int, *, scroll: bool = True) -> None:
         if not self.blocks:

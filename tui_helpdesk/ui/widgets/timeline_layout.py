@@ -5,7 +5,9 @@
 :class:`Block` rendered to strips once per width (and again when its fold,
 cursor or delivery changes); a layout renders what is in view at once and the
 rest a few blocks at a time after the frame is out, keeping whatever the agent
-looks at in place. Only the visible lines are drawn, so hundreds of entries
+looks at in place. The blocks drawn in the background take their place in one
+layout once all are drawn (or, while the layout is held, when it is released),
+so they cost no frame of their own. Only the visible lines are drawn, so hundreds of entries
 cost little. It is a mixin placed before ``ScrollView`` in the timeline's
 bases: its ``render_line``, ``_size_updated`` and ``notify_style_update``
 override the scroll view's.
@@ -13,6 +15,7 @@ override the scroll view's.
 
 from __future__ import annotations
 
+import asyncio
 from bisect import bisect_right
 
 from rich.segment import Segment
@@ -60,9 +63,43 @@ class BlockLayout:
     # :meth:`_render_pending`, which runs a few at a time after the frame is out.
     # A block not rendered yet takes no lines; whatever the agent is looking at
     # (the newest line, or the top line on screen) stays in place as the others
-    # arrive above it.
+    # arrive above it. Blocks drawn in the background are laid out together
+    # once the last one is drawn: a layout per step moved the scrollbar (a
+    # frame) each time for lines nobody sees. While the layout is held
+    # (:meth:`hold_layout`, an opening screen folding everything that follows
+    # its first frame into one more) they wait for :meth:`release_layout`.
 
     CHUNK = 12  # blocks rendered per step in the background
+    _heights: list[int] = []  # each block's lines as last laid out (what is drawn)
+    _hold = False
+    _layout_due = False
+    _waiters: list[asyncio.Future] | None = None
+
+    def hold_layout(self) -> None:
+        """Blocks drawn in the background wait for :meth:`release_layout` to be laid out."""
+        self._hold = True
+
+    def release_layout(self) -> None:
+        """Lay out what was drawn while held (in the caller's frame)."""
+        self._hold = False
+        if self._layout_due:
+            self._reflow(self._anchor())
+
+    async def rendered(self) -> None:
+        """Wait until every block is drawn (at once if none waits)."""
+        if not self._pending_scheduled:
+            return
+        future = asyncio.get_running_loop().create_future()
+        if self._waiters is None:
+            self._waiters = []
+        self._waiters.append(future)
+        await future
+
+    def _wake(self) -> None:
+        waiters, self._waiters = self._waiters, None
+        for future in waiters or ():
+            if not future.done():
+                future.set_result(None)
 
     def _content_width(self) -> int:
         return self.scrollable_content_region.width or self.size.width
@@ -136,12 +173,17 @@ class BlockLayout:
             self._laying_out = False
 
     def _reflow_now(self, anchor: tuple[int, int] | None) -> None:
+        self._layout_due = False
         starts = []
+        heights = []
         y = 1  # line 0: the marker
         for block in self.blocks:
             starts.append(y)
-            y += block.height
+            height = block.height
+            heights.append(height)
+            y += height
         self._starts = starts
+        self._heights = heights
         self.virtual_size = Size(self._width, y)
         if anchor is None:
             if self.is_mounted and self.scroll_y != self.max_scroll_y:
@@ -163,19 +205,23 @@ class BlockLayout:
         """Render a few of the blocks not drawn yet, nearest to the view first."""
         self._pending_scheduled = False
         if not self.is_attached or self._width <= 0:
+            self._wake()
             return
         pending = [i for i, block in enumerate(self.blocks) if block.key is None]
-        if not pending:
-            return
-        anchor = self._anchor()
-        middle = self._block_at(int(self.scroll_y) + self._viewport() // 2)
-        pending.sort(key=lambda i: abs(i - middle))
-        for index in pending[:self.CHUNK]:
-            self._render_block(index, self.blocks[index], self._width)
-        self._reflow(anchor)
-        if len(pending) > self.CHUNK:
-            self._pending_scheduled = True
-            self.call_later(self._render_pending)
+        if pending:
+            middle = self._block_at(int(self.scroll_y) + self._viewport() // 2)
+            pending.sort(key=lambda i: abs(i - middle))
+            for index in pending[:self.CHUNK]:
+                self._render_block(index, self.blocks[index], self._width)
+            if len(pending) > self.CHUNK:
+                self._pending_scheduled = True
+                self.call_later(self._render_pending)
+                return
+            # All drawn: one layout for all of them (they are not drawn until it runs).
+            self._layout_due = True
+        if self._layout_due and not self._hold:
+            self._reflow(self._anchor())
+        self._wake()
 
     def _render_block(self, index: int, block: Block, width: int) -> bool:
         """Render *block* if what it shows changed; returns True when its height changed."""
@@ -244,7 +290,7 @@ class BlockLayout:
             return Strip.blank(width, self._style())
         block = self.blocks[index]
         offset = line - self._starts[index]
-        if offset >= block.height:
+        if index >= len(self._heights) or offset >= self._heights[index]:
             return Strip.blank(width, self._style())
         strip = block.strips[offset]
         if scroll_x == 0 and strip.cell_length == width:
