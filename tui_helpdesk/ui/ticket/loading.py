@@ -164,10 +164,15 @@ class TicketLoading:
         marked = 0
         try:
             missing = min(PAGE, timeline.total) - len(timeline.blocks)
-            if missing > 0 and timeline.blocks:  # the rest of the first page, above what is in view
-                older = await self.hd.tickets.timeline_before(self.ticket_id, timeline.first_id, missing)
-            self._agents = await self.hd.agents.list()
-            marked = await self.composer_service.open(me, self.ticket_id)
+
+            async def rest_of_page() -> list:
+                if missing > 0 and timeline.blocks:  # the rest of the first page, above what is in view
+                    return await self.hd.tickets.timeline_before(self.ticket_id, timeline.first_id, missing)
+                return []
+
+            # Independent reads (and the one write) at once: the open settles when the slowest is in.
+            older, self._agents, marked = await asyncio.gather(
+                rest_of_page(), self.hd.agents.list(), self.composer_service.open(me, self.ticket_id))
             if self.ticket is not None:
                 delivery = await self.deliveries.for_ticket(self.ticket, [*older, *timeline.entries])
         except Exception as exc:  # noqa: BLE001 - the ticket is shown; say what is missing
