@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 
 from ..domain.text import one_line
+from . import keymap
 
 UNDO_SECONDS = 10.0
 
@@ -29,9 +30,11 @@ class UndoSlot:
 
 
 def offer(app, what: str, before: list, after: list) -> None:
-    """Keep *before*/*after* for undo and say *what* was done, and that ``u`` undoes it."""
+    """Keep *before*/*after* for undo and say *what* was done, and which key undoes it."""
     app.undo_slot = UndoSlot(what, before, after, time.monotonic() + UNDO_SECONDS)
-    app.notify(one_line(f"{what} · u undoes", 300), markup=False, timeout=UNDO_SECONDS)
+    hints = keymap.key_hints(app.screen)  # the key as remapped, where the agent is
+    key = hints.get("inbox.undo") or hints.get("ticket.undo") or "u"
+    app.notify(one_line(f"{what} · {key} undoes", 300), markup=False, timeout=UNDO_SECONDS)
 
 
 async def undo_last(app, hd, me) -> None:
