@@ -138,17 +138,23 @@ class TicketScreen(TicketLoading, TicketSending, TicketActions, TicketThreads, T
             self._laid_out_at = get_time()
         super()._refresh_layout(size, scroll)
         if full:
-            self._drop_own_layout_requests()
+            try:  # as above: without the internals, Textual's own second layout simply happens
+                self._drop_own_layout_requests()
+            except AttributeError:
+                pass
 
     def _compositor_refresh(self) -> None:
         # Widgets repainted while this frame was being prepared (a scrollbar moved by the
         # layout) go into this frame, rather than asking for a frame of their own after it.
-        layers = self._compositor.layers
-        pending = {widget for widget, _ in layers if widget._repaint_required and widget.display}
-        if pending:
-            for widget in pending:
-                widget._repaint_required = False
-            self._compositor.update_widgets(pending)
+        try:  # Textual's internals: if a release renames them, frames are merely not merged
+            layers = self._compositor.layers
+            pending = {widget for widget, _ in layers if widget._repaint_required and widget.display}
+            if pending:
+                for widget in pending:
+                    widget._repaint_required = False
+                self._compositor.update_widgets(pending)
+        except AttributeError:
+            pass
         super()._compositor_refresh()
 
     def _on_layout(self, message: messages.Layout) -> None:
