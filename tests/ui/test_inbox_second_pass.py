@@ -7,6 +7,23 @@ from tui_helpdesk.domain.model import Status, TicketType
 from ui_support import settle, until
 
 
+async def email_tickets(hd, prefix: str, n: int = 3) -> None:
+    for i in range(n):
+        await hd.tickets.create(subject=f"{prefix} {i}", body="x", requester_email=f"{prefix.lower()}{i}@example.com",
+                                channel="email", type=TicketType.EMAIL)
+
+
+async def all_view_order(app, pilot) -> list[int]:
+    """The All view, its first three rows (or more) in, and their ids in order."""
+    app.inbox.select_view("all")
+    await settle(pilot, lambda: app.inbox.view_key == "all" and app.inbox.table.row_count >= 3)
+    return [r.id for r in app.inbox.table.rows]
+
+
+def showing(app, ticket_id: int):
+    return lambda: getattr(app.screen, "ticket_id", None) == ticket_id
+
+
 
 async def test_filter_builder_add_button_adds_a_condition(desk, make_app):
     """F, Tab to "+ Condition", Enter: a second condition row with its field focused, no crash."""
@@ -153,29 +170,25 @@ async def test_the_single_ticket_status_picker_moves_with_j_k_and_jumps_by_lette
 
 async def test_J_and_K_walk_the_view_from_the_ticket_screen_and_q_goes_back(desk, make_app):
     hd, ana, _ = desk
-    for n in range(3):
-        await hd.tickets.create(subject=f"Walk {n}", body="x", requester_email=f"w{n}@example.com",
-                                channel="email", type=TicketType.EMAIL)
+    await email_tickets(hd, "Walk")
     app = make_app(hd, ana)
     async with app.run_test(size=(140, 40)) as pilot:
         await settle(pilot)
-        app.inbox.select_view("all")
-        await settle(pilot, lambda: app.inbox.view_key == "all" and app.inbox.table.row_count >= 3)
-        order = [r.id for r in app.inbox.table.rows]
+        order = await all_view_order(app, pilot)
         await pilot.press("enter")
-        await settle(pilot, lambda: getattr(app.screen, "ticket_id", None) == order[0])
+        await settle(pilot, showing(app, order[0]))
         await pilot.press("J")
-        await settle(pilot, lambda: getattr(app.screen, "ticket_id", None) == order[1])
+        await settle(pilot, showing(app, order[1]))
         await pilot.press("J")
-        await settle(pilot, lambda: getattr(app.screen, "ticket_id", None) == order[2])
+        await settle(pilot, showing(app, order[2]))
         await pilot.press("K")
-        await settle(pilot, lambda: getattr(app.screen, "ticket_id", None) == order[1])
+        await settle(pilot, showing(app, order[1]))
         assert app.screen_stack[-2:] == [app.inbox, app.screen]  # one ticket screen at a time
         await pilot.press("q")
         await settle(pilot, lambda: app.screen is app.inbox)
         assert app.inbox.table.current_id() == order[1]
         await pilot.press("k", "enter")
-        await settle(pilot, lambda: getattr(app.screen, "ticket_id", None) == order[0])
+        await settle(pilot, showing(app, order[0]))
         await pilot.press("K")  # the first: it stays, and says so
         await pilot.pause(0.3)
         assert app.screen.ticket_id == order[0] and app.screen_stack[-2] is app.inbox
@@ -183,21 +196,17 @@ async def test_J_and_K_walk_the_view_from_the_ticket_screen_and_q_goes_back(desk
 
 async def test_after_closing_a_ticket_J_opens_the_one_that_took_its_place(desk, make_app):
     hd, ana, _ = desk
-    for n in range(3):
-        await hd.tickets.create(subject=f"Queue {n}", body="x", requester_email=f"q{n}@example.com",
-                                channel="email", type=TicketType.EMAIL)
+    await email_tickets(hd, "Queue")
     app = make_app(hd, ana)
     async with app.run_test(size=(140, 40)) as pilot:
         await settle(pilot)
-        app.inbox.select_view("all")
-        await settle(pilot, lambda: app.inbox.view_key == "all" and app.inbox.table.row_count >= 3)
-        order = [r.id for r in app.inbox.table.rows]
+        order = await all_view_order(app, pilot)
         await pilot.press("j", "enter")
-        await settle(pilot, lambda: getattr(app.screen, "ticket_id", None) == order[1])
+        await settle(pilot, showing(app, order[1]))
         await hd.tickets.set_status(order[1], "closed", actor=ana)
         await settle(pilot, lambda: order[1] not in [r.id for r in app.inbox.table.rows])
         await pilot.press("J")
-        await settle(pilot, lambda: getattr(app.screen, "ticket_id", None) == order[2])
+        await settle(pilot, showing(app, order[2]))
 
 
 async def test_tags_are_removed_and_completed_from_the_ticket_screen_and_the_inbox(desk, make_app):

@@ -21,12 +21,9 @@ from ..domain.errors import HelpdeskError
 from ..domain.model import Agent, Status, TicketType
 from ..domain.text import one_line
 from .dialogs import CSS_FILE
+from .text import address_list
 
 INTERNAL_DOMAIN = "internal.invalid"  # RFC 2606: never a real mailbox
-
-
-def split_addresses(text: str) -> list[str]:
-    return [a for a in text.replace(";", ",").replace(" ", ",").split(",") if a.strip()]
 
 
 class NewTicketDialog(ModalScreen[int | None]):
@@ -97,7 +94,7 @@ class NewTicketDialog(ModalScreen[int | None]):
         try:
             if self.kind == "email":
                 result = await self.hd.tickets.start_email(
-                    to=value("to"), name=value("name"), cc=split_addresses(value("cc")), subject=subject,
+                    to=value("to"), name=value("name"), cc=address_list(value("cc")), subject=subject,
                     body=body, actor=self.me)
                 ticket_id = result.ticket.id
             else:

@@ -93,3 +93,11 @@ def humanise(at: datetime | None, now: datetime | None = None) -> str:
     if at.year == now.year:
         return at.strftime("%b %d")
     return at.strftime("%b %Y")  # 8 cells: fits the table's date columns
+
+
+def address_list(text: str) -> list[str]:
+    """What an agent types in a Cc field, as addresses: commas, semicolons or spaces between, lower case.
+
+    Whether each is an address is the service's to say (it refuses a bad one by name).
+    """
+    return [a.strip().lower() for a in text.replace(";", ",").replace(" ", ",").split(",") if a.strip()]

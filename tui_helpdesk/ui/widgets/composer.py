@@ -22,6 +22,7 @@ from textual.widgets import Input, Static, TextArea
 
 from ..keymap import bindings
 from ..keys import COMPOSER_KEYS
+from ..text import address_list
 from .entry_text import safe_line
 
 _TYPING_MENTION = re.compile(r"(?<![\w.@])@([A-Za-z0-9_.-]*)$")
@@ -215,8 +216,7 @@ class Composer(Vertical):
         """The Cc the agent set, or None when it is as it was (the ticket's own Cc stays)."""
         if self.to is None:
             return None
-        text = self.query_one("#composer-cc", Input).value
-        chosen = [a.strip().lower() for a in text.replace(";", ",").replace(" ", ",").split(",") if a.strip()]
+        chosen = address_list(self.query_one("#composer-cc", Input).value)
         return None if chosen == [a.lower() for a in self._cc] else chosen
 
     def open(self, mode: str | None = None) -> None:
