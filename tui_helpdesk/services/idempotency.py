@@ -85,7 +85,7 @@ class Idempotency:
         self.store = store
 
     async def begin(self, *, desk_id: int, token_id: int, key: str, operation: str, request_hash: str) -> Begun:
-        async with self.store.write() as tx:
+        async with self.store.write(quick=True) as tx:
             api = ApiTx(tx)
             now = tx.now()
             expires_at = now + timedelta(hours=IDEMPOTENCY_HOURS)
@@ -147,16 +147,16 @@ class Idempotency:
             binding.answer = answer  # the row keeps the first (ticket_id IS NULL); a create makes one ticket
 
     async def made(self, record_id: int) -> IdempotencyRecord | None:
-        async with self.store.read() as tx:
+        async with self.store.read(quick=True) as tx:
             return await ApiTx(tx).idempotency_by_id(record_id)
 
     async def finish(self, record_id: int, status_code: int, response: str) -> None:
-        async with self.store.write() as tx:
+        async with self.store.write(quick=True) as tx:
             await ApiTx(tx).finish_idempotency(record_id, status_code, response)
 
     async def release(self, record_id: int) -> bool:
         """Forget the key after a request that failed, unless the write committed (then keep what it made)."""
-        async with self.store.write() as tx:
+        async with self.store.write(quick=True) as tx:
             api = ApiTx(tx)
             row = await api.idempotency_by_id(record_id)
             if row is None:

@@ -67,7 +67,7 @@ class ApiAccess:
         prefix = api_rules.token_prefix(token)
         if prefix is None:
             return None
-        async with self.store.read() as tx:
+        async with self.store.read(quick=True) as tx:
             record = await ApiTx(tx).token_by_prefix(prefix)
         if record is None or not api_rules.token_matches(token, record.token_hash) or not record.active:
             return None
@@ -75,25 +75,25 @@ class ApiAccess:
 
     async def desk_count(self) -> int:
         """A cheap read, for the health check: the database answers."""
-        async with self.store.read() as tx:
+        async with self.store.read(quick=True) as tx:
             return len(await tx.list_desks())
 
     async def desk(self, desk_id: int) -> Desk:
-        async with self.store.read() as tx:
+        async with self.store.read(quick=True) as tx:
             return await tx.get_desk(desk_id)
 
     # ------------------------------------------------------------------ reads
 
     async def ticket(self, desk_id: int, ticket_id: int) -> Ticket:
         """Ticket *ticket_id* if it belongs to *desk_id*; NotFound otherwise (never says it exists elsewhere)."""
-        async with self.store.read() as tx:
+        async with self.store.read(quick=True) as tx:
             return await _in_desk(tx, desk_id, ticket_id)
 
     async def public_timeline(self, desk_id: int, ticket_id: int, *, after_id: int = 0,
                               limit: int = 50) -> tuple[Ticket, list[TimelineEntry], bool]:
         """(ticket, up to *limit* public entries after *after_id*, whether more follow), in one read."""
         limit = max(1, min(limit, MAX_PAGE))
-        async with self.store.read() as tx:
+        async with self.store.read(quick=True) as tx:
             ticket = await _in_desk(tx, desk_id, ticket_id)
             entries = await ApiTx(tx).public_entries(ticket_id, after_id=after_id, limit=limit + 1)
         return ticket, entries[:limit], len(entries) > limit
@@ -111,7 +111,7 @@ class ApiAccess:
             return await tx.page(spec, None, limit=limit, after=after, offset=offset)
 
     async def entry(self, entry_id: int) -> TimelineEntry | None:
-        async with self.store.read() as tx:
+        async with self.store.read(quick=True) as tx:
             return await ApiTx(tx).entry(entry_id)
 
 

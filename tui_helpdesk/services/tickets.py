@@ -73,7 +73,7 @@ class TicketService:
     # ----------------------------------------------------------------- reading
 
     async def get(self, ticket_id: int) -> Ticket:
-        async with self.store.read() as tx:
+        async with self.store.read(quick=True) as tx:
             return await tx.get_ticket(ticket_id)
 
     async def timeline(self, ticket_id: int, *, after_id: int = 0, limit: int | None = None) -> list[TimelineEntry]:
@@ -130,7 +130,7 @@ class TicketService:
             requester_email = _email(requester_email)
         elif not chatbot_user_id:
             raise UsageError("a ticket needs a requester (an email address)")
-        async with self.store.write() as tx:
+        async with self.store.write(quick=True) as tx:
             desk_row = await tx.get_desk(desk)
             ticket_id = await self._create_in(
                 tx, desk_id=desk_row.id, subject=subject, body=body, requester_email=requester_email,
@@ -182,7 +182,7 @@ class TicketService:
     ) -> WriteResult:
         """A customer wrote on *ticket_id*: append, move status, or start a follow-up."""
         body = _body(body)
-        async with self.store.write() as tx:
+        async with self.store.write(quick=True) as tx:
             ticket = await tx.get_ticket(ticket_id, for_update=True)
             desk = await tx.get_desk(ticket.desk_id)
             now = tx.now()

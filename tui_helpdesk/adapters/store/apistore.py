@@ -24,6 +24,7 @@ from .tables_api import IDEMPOTENCY_KEY as IDEM
 from .tables_api import WEBHOOK_ATTEMPT as ATT
 from .tables_api import WEBHOOK_DELIVERY as DEL
 from .tables_api import WEBHOOK_SUBSCRIPTION as SUB
+from .tx.base import prepared
 from .tx.rows import _entry
 
 PUBLIC_KINDS = (EntryKind.MESSAGE.value, EntryKind.REPLY.value)
@@ -53,6 +54,42 @@ def _delivery(r) -> Delivery:
                     r.next_attempt_at, r.last_status, r.last_error, r.created_at, r.sent_at, r.redelivery_of)
 
 
+@prepared
+def _one(table, column: str):
+    """The row of *table* whose *column* is :key."""
+    return select(table).where(table.c[column] == bindparam("key"))
+
+
+@prepared
+def _public_entries():
+    return (select(ENTRY).where(ENTRY.c.ticket_id == bindparam("tid"), ENTRY.c.id > bindparam("after"),
+                                ENTRY.c.kind.in_(PUBLIC_KINDS)).order_by(ENTRY.c.id).limit(bindparam("lim")))
+
+
+@prepared
+def _claim_key(dialect: str):
+    """INSERT a running idempotency key unless it is taken, returning the row (none when taken)."""
+    return _dialect_insert(dialect)(IDEM).on_conflict_do_nothing().returning(*IDEM.c)
+
+
+@prepared
+def _mark_key(answered: bool):
+    values = {"ticket_id": bindparam("v_ticket"), "entry_id": bindparam("v_entry")}
+    if answered:
+        values.update(state="done", status_code=bindparam("v_status"), response=bindparam("v_response"))
+    return update(IDEM).where(IDEM.c.id == bindparam("rid"), IDEM.c.ticket_id.is_(None)).values(**values)
+
+
+@prepared
+def _insert_delivery():
+    return insert(DEL).returning(DEL.c.id)
+
+
+@prepared
+def _live_subscriptions():
+    return select(SUB).where(SUB.c.removed_at.is_(None)).order_by(SUB.c.id)
+
+
 class ApiTx:
     """The API's queries inside *tx*."""
 
@@ -74,7 +111,7 @@ class ApiTx:
         return _token(row) if row else None
 
     async def token_by_prefix(self, prefix: str) -> ApiToken | None:
-        row = (await self.conn.execute(select(TOK).where(TOK.c.prefix == prefix))).first()
+        row = (await self.conn.execute(_one(TOK, "prefix"), {"key": prefix})).first()
         return _token(row) if row else None
 
     async def tokens(self, desk_id: int | None = None) -> list[ApiToken]:
@@ -95,7 +132,7 @@ class ApiTx:
         return _idem(row) if row else None
 
     async def idempotency_by_id(self, record_id: int) -> IdempotencyRecord | None:
-        row = (await self.conn.execute(select(IDEM).where(IDEM.c.id == record_id))).first()
+        row = (await self.conn.execute(_one(IDEM, "id"), {"key": record_id})).first()
         return _idem(row) if row else None
 
     async def insert_idempotency(self, *, desk_id: int, key: str, token_id: int, operation: str, request_hash: str,
@@ -108,9 +145,7 @@ class ApiTx:
         values = dict(desk_id=desk_id, key=key, token_id=token_id, operation=operation, request_hash=request_hash,
                       state="running", created_at=self.tx.now(), expires_at=expires_at)
         if self.tx.dialect in ("sqlite", "postgresql"):
-            dialect_insert = _dialect_insert(self.tx.dialect)
-            row = (await self.conn.execute(dialect_insert(IDEM).values(**values).on_conflict_do_nothing()
-                                           .returning(*IDEM.c))).first()
+            row = (await self.conn.execute(_claim_key(self.tx.dialect), values)).first()
             if row is None:
                 raise KeyTaken(key)
             return _idem(row)
@@ -125,11 +160,10 @@ class ApiTx:
     async def mark_idempotency(self, record_id: int, *, ticket_id: int | None, entry_id: int | None,
                                status_code: int | None = None, response: str | None = None) -> None:
         """Written in the change's own transaction: what the request made (and, when known, its answer)."""
-        values: dict = {"ticket_id": ticket_id, "entry_id": entry_id}
+        params = {"rid": record_id, "v_ticket": ticket_id, "v_entry": entry_id}
         if response is not None:
-            values.update(state="done", status_code=status_code, response=response)
-        await self.conn.execute(update(IDEM).where(IDEM.c.id == record_id, IDEM.c.ticket_id.is_(None))
-                                .values(**values))
+            params.update(v_status=status_code, v_response=response)
+        await self.conn.execute(_mark_key(response is not None), params)
 
     async def finish_idempotency(self, record_id: int, status_code: int, response: str) -> None:
         await self.conn.execute(update(IDEM).where(IDEM.c.id == record_id)
@@ -148,12 +182,11 @@ class ApiTx:
 
     async def public_entries(self, ticket_id: int, *, after_id: int, limit: int) -> list[TimelineEntry]:
         """Customer messages and agents' replies, oldest first: never notes or events."""
-        stmt = (select(ENTRY).where(ENTRY.c.ticket_id == ticket_id, ENTRY.c.id > after_id,
-                                    ENTRY.c.kind.in_(PUBLIC_KINDS)).order_by(ENTRY.c.id).limit(limit))
-        return [_entry(r) for r in await self.conn.execute(stmt)]
+        rows = await self.conn.execute(_public_entries(), {"tid": ticket_id, "after": after_id, "lim": limit})
+        return [_entry(r) for r in rows]
 
     async def entry(self, entry_id: int) -> TimelineEntry | None:
-        row = (await self.conn.execute(select(ENTRY).where(ENTRY.c.id == entry_id))).first()
+        row = (await self.conn.execute(_one(ENTRY, "id"), {"key": entry_id})).first()
         return _entry(row) if row else None
 
     # ---------------------------------------------------------- subscriptions
@@ -170,7 +203,7 @@ class ApiTx:
         return _sub(row) if row else None
 
     async def subscriptions(self, desk_id: int | None = None, *, active_only: bool = False) -> list[Subscription]:
-        stmt = select(SUB).where(SUB.c.removed_at.is_(None)).order_by(SUB.c.id)
+        stmt = _live_subscriptions()
         if desk_id is not None:
             stmt = stmt.where(SUB.c.desk_id == desk_id)
         if active_only:
@@ -188,9 +221,9 @@ class ApiTx:
     async def insert_delivery(self, *, uid: str, subscription_id: int, event: str, ticket_id: int | None, body: str,
                               redelivery_of: int | None = None) -> int:
         now = self.tx.now()
-        result = await self.conn.execute(insert(DEL).values(
+        result = await self.conn.execute(_insert_delivery(), dict(
             uid=uid, subscription_id=subscription_id, event=event, ticket_id=ticket_id, body=body, status="pending",
-            attempts=0, next_attempt_at=now, created_at=now, redelivery_of=redelivery_of).returning(DEL.c.id))
+            attempts=0, next_attempt_at=now, created_at=now, redelivery_of=redelivery_of))
         return result.scalar_one()
 
     async def delivery(self, delivery_id: int | str) -> Delivery | None:

@@ -103,12 +103,14 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         # No ROLLBACK on check-in: every use ends its transaction (Store.read/write
         # commit or roll back, a bare connection rolls back when closed), and on
         # aiosqlite that needless ROLLBACK is one more trip to the driver's thread.
-        # One trip to aiosqlite's thread per statement instead of four (see sqlite_driver).
+        # One trip to aiosqlite's thread per statement instead of four, none for a quick
+        # transaction (see sqlite_driver): it uses the connection from the event loop's
+        # thread too, one user at a time (the adapter's mutex), hence check_same_thread.
         from .sqlite_driver import dbapi
 
         module = dbapi()
         engine = create_async_engine(url, echo=echo, pool_use_lifo=True, pool_reset_on_return=None,
-                                     connect_args={"timeout": BUSY_TIMEOUT_MS / 1000},
+                                     connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
                                      **({"module": module} if module is not None else {}))
         _configure_sqlite(engine)
     else:

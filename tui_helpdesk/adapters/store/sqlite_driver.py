@@ -10,6 +10,15 @@ the same connection, thread, transaction and error handling otherwise; a
 statement still runs off the event loop, so a long query or a wait for
 another process's write lock never freezes the app.
 
+A *quick* transaction (:func:`quick`: a few statements on indexed rows, such
+as reading one ticket or creating one) skips the trip altogether: its
+statements run on the event loop's own thread, a few microseconds each
+instead of a hand-off that costs a hundred or more. It never waits there: the
+connection's busy timeout is zero while it is quick, and a statement that
+finds the database locked by another process (SQLITE_BUSY, nothing done) is
+run again on the driver's thread, which waits for the lock as every other
+statement does.
+
 :func:`dbapi` returns the module SQLAlchemy is given (``module=``); if the
 installed aiosqlite lacks what this relies on, it returns None and the stock
 adapter is used.
@@ -18,7 +27,9 @@ adapter is used.
 from __future__ import annotations
 
 import collections
+import contextlib
 import sqlite3
+from collections.abc import Iterator
 from typing import Any
 
 import aiosqlite
@@ -28,6 +39,7 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_dbapi,
 )
 from sqlalchemy.util import EMPTY_DICT
+from sqlalchemy.util.concurrency import await_
 
 
 def _run(conn: sqlite3.Connection, operation: str, parameters, many: bool):
@@ -45,6 +57,35 @@ def _run(conn: sqlite3.Connection, operation: str, parameters, many: bool):
         return description, rows, cursor.rowcount, cursor.lastrowid
     finally:
         cursor.close()
+
+
+def _busy(exc: BaseException) -> bool:
+    """SQLITE_BUSY (or one of its extended codes): the lock was not had, the statement did nothing."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF == sqlite3.SQLITE_BUSY
+    return isinstance(exc, sqlite3.OperationalError) and "database is locked" in str(exc)
+
+
+def _waiting(fn, busy_timeout_ms: int):
+    """*fn* run with the connection's normal busy timeout (on the driver's thread), then back to zero."""
+
+    def run(conn: sqlite3.Connection, *args):
+        conn.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        try:
+            return fn(conn, *args)
+        finally:
+            conn.execute("PRAGMA busy_timeout=0")
+
+    return run
+
+
+def _commit(conn: sqlite3.Connection) -> None:
+    conn.commit()
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    conn.rollback()
 
 
 class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
@@ -96,17 +137,51 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
     async def _one_trip(self, operation: Any, parameters: Any, many: bool) -> None:
         async with self._adapt_connection._execute_mutex:
             connection = self._connection
-            description, rows, rowcount, lastrowid = await connection._execute(
-                _run, connection._conn, operation, parameters, many)
+            description, rows, rowcount, lastrowid = await _call(connection, _run, operation, parameters, many)
             self._description = description
             self._rowcount = rowcount
             self._lastrowid = lastrowid
             self._rows = collections.deque(rows) if rows is not None else collections.deque()
 
 
+async def _call(connection: aiosqlite.Connection, fn, *args):
+    """*fn(sqlite3 connection, *args)* here if the connection is quick (and the database not locked),
+    else on the connection's thread."""
+    waits = getattr(connection, QUICK, None)
+    if waits is None:
+        return await connection._execute(fn, connection._conn, *args)
+    try:
+        return fn(connection._conn, *args)
+    except sqlite3.OperationalError as exc:
+        if not _busy(exc):
+            raise
+    return await connection._execute(_waiting(fn, waits), connection._conn, *args)
+
+
+QUICK = "_helpdesk_quick"  # set on an aiosqlite connection while quick: the busy timeout to wait with
+
+
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):
     __slots__ = ()
     _cursor_cls = OneTripCursor
+
+    def commit(self) -> None:
+        connection = self._connection
+        if getattr(connection, QUICK, None) is None:
+            return super().commit()
+        try:
+            await_(_call(connection, _commit))
+        except Exception as error:  # noqa: BLE001 - SQLAlchemy's own translation of driver errors
+            self._handle_exception(error)
+
+    def rollback(self) -> None:
+        connection = self._connection
+        if getattr(connection, QUICK, None) is None:
+            return super().rollback()
+        try:
+            await_(_call(connection, _rollback))
+        except Exception as error:  # noqa: BLE001
+            self._handle_exception(error)
 
 
 class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
@@ -114,6 +189,25 @@ class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
         adapted = super().connect(*arg, **kw)
         adapted.__class__ = OneTripConnection  # same state, the one-trip cursor class
         return adapted
+
+
+@contextlib.contextmanager
+def quick(dbapi_connection: Any, busy_timeout_ms: int) -> Iterator[bool]:
+    """While open, *dbapi_connection* (checked out, between transactions) runs its statements on the
+    calling thread; yields False (and does nothing) for a connection this module did not make."""
+    driver = getattr(dbapi_connection, "_connection", None)
+    if not isinstance(dbapi_connection, OneTripConnection) or driver is None or getattr(driver, QUICK, None):
+        yield False
+        return
+    raw = driver._conn
+    raw.execute("PRAGMA busy_timeout=0")
+    setattr(driver, QUICK, busy_timeout_ms)
+    try:
+        yield True
+    finally:
+        setattr(driver, QUICK, None)
+        with contextlib.suppress(sqlite3.Error, ValueError):  # a connection closed meanwhile is discarded anyway
+            raw.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
 
 
 def dbapi() -> OneTripDBAPI | None:

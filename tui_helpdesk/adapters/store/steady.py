@@ -27,8 +27,19 @@ async def finish(awaitable: Awaitable[T]) -> T:
     There is no time limit on purpose: rolling back while the statement still
     runs would let the rest of it run outside the transaction. A statement
     ends by itself (SQLite's busy timeout, the server's own limits).
+
+    A coroutine is first run up to its first suspension right here: one that
+    never suspends (a quick SQLite transaction's statements) cannot be
+    cancelled half-way and needs no task of its own, which is most of its cost.
     """
-    task = asyncio.ensure_future(awaitable)
+    if asyncio.iscoroutine(awaitable):
+        try:
+            waiting_for = awaitable.send(None)
+        except StopIteration as done:
+            return done.value
+        task = asyncio.ensure_future(_Resumed(awaitable, waiting_for).run())
+    else:
+        task = asyncio.ensure_future(awaitable)
     try:
         return await asyncio.shield(task)
     except asyncio.CancelledError:
@@ -40,6 +51,33 @@ async def finish(awaitable: Awaitable[T]) -> T:
         if not task.cancelled():
             task.exception()  # retrieved: the cancellation is what the caller hears about
         raise
+
+
+class _Resumed:
+    """The rest of a coroutine that already ran up to a suspension and yielded *waiting_for*."""
+
+    __slots__ = ("_coro", "_waiting_for")
+
+    def __init__(self, coro, waiting_for):
+        self._coro = coro
+        self._waiting_for = waiting_for
+
+    def __await__(self):
+        coro, waiting_for = self._coro, self._waiting_for
+        while True:
+            try:
+                value = yield waiting_for
+            except BaseException as exc:  # noqa: BLE001 - handed to the coroutine, as a task would
+                step = coro.throw, exc
+            else:
+                step = coro.send, value
+            try:
+                waiting_for = step[0](step[1])
+            except StopIteration as done:
+                return done.value
+
+    async def run(self):
+        return await self
 
 
 @asynccontextmanager

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 
 from ....domain.errors import NotFound
 from ....domain.model import Desk
 from ..tables import DESK
-from .base import TxPart
+from .base import TxPart, prepared
 from .rows import _desk
+
+
+@prepared
+def _desk_by(column: str | None):
+    """The desk whose *column* is :key, or the first desk (None)."""
+    if column is None:
+        return select(DESK).order_by(DESK.c.id).limit(1)
+    return select(DESK).where(DESK.c[column] == bindparam("key"))
 
 
 class DeskQueries(TxPart):
@@ -19,14 +27,12 @@ class DeskQueries(TxPart):
         return [_desk(r) for r in rows]
 
     async def get_desk(self, key: str | int | None = None) -> Desk:
-        stmt = select(DESK)
         if key is None:
-            stmt = stmt.order_by(DESK.c.id).limit(1)
+            row = (await self.conn.execute(_desk_by(None))).first()
         elif isinstance(key, int) or str(key).isdigit():
-            stmt = stmt.where(DESK.c.id == int(key))
+            row = (await self.conn.execute(_desk_by("id"), {"key": int(key)})).first()
         else:
-            stmt = stmt.where(DESK.c.slug == str(key).lower())
-        row = (await self.conn.execute(stmt)).first()
+            row = (await self.conn.execute(_desk_by("slug"), {"key": str(key).lower()})).first()
         if row is None:
             raise NotFound(f"no desk {key!r}" if key is not None else "no desk yet")
         return _desk(row)

@@ -6,7 +6,13 @@ from sqlalchemy import func, insert, select, text
 
 from ....domain.model import Change
 from ..tables import CHANGE
-from .base import TxPart
+from .base import TxPart, prepared
+
+
+@prepared
+def _insert_change():
+    return insert(CHANGE)
+
 
 # Serialises change-feed inserts on PostgreSQL so sequence order is commit order.
 PG_FEED_LOCK = 7_310_001
@@ -18,7 +24,7 @@ class FeedQueries(TxPart):
     async def record_change(self, ticket_id: int | None, kind: str, agent_id: int | None) -> None:
         if self.dialect == "postgresql":
             await self.conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_FEED_LOCK})
-        await self.conn.execute(insert(CHANGE).values(ticket_id=ticket_id, kind=kind, agent_id=agent_id, at=self.now()))
+        await self.conn.execute(_insert_change(), dict(ticket_id=ticket_id, kind=kind, agent_id=agent_id, at=self.now()))
 
     async def latest_seq(self) -> int:
         return (await self.conn.execute(select(func.max(CHANGE.c.seq)))).scalar() or 0

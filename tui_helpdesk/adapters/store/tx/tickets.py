@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import delete, func, insert, literal_column, select, update
+from sqlalchemy import bindparam, delete, func, insert, literal_column, select, update
 
 from ....domain.clock import naive_utc
 from ....domain.errors import ConflictError, NotFound
@@ -16,7 +16,7 @@ from ..tables import REQUESTER as REQ
 from ..tables import TICKET
 from ..tables import TICKET_TAG as TAGS
 from ..viewsql import T, TAG
-from .base import TxPart
+from .base import TxPart, prepared
 from .rows import _agent, _line, _line_select, _requester
 
 # The requester's and the assignee's columns read with the ticket (one statement, not three).
@@ -34,6 +34,45 @@ def _tags_json(dialect: str):
     # SQLite aggregates in the order rows arrive: an ordered, correlated inner select.
     ordered = select(TAGS.c.tag).where(TAGS.c.ticket_id == T.id).order_by(TAGS.c.tag).correlate(TICKET).subquery()
     return select(func.json_group_array(ordered.c.tag)).select_from(ordered).scalar_subquery()
+
+
+@prepared
+def _ticket_statement(dialect: str, locking: bool):
+    """The statement get_ticket runs, built once per dialect and locking (building it costs more than running it)."""
+    # Tags as one JSON array in the same statement; not under FOR UPDATE (see get_ticket).
+    tag_cols = [] if locking else [_tags_json(dialect).label("tags_json")]
+    stmt = (select(TICKET, *_REQ_COLS, *_AGENT_COLS, *tag_cols)
+            .select_from(TICKET.outerjoin(REQ, REQ.c.id == T.requester_id)
+                         .outerjoin(AGENT, AGENT.c.id == T.assignee_id))
+            .where(T.id == bindparam("ticket_id")))
+    return stmt.with_for_update(of=TICKET) if locking else stmt
+
+
+@prepared
+def _requester_by(column: str):
+    return select(REQ).where(REQ.c[column] == bindparam("key")).order_by(REQ.c.id).limit(1)
+
+
+@prepared
+def _insert_returning(table, *columns: str):
+    """INSERT into *table* with the values given when run, returning *columns* (all when none)."""
+    return insert(table).returning(*([table.c[c] for c in columns] or table.c))
+
+
+@prepared
+def _update_ticket(names: tuple[str, ...], checked: bool):
+    """UPDATE ticket SET *names* (as :v_<name>), version + 1, updated_by (:actor) WHERE id = :tid
+    [AND version = :expected], returning the new version."""
+    stmt = update(TICKET).where(T.id == bindparam("tid"))
+    if checked:
+        stmt = stmt.where(T.version == bindparam("expected"))
+    return (stmt.values(version=T.version + 1, updated_by=bindparam("actor"),
+                        **{n: bindparam(f"v_{n}") for n in names}).returning(T.version))
+
+
+@prepared
+def _ticket_tags():
+    return select(TAG.tag).where(TAG.ticket_id == bindparam("tid")).order_by(TAG.tag)
 
 
 class _Prefixed:
@@ -61,11 +100,9 @@ class TicketQueries(TxPart):
         email = email.strip().lower() if email else None
         row = None
         if email:
-            row = (await self.conn.execute(select(REQ).where(REQ.c.email == email).order_by(REQ.c.id).limit(1))).first()
+            row = (await self.conn.execute(_requester_by("email"), {"key": email})).first()
         if row is None and chatbot_user_id:
-            row = (
-                await self.conn.execute(select(REQ).where(REQ.c.chatbot_user_id == chatbot_user_id).limit(1))
-            ).first()
+            row = (await self.conn.execute(_requester_by("chatbot_user_id"), {"key": chatbot_user_id})).first()
         if row is not None:
             changes = {}
             if name and not row.name:
@@ -76,11 +113,8 @@ class TicketQueries(TxPart):
                 row = (await self.conn.execute(update(REQ).where(REQ.c.id == row.id).values(**changes)
                                                .returning(*REQ.c))).first()
             return _requester(row)
-        result = await self.conn.execute(
-            insert(REQ).values(
-                name=name or "", email=email, language=language, chatbot_user_id=chatbot_user_id, created_at=self.now()
-            ).returning(*REQ.c)
-        )
+        result = await self.conn.execute(_insert_returning(REQ), dict(
+            name=name or "", email=email, language=language, chatbot_user_id=chatbot_user_id, created_at=self.now()))
         return _requester(result.first())
 
     async def get_requester(self, requester_id: int) -> Requester:
@@ -98,29 +132,20 @@ class TicketQueries(TxPart):
         follow_up_of: int | None = None, at: datetime | None = None, actor: str | None = None,
     ) -> int:
         now = naive_utc(at) if at else self.now()
-        result = await self.conn.execute(
-            insert(TICKET).values(
-                desk_id=desk_id, type=type.value, channel=channel, subject=subject, summary=summary,
-                status=status.value, closed=not status.is_active, closed_at=None if status.is_active else now,
-                assignee_id=assignee_id, requester_id=requester_id, created_at=now, updated_at=now,
-                last_message_at=now, last_message_by=Author.CUSTOMER.value, preview="",
-                conversation_id=conversation_id, ai_replies_allowed=ai_replies_allowed, language=language,
-                follow_up_of=follow_up_of, version=1, updated_by=actor,
-            ).returning(TICKET.c.id)
-        )
+        result = await self.conn.execute(_insert_returning(TICKET, "id"), dict(
+            desk_id=desk_id, type=type.value, channel=channel, subject=subject, summary=summary,
+            status=status.value, closed=not status.is_active, closed_at=None if status.is_active else now,
+            assignee_id=assignee_id, requester_id=requester_id, created_at=now, updated_at=now,
+            last_message_at=now, last_message_by=Author.CUSTOMER.value, preview="",
+            conversation_id=conversation_id, ai_replies_allowed=ai_replies_allowed, language=language,
+            follow_up_of=follow_up_of, version=1, updated_by=actor,
+        ))
         return result.scalar_one()
 
     async def get_ticket(self, ticket_id: int, *, for_update: bool = False) -> Ticket:
         locking = for_update and self.dialect == "postgresql"
-        # Tags as one JSON array in the same statement; not under FOR UPDATE (see below).
-        tag_cols = [] if locking else [_tags_json(self.dialect).label("tags_json")]
-        stmt = (select(TICKET, *_REQ_COLS, *_AGENT_COLS, *tag_cols)
-                .select_from(TICKET.outerjoin(REQ, REQ.c.id == T.requester_id)
-                             .outerjoin(AGENT, AGENT.c.id == T.assignee_id))
-                .where(T.id == ticket_id))
-        if locking:
-            stmt = stmt.with_for_update(of=TICKET)
-        row = (await self.conn.execute(stmt)).first()
+        row = (await self.conn.execute(_ticket_statement(self.dialect, locking), {"ticket_id": ticket_id})).first()
+        tag_cols = not locking
         if row is None:
             raise NotFound(f"no ticket #{ticket_id}")
         # PostgreSQL's FOR UPDATE re-reads a ticket changed while it waited, but not
@@ -166,12 +191,12 @@ class TicketQueries(TxPart):
             values["closed"] = not status.is_active
             if not status.is_active:
                 values.setdefault("closed_at", self.now())
-        values = {k: (v.value if hasattr(v, "value") else v) for k, v in values.items()}
-        stmt = update(TICKET).where(T.id == ticket_id)
+        params = {f"v_{k}": (v.value if hasattr(v, "value") else v) for k, v in values.items()}
+        params.update(tid=ticket_id, actor=actor)
         if expected_version is not None:
-            stmt = stmt.where(T.version == expected_version)
-        stmt = stmt.values(version=T.version + 1, updated_by=actor, **values).returning(T.version)
-        new_version = (await self.conn.execute(stmt)).scalar()
+            params["expected"] = expected_version
+        stmt = _update_ticket(tuple(sorted(values)), expected_version is not None)
+        new_version = (await self.conn.execute(stmt, params)).scalar()
         if new_version is None:
             row = (await self.conn.execute(select(T.updated_by).where(T.id == ticket_id))).first()
             if row is None:
@@ -180,13 +205,14 @@ class TicketQueries(TxPart):
         return new_version
 
     async def ticket_tags(self, ticket_id: int) -> tuple[str, ...]:
-        rows = await self.conn.execute(select(TAG.tag).where(TAG.ticket_id == ticket_id).order_by(TAG.tag))
+        rows = await self.conn.execute(_ticket_tags(), {"tid": ticket_id})
         return tuple(r[0] for r in rows)
 
     async def change_tags(self, ticket_id: int, add: Iterable[str] = (), remove: Iterable[str] = ()) -> tuple[str, ...]:
         current = set(await self.ticket_tags(ticket_id))
-        for tag in set(add) - current:
-            await self.conn.execute(insert(TAGS).values(ticket_id=ticket_id, tag=tag))
+        new = sorted(set(add) - current)
+        if new:
+            await self.conn.execute(insert(TAGS), [{"ticket_id": ticket_id, "tag": tag} for tag in new])
         gone = set(remove) & current
         if gone:
             await self.conn.execute(delete(TAGS).where(TAG.ticket_id == ticket_id, TAG.tag.in_(gone)))

@@ -11,8 +11,13 @@ from ....domain.clock import naive_utc
 from ....domain.model import EntryKind, TimelineEntry
 from ..tables import ENTRY, MENTION
 from ..viewsql import E, M
-from .base import TxPart
+from .base import TxPart, prepared
 from .rows import _entry
+
+
+@prepared
+def _insert_entry():
+    return insert(ENTRY).returning(ENTRY.c.id)
 
 
 class TimelineQueries(TxPart):
@@ -26,13 +31,11 @@ class TimelineQueries(TxPart):
         meta: dict | None = None, search_extra: str | None = None, at: datetime | None = None,
     ) -> TimelineEntry:
         now = naive_utc(at) if at else self.now()
-        result = await self.conn.execute(
-            insert(ENTRY).values(
-                ticket_id=ticket_id, kind=kind.value, body=body, search_extra=search_extra,
-                author_agent_id=author_agent_id, author_requester_id=author_requester_id,
-                author_name=author_name, meta=meta or {}, created_at=now,
-            ).returning(ENTRY.c.id)
-        )
+        result = await self.conn.execute(_insert_entry(), dict(
+            ticket_id=ticket_id, kind=kind.value, body=body, search_extra=search_extra,
+            author_agent_id=author_agent_id, author_requester_id=author_requester_id,
+            author_name=author_name, meta=meta or {}, created_at=now,
+        ))
         return TimelineEntry(
             id=result.scalar_one(), ticket_id=ticket_id, kind=kind, body=body, created_at=now,
             author=author_name, author_agent_id=author_agent_id, meta=meta or {},
