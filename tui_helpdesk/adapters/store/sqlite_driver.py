@@ -16,8 +16,8 @@ statements run on the event loop's own thread, a few microseconds each
 instead of a hand-off that costs a hundred or more. It never waits there: the
 connection's busy timeout is zero while it is quick, and a statement that
 finds the database locked by another process (SQLITE_BUSY, nothing done) is
-run again on the driver's thread, which waits for the lock as every other
-statement does.
+tried again every few milliseconds, the loop free in between, until the
+busy timeout, as every other statement waits.
 
 :func:`dbapi` returns the module SQLAlchemy is given (``module=``); if the
 installed aiosqlite lacks what this relies on, it returns None and the stock
@@ -26,8 +26,10 @@ adapter is used.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import contextlib
+import time
 import sqlite3
 from collections.abc import Iterator
 from typing import Any
@@ -65,19 +67,6 @@ def _busy(exc: BaseException) -> bool:
     if code is not None:
         return code & 0xFF == sqlite3.SQLITE_BUSY
     return isinstance(exc, sqlite3.OperationalError) and "database is locked" in str(exc)
-
-
-def _waiting(fn, busy_timeout_ms: int):
-    """*fn* run with the connection's normal busy timeout (on the driver's thread), then back to zero."""
-
-    def run(conn: sqlite3.Connection, *args):
-        conn.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
-        try:
-            return fn(conn, *args)
-        finally:
-            conn.execute("PRAGMA busy_timeout=0")
-
-    return run
 
 
 def _commit(conn: sqlite3.Connection) -> None:
@@ -145,17 +134,30 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
 
 async def _call(connection: aiosqlite.Connection, fn, *args):
-    """*fn(sqlite3 connection, *args)* here if the connection is quick (and the database not locked),
-    else on the connection's thread."""
+    """*fn(sqlite3 connection, *args)* here if the connection is quick, else on the connection's thread.
+
+    Quick and the database locked by another process: tried again every few
+    milliseconds (the loop free meanwhile) until the busy timeout. SQLite's own
+    busy handler would sleep in growing steps up to 100 ms; another process's
+    write holds the lock for a millisecond or two, so a short poll is served sooner.
+    """
     waits = getattr(connection, QUICK, None)
     if waits is None:
         return await connection._execute(fn, connection._conn, *args)
-    try:
-        return fn(connection._conn, *args)
-    except sqlite3.OperationalError as exc:
-        if not _busy(exc):
-            raise
-    return await connection._execute(_waiting(fn, waits), connection._conn, *args)
+    deadline = None
+    delay = 0.0005
+    while True:
+        try:
+            return fn(connection._conn, *args)
+        except sqlite3.OperationalError as exc:
+            if not _busy(exc):
+                raise
+            now = time.monotonic()
+            deadline = deadline or now + waits / 1000
+            if now >= deadline:
+                raise
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.004)
 
 
 QUICK = "_helpdesk_quick"  # set on an aiosqlite connection while quick: the busy timeout to wait with
