@@ -72,7 +72,7 @@ class Lease:
 
     async def take(self) -> str | None:
         """Take or renew the lease: None when it is ours, else who holds it."""
-        async with self.store.write() as tx:
+        async with self.store.write(quick=True) as tx:
             return await self.take_in(tx)
 
     async def renew_in(self, tx: Tx) -> bool:
@@ -83,7 +83,7 @@ class Lease:
         return ok
 
     async def renew(self) -> bool:
-        async with self.store.write() as tx:
+        async with self.store.write(quick=True) as tx:
             return await self.renew_in(tx)
 
     async def refresh(self) -> None:
@@ -96,7 +96,7 @@ class Lease:
             await self.renew()
 
     async def release(self) -> None:
-        async with self.store.write() as tx:
+        async with self.store.write(quick=True) as tx:
             await tx.release_lease(self.name, self.holder)
 
     async def keep(self, stop: asyncio.Event, lost: asyncio.Event) -> None:

@@ -249,7 +249,7 @@ class OutboxEngine:
         chain = not channel.claims
         items: list[Any] | None = None
         if lease is not None:
-            async with self.store.write() as tx:
+            async with self.store.write(quick=True) as tx:
                 holder = await lease.take_in(tx)
                 if holder is None:
                     await self._write(tx, channel, await channel.stranded(tx), report)
@@ -260,7 +260,8 @@ class OutboxEngine:
         try:
             while True:
                 if items is None:
-                    async with (self.store.write() if channel.claims or lease else self.store.read()) as tx:
+                    async with (self.store.write(quick=True) if channel.claims or lease
+                                else self.store.read(quick=True)) as tx:
                         if lease is not None and not await lease.renew_in(tx):
                             return None
                         items = await channel.claim(tx, limit)
@@ -307,7 +308,7 @@ class OutboxEngine:
         await asyncio.gather(*(work(i) for i in range(count)))
         report.errors.extend(dict.fromkeys(errors))
         following: list[Any] | None = None
-        async with self.store.write() as tx:
+        async with self.store.write(quick=True) as tx:
             now = tx.now()
             tried = [index for index in range(len(items)) if index in attempts]
             current_all = getattr(channel, "current_all", None)  # a channel may read a round in one query

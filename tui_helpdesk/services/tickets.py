@@ -154,24 +154,22 @@ class TicketService:
         requester = await tx.find_or_create_requester(
             email=requester_email, name=requester_name, language=language, chatbot_user_id=chatbot_user_id
         )
+        # The ticket is written with its first message's preview and time (the same *at*):
+        # one INSERT, no UPDATE after the entry.
         ticket_id = await tx.insert_ticket(
             desk_id=desk_id, type=type, channel=channel.lower(), subject=subject, requester_id=requester.id,
             conversation_id=conversation_id, language=language or requester.language, summary=summary,
-            follow_up_of=follow_up_of, at=at, actor=actor.name if actor else requester.display,
-            status=status, assignee_id=assignee.id if assignee else None,
+            follow_up_of=follow_up_of, at=at, actor=requester.display,
+            status=status, assignee_id=assignee.id if assignee else None, preview=one_line(body, PREVIEW_CHARS),
         )
-        entry = await tx.insert_entry(
+        await tx.insert_entry(
             ticket_id=ticket_id, kind=EntryKind.MESSAGE, body=body, author_name=requester.display,
             author_requester_id=requester.id, meta=meta, search_extra=subject, at=at,
-        )
-        await tx.update_ticket(
-            ticket_id, expected_version=None, actor=requester.display,
-            preview=one_line(body, PREVIEW_CHARS), last_message_at=entry.created_at, updated_at=entry.created_at,
         )
         if follow_up_of:
             await self.event(tx, ticket_id, f"Follow-up of #{follow_up_of}", {"event": "follow_up", "of": follow_up_of})
         if tags:
-            await tx.change_tags(ticket_id, add=_tags(tags))
+            await tx.add_new_tags(ticket_id, _tags(tags))
         await tx.record_change(ticket_id, "created", actor.id if actor else None)
         return ticket_id
 

@@ -225,7 +225,7 @@ class Webhooks:
         """Send what is due, under the ``webhooks`` lease; (report, who holds the lease if not us).
         With *keep* a lease that was taken is not given up at the end (the caller does that)."""
         report = DrainReport()
-        async with self.store.read() as tx:
+        async with self.store.read(quick=True) as tx:
             due = await ApiTx(tx).due_deliveries(tx.now(), 1)
         if not due:
             return report, None  # no lease write when there is nothing to send

@@ -145,7 +145,7 @@ async def _call(connection: aiosqlite.Connection, fn, *args):
     if waits is None:
         return await connection._execute(fn, connection._conn, *args)
     deadline = None
-    delay = 0.0005
+    delay = 0.0002
     while True:
         try:
             return fn(connection._conn, *args)
@@ -157,7 +157,7 @@ async def _call(connection: aiosqlite.Connection, fn, *args):
             if now >= deadline:
                 raise
         await asyncio.sleep(delay)
-        delay = min(delay * 2, 0.004)
+        delay = min(delay * 2, 0.001)
 
 
 QUICK = "_helpdesk_quick"  # set on an aiosqlite connection while quick: the busy timeout to wait with

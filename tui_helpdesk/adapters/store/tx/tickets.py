@@ -130,13 +130,14 @@ class TicketQueries(TxPart):
         status: Status = Status.NEW, assignee_id: int | None = None, conversation_id: str | None = None,
         language: str | None = None, summary: str | None = None, ai_replies_allowed: bool = False,
         follow_up_of: int | None = None, at: datetime | None = None, actor: str | None = None,
+        preview: str = "",
     ) -> int:
         now = naive_utc(at) if at else self.now()
         result = await self.conn.execute(_insert_returning(TICKET, "id"), dict(
             desk_id=desk_id, type=type.value, channel=channel, subject=subject, summary=summary,
             status=status.value, closed=not status.is_active, closed_at=None if status.is_active else now,
             assignee_id=assignee_id, requester_id=requester_id, created_at=now, updated_at=now,
-            last_message_at=now, last_message_by=Author.CUSTOMER.value, preview="",
+            last_message_at=now, last_message_by=Author.CUSTOMER.value, preview=preview,
             conversation_id=conversation_id, ai_replies_allowed=ai_replies_allowed, language=language,
             follow_up_of=follow_up_of, version=1, updated_by=actor,
         ))
@@ -207,6 +208,12 @@ class TicketQueries(TxPart):
     async def ticket_tags(self, ticket_id: int) -> tuple[str, ...]:
         rows = await self.conn.execute(_ticket_tags(), {"tid": ticket_id})
         return tuple(r[0] for r in rows)
+
+    async def add_new_tags(self, ticket_id: int, tags: Iterable[str]) -> None:
+        """Tags of a ticket that has none yet (one made in this transaction): no need to read them first."""
+        rows = [{"ticket_id": ticket_id, "tag": tag} for tag in sorted(set(tags))]
+        if rows:
+            await self.conn.execute(insert(TAGS), rows)
 
     async def change_tags(self, ticket_id: int, add: Iterable[str] = (), remove: Iterable[str] = ()) -> tuple[str, ...]:
         current = set(await self.ticket_tags(ticket_id))
