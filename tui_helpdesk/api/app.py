@@ -98,7 +98,7 @@ def state(request: Request) -> ApiState:
     return request.app.state.api
 
 
-async def authenticated(request: Request, creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> ApiToken:
+async def _authenticated(request: Request, creds: HTTPAuthorizationCredentials | None, scope: str) -> ApiToken:
     api = state(request)
     if creds is None or not creds.credentials:
         raise ApiError(401, "AUTH_MISSING_TOKEN", "send Authorization: Bearer <token>", {"WWW-Authenticate": "Bearer"})
@@ -109,17 +109,19 @@ async def authenticated(request: Request, creds: HTTPAuthorizationCredentials | 
     request.state.rate_headers = decision.headers(time.time())
     if not decision.allowed:
         raise ApiError(429, "RATE_LIMIT_TOO_MANY_REQUESTS", "over the rate limit; see Retry-After")
-    return token
-
-
-async def reader(token: ApiToken = Depends(authenticated)) -> ApiToken:
-    return token
-
-
-async def writer(token: ApiToken = Depends(authenticated)) -> ApiToken:
-    if not token.allows("write"):
+    if scope == "write" and not token.allows("write"):  # every token reads
         raise ApiError(403, "AUTH_INSUFFICIENT_SCOPE", "this token may read only; writing needs the write scope")
     return token
+
+
+# One dependency per route (each level of FastAPI's dependency tree costs every request).
+
+async def reader(request: Request, creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> ApiToken:
+    return await _authenticated(request, creds, "read")
+
+
+async def writer(request: Request, creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> ApiToken:
+    return await _authenticated(request, creds, "write")
 
 
 def create_app(settings: settings_mod.Settings | None = None, *, options: ApiOptions | None = None,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from ...domain.errors import HelpdeskError, UnsafeDatabase
@@ -138,8 +139,17 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(sync_engine, "begin")
     def _begin(conn: Connection):
-        write = conn.get_execution_options().get(WRITE_OPTION, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        statement = "BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE_OPTION, False) else "BEGIN"
+        # Straight to the driver's cursor: SQLAlchemy's own statement machinery costs more
+        # than the BEGIN (every transaction pays it), and there is no result to read.
+        dbapi_connection = conn.connection.dbapi_connection
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(statement)
+        except dbapi_connection.dbapi.Error as error:
+            raise DBAPIError.instance(statement, (), error, dbapi_connection.dbapi.Error) from error
+        finally:
+            cursor.close()
 
 
 # ---------------------------------------------------------------- full-text search
