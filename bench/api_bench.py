@@ -155,8 +155,11 @@ async def run_one(label: str, url: str, args) -> list[Phase]:
                     pass
                 await asyncio.sleep(0.1)
         auth = {"Authorization": f"Bearer {token}"}
-        clients = [aiohttp.ClientSession(base, headers=auth, connector=aiohttp.TCPConnector(limit=1),
-                                         timeout=aiohttp.ClientTimeout(total=30)) for _ in range(args.clients)]
+        def session() -> aiohttp.ClientSession:
+            return aiohttp.ClientSession(base, headers=auth, connector=aiohttp.TCPConnector(limit=1),
+                                         timeout=aiohttp.ClientTimeout(total=30))
+
+        clients = [session() for _ in range(args.clients)]
         made: list[int] = []
 
         async def http_create(w: int, n: int) -> bool:
@@ -168,6 +171,8 @@ async def run_one(label: str, url: str, args) -> list[Phase]:
                 await r.read()
                 return False
 
+        # An unrecorded second first: connections made, statements prepared, caches warm.
+        await drive(Phase("warm-up"), args.clients, args.warmup, http_create)
         created_at = time.monotonic()
         phase = Phase(f"{label} HTTP create")
         await drive(phase, args.clients, args.seconds, http_create)
@@ -180,6 +185,18 @@ async def run_one(label: str, url: str, args) -> list[Phase]:
                 await r.read()
                 return r.status == 200
 
+        # Fresh connections for the reads, opened one at a time: with --workers N a burst of
+        # connects is accepted mostly by whichever worker wakes first, and the phase would
+        # measure that imbalance rather than the server.
+        for c in clients:
+            await c.close()
+        clients = [session() for _ in range(args.clients)]
+        for c in clients:
+            async with c.get("/api/v1/health") as r:
+                await r.read()
+            await asyncio.sleep(0.02)
+
+        await drive(Phase("warm-up"), args.clients, args.warmup, http_read)
         phase = Phase(f"{label} HTTP read")
         await drive(phase, args.clients, args.seconds, http_read)
         phases.append(phase)
@@ -208,6 +225,7 @@ async def run_one(label: str, url: str, args) -> list[Phase]:
                                 tags=b["tags"])
         return True
 
+    await drive(Phase("warm-up"), args.clients, args.warmup, local_create)
     phase = Phase(f"{label} in-process create")
     await drive(phase, args.clients, args.seconds, local_create)
     phases.append(phase)
@@ -218,6 +236,7 @@ async def run_one(label: str, url: str, args) -> list[Phase]:
         await hd.api_access.public_timeline(desk_id, made[n % len(made)], limit=50)
         return True
 
+    await drive(Phase("warm-up"), args.clients, args.warmup, local_read)
     phase = Phase(f"{label} in-process read")
     await drive(phase, args.clients, args.seconds, local_read)
     phases.append(phase)
@@ -252,6 +271,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30.0, help="per phase (default 30)")
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--warmup", type=float, default=1.0, help="unrecorded seconds before each phase (default 1)")
     parser.add_argument("--workers", type=int, default=1, help="API server worker processes")
     parser.add_argument("--pg-url", help="also run on this (empty, throwaway) PostgreSQL database")
     parser.add_argument("--webhooks", action="store_true", help="subscribe a receiver to ticket.created")

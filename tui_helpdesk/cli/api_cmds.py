@@ -96,8 +96,9 @@ def serve(args) -> int:
     from ..api.app import OPTIONS_ENV, ApiOptions, create_app
 
     options = ApiOptions(rate_limit=args.rate_limit, send_webhooks=not args.no_webhooks)
+    # The access log only where it is shown: formatting a line per request costs even when filtered out.
     common = dict(host=args.host, port=args.port, log_level=args.log_level, server_header=False,
-                  proxy_headers=False)
+                  proxy_headers=False, access_log=args.log_level in ("trace", "debug", "info"))
     if args.workers > 1:
         # Worker processes build their own app from the environment (never from argv: no secrets in ps).
         os.environ["HELPDESK_DB"] = settings.database_url
