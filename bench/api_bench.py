@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import os
 import socket
 import subprocess
@@ -162,9 +163,11 @@ async def run_one(label: str, url: str, args) -> list[Phase]:
         clients = [session() for _ in range(args.clients)]
         made: list[int] = []
 
+        keys = itertools.count()  # one key per request across phases: a repeated key would be a replay
+
         async def http_create(w: int, n: int) -> bool:
             async with clients[w].post("/api/v1/tickets", json=body(n),
-                                       headers={"Idempotency-Key": f"b-{label}-{n}"}) as r:
+                                       headers={"Idempotency-Key": f"b-{label}-{next(keys)}"}) as r:
                 if r.status == 201:
                     made.append((await r.json())["data"]["id"])
                     return True

@@ -36,7 +36,6 @@ GC_HOLD_MAX = 1.0  # the garbage collector waits for the first frame at most thi
 TICK_SECONDS = 0.5  # the screen's one timer: presence, minute labels, delivery, retries
 PRESENCE_SECONDS = 2.5  # how often to read who else is here
 DELIVERY_POLL_SECONDS = 3.0  # while a reply is on its way, how often to read how far it got
-RENDER_WAIT = 0.5  # the rest of the open waits at most this long for the timeline's background drawing
 
 
 class _Collector:
@@ -153,9 +152,9 @@ class TicketLoading:
         """What the first frame can do without: the rest of the first page, the team (for
         @mentions), the replies' deliveries, marking my mentions read.
 
-        Everything is read first (while the timeline draws the entries out of view)
-        and shown in one batch with those entries, so the open settles in a second
-        frame instead of a frame per read.
+        Everything is read first and shown in one batch, so the open settles in a
+        second frame instead of a frame per read. The entries out of view are drawn
+        meanwhile and laid out when the agent scrolls up to them (see timeline_layout).
         """
         me = self.me
         timeline = self.timeline
@@ -177,10 +176,6 @@ class TicketLoading:
                 delivery = await self.deliveries.for_ticket(self.ticket, [*older, *timeline.entries])
         except Exception as exc:  # noqa: BLE001 - the ticket is shown; say what is missing
             self._say(f"#{self.ticket_id}: not everything could be read: {type(exc).__name__}: {exc}", "warning")
-        try:
-            await asyncio.wait_for(timeline.rendered(), RENDER_WAIT)
-        except asyncio.TimeoutError:  # a busy machine: lay out what is drawn, the rest follows
-            pass
         with self.app.batch_update():
             timeline.release_layout()
             if older:

@@ -321,6 +321,9 @@ class Timeline(BlockLayout, ScrollView, can_focus=True):
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
         self._at_end = new_value >= self.max_scroll_y
+        if new_value < old_value and self._layout_due:
+            self._lay_out_due(moved_up=True)  # up towards entries drawn in the background: lay them out
+            return
         # Scrolled to the very top by the agent (not by the first layout), with every
         # loaded entry drawn: the older ones are wanted.
         # (A layout that shrinks the content clamps the position to 0 with nothing to scroll.)
@@ -329,5 +332,7 @@ class Timeline(BlockLayout, ScrollView, can_focus=True):
             self.request_older()
 
     def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
-        if self.scroll_y <= 0:
+        if self._layout_due:
+            self._lay_out_due(moved_up=True)
+        elif self.scroll_y <= 0:
             self.request_older()

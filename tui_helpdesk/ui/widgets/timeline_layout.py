@@ -7,7 +7,10 @@ cursor or delivery changes); a layout renders what is in view at once and the
 rest a few blocks at a time after the frame is out, keeping whatever the agent
 looks at in place. The blocks drawn in the background take their place in one
 layout once all are drawn (or, while the layout is held, when it is released),
-so they cost no frame of their own. Only the visible lines are drawn, so hundreds of entries
+so they cost no frame of their own; and while the agent reads below them (an opening ticket
+shows its newest entries) that layout waits until the view moves up towards them, so
+an open settles in the frames its reads need, not in one more for lines nobody sees.
+Only the visible lines are drawn, so hundreds of entries
 cost little. It is a mixin placed before ``ScrollView`` in the timeline's
 bases: its ``render_line``, ``_size_updated`` and ``notify_style_update``
 override the scroll view's.
@@ -66,10 +69,13 @@ class BlockLayout:
     # arrive above it. Blocks drawn in the background are laid out together
     # once the last one is drawn: a layout per step moved the scrollbar (a
     # frame) each time for lines nobody sees. While the layout is held
-    # (:meth:`hold_layout`, an opening screen folding everything that follows
-    # its first frame into one more) they wait for :meth:`release_layout`.
+    # (:meth:`hold_layout`, an opening screen folding what follows its first
+    # frame into one more) they wait for :meth:`release_layout`; and when the
+    # view is not near them (reading the newest entries below) they wait for the
+    # view to move up (:meth:`_lay_out_due`), or for any other layout.
 
-    CHUNK = 12  # blocks rendered per step in the background
+    CHUNK = 4  # blocks rendered per step in the background (each step keeps the loop a few ms)
+    NEAR_TOP = 2  # lines: a view this close to the top of what is laid out lays out what was drawn above
     _heights: list[int] = []  # each block's lines as last laid out (what is drawn)
     _hold = False
     _layout_due = False
@@ -80,9 +86,15 @@ class BlockLayout:
         self._hold = True
 
     def release_layout(self) -> None:
-        """Lay out what was drawn while held (in the caller's frame)."""
+        """Lay out what was drawn while held (in the caller's frame) if the view is near it."""
         self._hold = False
-        if self._layout_due:
+        self._lay_out_due()
+
+    def _lay_out_due(self, *, moved_up: bool = False) -> None:
+        """Lay out the blocks drawn in the background, if some wait and the view wants them:
+        it is at the top of what is laid out, or (*moved_up*) the agent scrolled up."""
+        if self._layout_due and not self._hold and not self._laying_out \
+                and (moved_up or int(self.scroll_y) <= self.NEAR_TOP):
             self._reflow(self._anchor())
 
     async def rendered(self) -> None:
@@ -219,8 +231,7 @@ class BlockLayout:
                 return
             # All drawn: one layout for all of them (they are not drawn until it runs).
             self._layout_due = True
-        if self._layout_due and not self._hold:
-            self._reflow(self._anchor())
+        self._lay_out_due()
         self._wake()
 
     def _render_block(self, index: int, block: Block, width: int) -> bool:
