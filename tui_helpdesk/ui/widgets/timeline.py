@@ -268,6 +268,7 @@ class Timeline(BlockLayout, ScrollView, can_focus=True):
         self._set_cursor(self.cursor + 1)
 
     def action_cursor_up(self) -> None:
+        self._lay_out_due(moved_up=True)
         if 0 <= self.cursor < len(self.blocks) and self._starts:
             top, _ = self._span(self.cursor)
             if top < self.scroll_y:
@@ -288,9 +289,13 @@ class Timeline(BlockLayout, ScrollView, can_focus=True):
         self._to_end()
 
     def action_half_page(self, direction: int) -> None:
+        if direction < 0:
+            self._lay_out_due(moved_up=True)
         self.scroll_to(y=self.scroll_y + direction * max(1, self._viewport() // 2), animate=False, immediate=True)
 
     def action_page(self, direction: int) -> None:
+        if direction < 0:
+            self._lay_out_due(moved_up=True)
         self.scroll_to(y=self.scroll_y + direction * max(1, self._viewport() - 1), animate=False, immediate=True)
 
     def action_load_older(self) -> None:
@@ -321,8 +326,11 @@ class Timeline(BlockLayout, ScrollView, can_focus=True):
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
         self._at_end = new_value >= self.max_scroll_y
-        if new_value < old_value and self._layout_due:
-            self._lay_out_due(moved_up=True)  # up towards entries drawn in the background: lay them out
+        if new_value < old_value and self._layout_due and not self._laying_out:
+            # Up (the wheel, the scrollbar) towards entries drawn in the background: lay them
+            # out around where the view was, then make the move from there.
+            if self._lay_out_due(moved_up=True, anchor=self._anchor(old_value)):
+                self.scroll_to(y=self.scroll_y - (old_value - new_value), animate=False, immediate=True)
             return
         # Scrolled to the very top by the agent (not by the first layout), with every
         # loaded entry drawn: the older ones are wanted.

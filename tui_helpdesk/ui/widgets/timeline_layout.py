@@ -90,12 +90,15 @@ class BlockLayout:
         self._hold = False
         self._lay_out_due()
 
-    def _lay_out_due(self, *, moved_up: bool = False) -> None:
+    def _lay_out_due(self, *, moved_up: bool = False, anchor: tuple[int, int] | None | bool = False) -> bool:
         """Lay out the blocks drawn in the background, if some wait and the view wants them:
-        it is at the top of what is laid out, or (*moved_up*) the agent scrolled up."""
+        it is at the top of what is laid out, or (*moved_up*) the agent is going up.
+        The view stays where it is (at *anchor*, if given). True when it laid out."""
         if self._layout_due and not self._hold and not self._laying_out \
                 and (moved_up or int(self.scroll_y) <= self.NEAR_TOP):
-            self._reflow(self._anchor())
+            self._reflow(self._anchor() if anchor is False else anchor)
+            return True
+        return False
 
     async def rendered(self) -> None:
         """Wait until every block is drawn (at once if none waits)."""
@@ -119,11 +122,12 @@ class BlockLayout:
     def _viewport(self) -> int:
         return self.scrollable_content_region.height or self.size.height or 24
 
-    def _anchor(self) -> tuple[int, int] | None:
-        """(block, line in it) at the top of the view, or None when reading the newest entries."""
-        if self._at_end or not self._starts or not self.blocks:
+    def _anchor(self, top: float | None = None) -> tuple[int, int] | None:
+        """(block, line in it) at the top of the view (or at line *top*), or None when reading
+        the newest entries."""
+        if top is None and self._at_end or not self._starts or not self.blocks:
             return None
-        top = int(self.scroll_y)
+        top = int(self.scroll_y if top is None else top)
         index = self._block_at(top)
         if index < 0:
             return (0, -1)  # the marker line
