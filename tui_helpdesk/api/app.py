@@ -16,8 +16,7 @@ import os
 import time
 from dataclasses import asdict, dataclass
 
-from fastapi import Depends, FastAPI, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import FastAPI, Request
 
 from .. import settings as settings_mod
 from ..bootstrap import Helpdesk, bootstrap
@@ -91,18 +90,34 @@ class ApiState:
         return record
 
 
-bearer = HTTPBearer(auto_error=False, description="A desk's API token: helpdesk api token create")
+# The token scheme as the OpenAPI document states it (added in _openapi, and to each route
+# that needs a token with BEARER): the header is read by reader/writer themselves, since
+# FastAPI's HTTPBearer would be one more level of dependencies on every request.
+SECURITY_SCHEME = {"HTTPBearer": {"type": "http", "description": "A desk's API token: helpdesk api token create",
+                                  "scheme": "bearer"}}
+BEARER = {"security": [{"HTTPBearer": []}]}
+
+
+def _bearer_token(request: Request) -> str | None:
+    """The token of ``Authorization: Bearer <token>`` (any case of "Bearer"), or None."""
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
 
 
 def state(request: Request) -> ApiState:
     return request.app.state.api
 
 
-async def _authenticated(request: Request, creds: HTTPAuthorizationCredentials | None, scope: str) -> ApiToken:
+async def _authenticated(request: Request, scope: str) -> ApiToken:
     api = state(request)
-    if creds is None or not creds.credentials:
+    given = _bearer_token(request)
+    if given is None:
         raise ApiError(401, "AUTH_MISSING_TOKEN", "send Authorization: Bearer <token>", {"WWW-Authenticate": "Bearer"})
-    token = await api.authenticate(creds.credentials)
+    token = await api.authenticate(given)
     if token is None:
         raise ApiError(401, "AUTH_INVALID_TOKEN", "unknown, malformed or revoked token", {"WWW-Authenticate": "Bearer"})
     decision = api.limiter.hit(token.id)
@@ -116,12 +131,12 @@ async def _authenticated(request: Request, creds: HTTPAuthorizationCredentials |
 
 # One dependency per route (each level of FastAPI's dependency tree costs every request).
 
-async def reader(request: Request, creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> ApiToken:
-    return await _authenticated(request, creds, "read")
+async def reader(request: Request) -> ApiToken:
+    return await _authenticated(request, "read")
 
 
-async def writer(request: Request, creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> ApiToken:
-    return await _authenticated(request, creds, "write")
+async def writer(request: Request) -> ApiToken:
+    return await _authenticated(request, "write")
 
 
 def create_app(settings: settings_mod.Settings | None = None, *, options: ApiOptions | None = None,
@@ -168,6 +183,7 @@ def _openapi(app: FastAPI) -> dict:
                 stock = op.get("responses", {}).get("422", {})
                 if "HTTPValidationError" in json.dumps(stock):
                     del op["responses"]["422"]
+        doc.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEME
         schemas = doc.get("components", {}).get("schemas", {})
         if "HTTPValidationError" not in json.dumps(doc.get("paths", {})):
             schemas.pop("HTTPValidationError", None)

@@ -24,7 +24,7 @@ from ..domain.views import SYSTEM_VIEW_KEYS
 from ..domain.query import ViewSpec
 from ..services.idempotency import check_key, fingerprint
 from . import schemas as s
-from .app import VERSION, reader, state, writer
+from .app import BEARER, VERSION, reader, state, writer
 from .errors import ApiError
 
 router = APIRouter(prefix="/api/v1")
@@ -255,7 +255,7 @@ async def health(request: Request) -> Response:
 
 @router.post("/tickets", status_code=201, response_model=s.TicketEnvelope,
              responses={**_ok(201, LOCATION, REPLAYED), **WRITE_ERRORS}, tags=["tickets"],
-             summary="Open a ticket, as a customer wrote it")
+             openapi_extra=BEARER, summary="Open a ticket, as a customer wrote it")
 async def create_ticket(request: Request, payload: s.TicketCreate, idempotency_key: IdempotencyKey = None,
                         token: ApiToken = Depends(writer)) -> Response:
     hd = state(request).hd
@@ -292,7 +292,7 @@ async def create_ticket(request: Request, payload: s.TicketCreate, idempotency_k
 
 @router.post("/tickets/{ticket_id}/messages", status_code=201, response_model=s.MessageEnvelope,
              responses={**_ok(201, REPLAYED), **WRITE_ERRORS}, tags=["tickets"],
-             summary="Add a customer's message to a ticket")
+             openapi_extra=BEARER, summary="Add a customer's message to a ticket")
 async def add_message(request: Request, ticket_id: TicketId, payload: s.MessageCreate,
                       idempotency_key: IdempotencyKey = None, token: ApiToken = Depends(writer)) -> Response:
     hd = state(request).hd
@@ -321,7 +321,7 @@ async def add_message(request: Request, ticket_id: TicketId, payload: s.MessageC
 
 
 @router.get("/tickets", response_model=s.TicketListEnvelope, responses={**_ok(200), **READ_ERRORS}, tags=["tickets"],
-            summary="List tickets of a view, filtered by the query language, newest activity first")
+            openapi_extra=BEARER, summary="List tickets of a view, filtered by the query language, newest activity first")
 async def list_tickets(
     request: Request,
     view: Annotated[str, Query(pattern="^(all|unassigned|solved|any)$",
@@ -359,7 +359,7 @@ async def list_tickets(
 
 
 @router.get("/tickets/{ticket_id}", response_model=s.TicketDetailEnvelope, responses={**_ok(200), **READ_ERRORS}, tags=["tickets"],
-            summary="One ticket with the start of its public timeline (internal notes never appear)")
+            openapi_extra=BEARER, summary="One ticket with the start of its public timeline (internal notes never appear)")
 async def get_ticket(request: Request, ticket_id: TicketId, token: ApiToken = Depends(reader)) -> Response:
     hd = state(request).hd
     ticket, entries, more = await hd.api_access.public_timeline(token.desk_id, ticket_id, limit=50)
@@ -369,7 +369,7 @@ async def get_ticket(request: Request, ticket_id: TicketId, token: ApiToken = De
 
 
 @router.get("/tickets/{ticket_id}/messages", response_model=s.EntryListEnvelope, responses={**_ok(200), **READ_ERRORS},
-            tags=["tickets"], summary="A ticket's public timeline, oldest first, page by page")
+            tags=["tickets"], openapi_extra=BEARER, summary="A ticket's public timeline, oldest first, page by page")
 async def list_messages(
     request: Request, ticket_id: TicketId,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
