@@ -115,6 +115,9 @@ async def test_busy_is_told_apart_from_other_errors():
     locked = sqlite3.OperationalError("database is locked")
     locked.sqlite_errorcode = sqlite3.SQLITE_BUSY | (2 << 8)  # SQLITE_BUSY_SNAPSHOT
     assert sqlite_driver._busy(locked)
+    stale = sqlite3.OperationalError("database is locked")
+    stale.sqlite_errorcode = sqlite_driver.SQLITE_BUSY_SNAPSHOT  # waiting would not help
+    assert not sqlite_driver._busy(stale)
     other = sqlite3.OperationalError("no such table: x")
     other.sqlite_errorcode = sqlite3.SQLITE_ERROR
     assert not sqlite_driver._busy(other)

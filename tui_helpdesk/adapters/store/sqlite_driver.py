@@ -61,11 +61,14 @@ def _run(conn: sqlite3.Connection, operation: str, parameters, many: bool):
         cursor.close()
 
 
+SQLITE_BUSY_SNAPSHOT = 517  # a read transaction's snapshot is too old to write from: waiting never helps
+
+
 def _busy(exc: BaseException) -> bool:
     """SQLITE_BUSY (or one of its extended codes): the lock was not had, the statement did nothing."""
     code = getattr(exc, "sqlite_errorcode", None)
     if code is not None:
-        return code & 0xFF == sqlite3.SQLITE_BUSY
+        return code & 0xFF == sqlite3.SQLITE_BUSY and code != SQLITE_BUSY_SNAPSHOT
     return isinstance(exc, sqlite3.OperationalError) and "database is locked" in str(exc)
 
 
