@@ -113,7 +113,7 @@ async def test_a_failed_quick_write_rolls_back_and_leaves_nothing(shd):
 
 async def test_busy_is_told_apart_from_other_errors():
     locked = sqlite3.OperationalError("database is locked")
-    locked.sqlite_errorcode = sqlite3.SQLITE_BUSY | (2 << 8)  # SQLITE_BUSY_SNAPSHOT
+    locked.sqlite_errorcode = sqlite3.SQLITE_BUSY | (1 << 8)  # SQLITE_BUSY_RECOVERY
     assert sqlite_driver._busy(locked)
     stale = sqlite3.OperationalError("database is locked")
     stale.sqlite_errorcode = sqlite_driver.SQLITE_BUSY_SNAPSHOT  # waiting would not help
