@@ -14,7 +14,8 @@ A *quick* transaction (:func:`quick`: a few statements on indexed rows, such
 as reading one ticket or creating one) skips the trip altogether: its
 statements run on the event loop's own thread, a few microseconds each
 instead of a hand-off that costs a hundred or more. It never waits there: the
-connection's busy timeout is zero while it is quick, and a statement that
+connection's busy timeout is zero while it is quick (and stays so until a
+statement goes to the driver's thread again, which restores it first), and a statement that
 finds the database locked by another process (SQLITE_BUSY, nothing done) is
 tried again every few milliseconds, the loop free in between, until the
 busy timeout, as every other statement waits.
@@ -146,6 +147,10 @@ async def _call(connection: aiosqlite.Connection, fn, *args):
     """
     waits = getattr(connection, QUICK, None)
     if waits is None:
+        restore = getattr(connection, NO_WAIT, None)
+        if restore is not None:  # left without a busy timeout by a quick transaction: give it back first
+            setattr(connection, NO_WAIT, None)
+            fn = _with_busy_timeout(fn, restore)
         return await connection._execute(fn, connection._conn, *args)
     deadline = None
     delay = 0.0002
@@ -164,6 +169,18 @@ async def _call(connection: aiosqlite.Connection, fn, *args):
 
 
 QUICK = "_helpdesk_quick"  # set on an aiosqlite connection while quick: the busy timeout to wait with
+# Set while the connection's busy timeout is zero, to the one to give it back: a quick transaction
+# leaves it at zero (the next one is most likely quick too), and the next statement sent to the
+# driver's thread restores it on the way.
+NO_WAIT = "_helpdesk_no_wait"
+
+
+def _with_busy_timeout(fn, busy_timeout_ms: int):
+    def run(conn: sqlite3.Connection, *args):
+        conn.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        return fn(conn, *args)
+
+    return run
 
 
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):
@@ -204,15 +221,14 @@ def quick(dbapi_connection: Any, busy_timeout_ms: int) -> Iterator[bool]:
     if not isinstance(dbapi_connection, OneTripConnection) or driver is None or getattr(driver, QUICK, None):
         yield False
         return
-    raw = driver._conn
-    raw.execute("PRAGMA busy_timeout=0")
+    if getattr(driver, NO_WAIT, None) is None:
+        driver._conn.execute("PRAGMA busy_timeout=0")
+        setattr(driver, NO_WAIT, busy_timeout_ms)
     setattr(driver, QUICK, busy_timeout_ms)
     try:
         yield True
     finally:
         setattr(driver, QUICK, None)
-        with contextlib.suppress(sqlite3.Error, ValueError):  # a connection closed meanwhile is discarded anyway
-            raw.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
 
 
 def dbapi() -> OneTripDBAPI | None:
