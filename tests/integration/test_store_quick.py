@@ -142,3 +142,26 @@ async def test_quick_reads_stay_quick_under_concurrency(shd):
     assert time.monotonic() - started < 30
     async with shd.store.read() as tx:
         assert (await tx.conn.execute(text("SELECT count(*) FROM ticket"))).scalar() == 28
+
+
+async def test_quick_transactions_keep_one_connection_each_and_give_it_back_on_close(sqlite_url, clock):
+    hd = await bootstrap(load(None, database_url=sqlite_url), clock=clock)
+    try:
+        made = await _create(hd)
+        await hd.tickets.get(made.id)
+        assert hd.store.held_connections() == 2  # one for quick reads, one for quick writes
+        with pytest.raises(RuntimeError):  # a caller's error rolls back; the connection stays good
+            async with hd.store.read(quick=True) as tx:
+                await tx.get_ticket(made.id)
+                raise RuntimeError("boom")
+        assert (await hd.tickets.get(made.id)).id == made.id
+        # A quick read while another one is inside its transaction takes a pooled connection.
+        async with hd.store.read(quick=True) as outer:
+            async with hd.store.read(quick=True) as inner:
+                assert inner.conn._conn is not outer.conn._conn
+                assert (await inner.get_ticket(made.id)).id == made.id
+        assert hd.store.engine.pool.checkedout() == 2
+    finally:
+        store = hd.store
+        await hd.close()
+    assert store.held_connections() == 0

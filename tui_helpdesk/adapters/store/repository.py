@@ -10,6 +10,7 @@ of the query areas in :mod:`.tx` (desks, agents, tickets, timeline, views, ...).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -41,6 +42,18 @@ from .tx.views import ViewQueries
 CLOSE_GRACE_SECONDS = 5.0
 
 
+class _Held:
+    """A pooled SQLite connection the store keeps checked out for quick transactions of one kind
+    (reads; or writes, behind the write queue), one at a time. Checking a connection out and in
+    and making it quick cost about as much as the quick read itself."""
+
+    __slots__ = ("conn", "lock")
+
+    def __init__(self) -> None:
+        self.conn: AsyncConnection | None = None
+        self.lock = asyncio.Lock()
+
+
 class Store:
     """Owns the engine. Open with :meth:`open`; close with :meth:`close`."""
 
@@ -58,6 +71,9 @@ class Store:
         self._writing: asyncio.Task | None = None  # the task inside a queued write
         # (words, threshold) -> (matched at least that many entries?, when checked); see Tx._matches_at_least
         self.common_words: dict[tuple[str, int], tuple[bool, float]] = {}
+        sqlite = self.dialect == "sqlite"
+        self._held_read = _Held() if sqlite else None
+        self._held_write = _Held() if sqlite else None
 
     @classmethod
     async def open(
@@ -91,7 +107,42 @@ class Store:
         deadline = time.monotonic() + CLOSE_GRACE_SECONDS
         while self._active and time.monotonic() < deadline:
             await asyncio.sleep(0.005)
+        for held in (self._held_read, self._held_write):
+            if held is not None and held.conn is not None:
+                conn, held.conn = held.conn, None
+                with contextlib.suppress(Exception):  # disposing of the engine closes it anyway
+                    await finish(conn.close())
         await self.engine.dispose()
+
+    def held_connections(self) -> int:
+        """Pooled connections kept checked out for quick transactions (see :class:`_Held`)."""
+        return sum(1 for h in (self._held_read, self._held_write) if h is not None and h.conn is not None)
+
+    @asynccontextmanager
+    async def _connect_held(self, held: _Held, write: bool) -> AsyncIterator[AsyncConnection]:
+        async with held.lock:
+            conn = held.conn
+            if conn is None or conn.closed or conn.invalidated:
+                held.conn = None
+                conn = self.engine.connect()
+                await finish(conn.start())
+                try:
+                    if write:
+                        await conn.execution_options(**{engine_mod.WRITE_OPTION: True})
+                    from .sqlite_driver import make_quick
+
+                    make_quick((await conn.get_raw_connection()).dbapi_connection, engine_mod.BUSY_TIMEOUT_MS)
+                except BaseException:
+                    await finish(conn.close())
+                    raise
+                held.conn = conn
+            self._active += 1
+            try:
+                yield conn
+            finally:
+                self._active -= 1
+                if conn.closed or conn.invalidated:
+                    held.conn = None
 
     @asynccontextmanager
     async def _connect(self, quick: bool = False) -> AsyncIterator[AsyncConnection]:
@@ -113,7 +164,10 @@ class Store:
     async def read(self, *, quick: bool = False) -> AsyncIterator["Tx"]:
         """A read transaction. *quick*: a few statements on indexed rows (one ticket, one token),
         which on SQLite run without the trip to the driver's thread (see sqlite_driver)."""
-        async with self._connect(quick) as conn:
+        held = self._held_read
+        connecting = (self._connect_held(held, write=False) if quick and held is not None and not held.lock.locked()
+                      else self._connect(quick))
+        async with connecting as conn:
             async with transaction(conn.begin()):
                 yield Tx(SteadyConnection(conn), self)
 
@@ -131,8 +185,14 @@ class Store:
         async with queue:
             self._writing = task
             try:
-                async with self._write(quick) as tx:
-                    yield tx
+                held = self._held_write
+                if quick and held is not None and not held.lock.locked():
+                    async with self._connect_held(held, write=True) as conn:
+                        async with transaction(conn.begin()):
+                            yield Tx(SteadyConnection(conn), self)
+                else:
+                    async with self._write(quick) as tx:
+                        yield tx
             finally:
                 self._writing = None
 

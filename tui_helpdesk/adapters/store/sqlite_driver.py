@@ -188,21 +188,19 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
     _cursor_cls = OneTripCursor
 
     def commit(self) -> None:
-        connection = self._connection
-        if getattr(connection, QUICK, None) is None:
-            return super().commit()
-        try:
-            await_(_call(connection, _commit))
-        except Exception as error:  # noqa: BLE001 - SQLAlchemy's own translation of driver errors
-            self._handle_exception(error)
+        self._end(_commit, super().commit)
 
     def rollback(self) -> None:
+        self._end(_rollback, super().rollback)
+
+    def _end(self, fn, stock) -> None:
+        """COMMIT or ROLLBACK: here when quick, else as SQLAlchemy's adapter does it."""
         connection = self._connection
         if getattr(connection, QUICK, None) is None:
-            return super().rollback()
+            return stock()
         try:
-            await_(_call(connection, _rollback))
-        except Exception as error:  # noqa: BLE001
+            await_(_call(connection, fn))
+        except Exception as error:  # noqa: BLE001 - SQLAlchemy's own translation of driver errors
             self._handle_exception(error)
 
 
@@ -213,22 +211,28 @@ class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
         return adapted
 
 
-@contextlib.contextmanager
-def quick(dbapi_connection: Any, busy_timeout_ms: int) -> Iterator[bool]:
-    """While open, *dbapi_connection* (checked out, between transactions) runs its statements on the
-    calling thread; yields False (and does nothing) for a connection this module did not make."""
+def make_quick(dbapi_connection: Any, busy_timeout_ms: int) -> bool:
+    """From now on *dbapi_connection* (checked out, between transactions) runs its statements on the
+    calling thread; False (and nothing done) for a connection this module did not make or one quick already."""
     driver = getattr(dbapi_connection, "_connection", None)
     if not isinstance(dbapi_connection, OneTripConnection) or driver is None or getattr(driver, QUICK, None):
-        yield False
-        return
+        return False
     if getattr(driver, NO_WAIT, None) is None:
         driver._conn.execute("PRAGMA busy_timeout=0")
         setattr(driver, NO_WAIT, busy_timeout_ms)
     setattr(driver, QUICK, busy_timeout_ms)
+    return True
+
+
+@contextlib.contextmanager
+def quick(dbapi_connection: Any, busy_timeout_ms: int) -> Iterator[bool]:
+    """:func:`make_quick` while open; yields whether it did."""
+    made = make_quick(dbapi_connection, busy_timeout_ms)
     try:
-        yield True
+        yield made
     finally:
-        setattr(driver, QUICK, None)
+        if made:
+            setattr(dbapi_connection._connection, QUICK, None)
 
 
 def dbapi() -> OneTripDBAPI | None:
