@@ -43,9 +43,10 @@ CLOSE_GRACE_SECONDS = 5.0
 
 
 class _Held:
-    """A pooled SQLite connection the store keeps checked out for quick transactions of one kind
-    (reads; or writes, behind the write queue), one at a time. Checking a connection out and in
-    and making it quick cost about as much as the quick read itself."""
+    """A pooled SQLite connection the store keeps checked out for quick reads, one at a time:
+    checking a connection out and in and making it quick cost about as much as the quick read
+    itself. (Writes do not keep one: a held writer's connection made the WAL grow without bound
+    under concurrent writes, its checkpoints never completing.)"""
 
     __slots__ = ("conn", "lock")
 
@@ -71,9 +72,7 @@ class Store:
         self._writing: asyncio.Task | None = None  # the task inside a queued write
         # (words, threshold) -> (matched at least that many entries?, when checked); see Tx._matches_at_least
         self.common_words: dict[tuple[str, int], tuple[bool, float]] = {}
-        sqlite = self.dialect == "sqlite"
-        self._held_read = _Held() if sqlite else None
-        self._held_write = _Held() if sqlite else None
+        self._held_read = _Held() if self.dialect == "sqlite" else None
 
     @classmethod
     async def open(
@@ -107,19 +106,20 @@ class Store:
         deadline = time.monotonic() + CLOSE_GRACE_SECONDS
         while self._active and time.monotonic() < deadline:
             await asyncio.sleep(0.005)
-        for held in (self._held_read, self._held_write):
-            if held is not None and held.conn is not None:
-                conn, held.conn = held.conn, None
-                with contextlib.suppress(Exception):  # disposing of the engine closes it anyway
-                    await finish(conn.close())
+        held = self._held_read
+        if held is not None and held.conn is not None:
+            conn, held.conn = held.conn, None
+            with contextlib.suppress(Exception):  # disposing of the engine closes it anyway
+                await finish(conn.close())
         await self.engine.dispose()
 
     def held_connections(self) -> int:
-        """Pooled connections kept checked out for quick transactions (see :class:`_Held`)."""
-        return sum(1 for h in (self._held_read, self._held_write) if h is not None and h.conn is not None)
+        """Pooled connections kept checked out for quick reads (see :class:`_Held`)."""
+        held = self._held_read
+        return 1 if held is not None and held.conn is not None else 0
 
     @asynccontextmanager
-    async def _connect_held(self, held: _Held, write: bool) -> AsyncIterator[AsyncConnection]:
+    async def _connect_held(self, held: _Held) -> AsyncIterator[AsyncConnection]:
         async with held.lock:
             conn = held.conn
             if conn is None or conn.closed or conn.invalidated:
@@ -127,8 +127,6 @@ class Store:
                 conn = self.engine.connect()
                 await finish(conn.start())
                 try:
-                    if write:
-                        await conn.execution_options(**{engine_mod.WRITE_OPTION: True})
                     from .sqlite_driver import make_quick
 
                     make_quick((await conn.get_raw_connection()).dbapi_connection, engine_mod.BUSY_TIMEOUT_MS)
@@ -165,7 +163,7 @@ class Store:
         """A read transaction. *quick*: a few statements on indexed rows (one ticket, one token),
         which on SQLite run without the trip to the driver's thread (see sqlite_driver)."""
         held = self._held_read
-        connecting = (self._connect_held(held, write=False) if quick and held is not None and not held.lock.locked()
+        connecting = (self._connect_held(held) if quick and held is not None and not held.lock.locked()
                       else self._connect(quick))
         async with connecting as conn:
             async with transaction(conn.begin()):
@@ -185,14 +183,8 @@ class Store:
         async with queue:
             self._writing = task
             try:
-                held = self._held_write
-                if quick and held is not None and not held.lock.locked():
-                    async with self._connect_held(held, write=True) as conn:
-                        async with transaction(conn.begin()):
-                            yield Tx(SteadyConnection(conn), self)
-                else:
-                    async with self._write(quick) as tx:
-                        yield tx
+                async with self._write(quick) as tx:
+                    yield tx
             finally:
                 self._writing = None
 
