@@ -167,3 +167,26 @@ async def test_quick_reads_keep_one_connection_and_give_it_back_on_close(sqlite_
         store = hd.store
         await hd.close()
     assert store.held_connections() == 0
+
+
+async def test_a_loop_of_quick_transactions_lets_the_other_tasks_run(shd):
+    """Quick statements never suspend; each quick transaction still gives the loop a turn."""
+    made = await _create(shd)
+    turns = 0
+    done = False
+
+    async def other() -> None:
+        nonlocal turns
+        while not done:
+            turns += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(other())
+    await asyncio.sleep(0)
+    for _ in range(100):
+        await shd.tickets.get(made.id)
+    for n in range(20):
+        await _create(shd, 200 + n)
+    done = True
+    await task
+    assert turns >= 120

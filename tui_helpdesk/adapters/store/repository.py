@@ -162,6 +162,8 @@ class Store:
     async def read(self, *, quick: bool = False) -> AsyncIterator["Tx"]:
         """A read transaction. *quick*: a few statements on indexed rows (one ticket, one token),
         which on SQLite run without the trip to the driver's thread (see sqlite_driver)."""
+        if quick:
+            await asyncio.sleep(0)  # a quick transaction never suspends: let the others run first
         held = self._held_read
         connecting = (self._connect_held(held) if quick and held is not None and not held.lock.locked()
                       else self._connect(quick))
@@ -172,6 +174,8 @@ class Store:
     @asynccontextmanager
     async def write(self, *, quick: bool = False) -> AsyncIterator["Tx"]:
         """A write transaction, queued behind this process's other writers on SQLite; *quick* as for read."""
+        if quick:
+            await asyncio.sleep(0)  # as for read
         queue = self._write_queue
         task = asyncio.current_task()
         if queue is None or task is None or self._writing is task:
