@@ -18,7 +18,6 @@ override the scroll view's.
 
 from __future__ import annotations
 
-import asyncio
 from bisect import bisect_right
 
 from rich.segment import Segment
@@ -79,15 +78,17 @@ class BlockLayout:
     _heights: list[int] = []  # each block's lines as last laid out (what is drawn)
     _hold = False
     _layout_due = False
-    _waiters: list[asyncio.Future] | None = None
 
     def hold_layout(self) -> None:
-        """Blocks drawn in the background wait for :meth:`release_layout` to be laid out."""
+        """The blocks out of view wait for :meth:`release_layout` to be drawn and laid out
+        (an opening screen's own reads come first)."""
         self._hold = True
 
     def release_layout(self) -> None:
-        """Lay out what was drawn while held (in the caller's frame) if the view is near it."""
+        """Draw the blocks still waiting (in the background), lay out what is drawn if the view is near it."""
         self._hold = False
+        if any(block.key is None for block in self.blocks):
+            self._schedule_pending()
         self._lay_out_due()
 
     def _lay_out_due(self, *, moved_up: bool = False, anchor: tuple[int, int] | None | bool = False) -> bool:
@@ -99,22 +100,6 @@ class BlockLayout:
             self._reflow(self._anchor() if anchor is False else anchor)
             return True
         return False
-
-    async def rendered(self) -> None:
-        """Wait until every block is drawn (at once if none waits)."""
-        if not self._pending_scheduled:
-            return
-        future = asyncio.get_running_loop().create_future()
-        if self._waiters is None:
-            self._waiters = []
-        self._waiters.append(future)
-        await future
-
-    def _wake(self) -> None:
-        waiters, self._waiters = self._waiters, None
-        for future in waiters or ():
-            if not future.done():
-                future.set_result(None)
 
     def _content_width(self) -> int:
         return self.scrollable_content_region.width or self.size.width
@@ -213,7 +198,7 @@ class BlockLayout:
         self.refresh()
 
     def _schedule_pending(self) -> None:
-        if not self._pending_scheduled:
+        if not self._pending_scheduled and not self._hold:
             self._pending_scheduled = True
             self.call_after_refresh(self._render_pending)
 
@@ -221,7 +206,6 @@ class BlockLayout:
         """Render a few of the blocks not drawn yet, nearest to the view first."""
         self._pending_scheduled = False
         if not self.is_attached or self._width <= 0:
-            self._wake()
             return
         pending = [i for i, block in enumerate(self.blocks) if block.key is None]
         if pending:
@@ -236,7 +220,6 @@ class BlockLayout:
             # All drawn: one layout for all of them (they are not drawn until it runs).
             self._layout_due = True
         self._lay_out_due()
-        self._wake()
 
     def _render_block(self, index: int, block: Block, width: int) -> bool:
         """Render *block* if what it shows changed; returns True when its height changed."""
