@@ -13,12 +13,12 @@ another process's write lock never freezes the app.
 A *quick* transaction (:func:`quick`: a few statements on indexed rows, such
 as reading one ticket or creating one) skips the trip altogether: its
 statements run on the event loop's own thread, a few microseconds each
-instead of a hand-off that costs a hundred or more. It never waits there: the
-connection's busy timeout is zero while it is quick (and stays so until a
-statement goes to the driver's thread again, which restores it first), and a statement that
-finds the database locked by another process (SQLITE_BUSY, nothing done) is
-tried again every few milliseconds, the loop free in between, until the
-busy timeout, as every other statement waits.
+instead of a hand-off that costs a hundred or more. It never waits there:
+the connection's busy timeout is zero while it is quick (and stays so until
+a statement goes to the driver's thread again, which restores it first), and
+a statement that finds the database locked by another process (SQLITE_BUSY,
+nothing done) is tried again every millisecond at most, the loop free in
+between, until the busy timeout.
 
 :func:`dbapi` returns the module SQLAlchemy is given (``module=``); if the
 installed aiosqlite lacks what this relies on, it returns None and the stock
@@ -30,8 +30,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import time
 import sqlite3
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -62,6 +62,11 @@ def _run(conn: sqlite3.Connection, operation: str, parameters, many: bool):
         cursor.close()
 
 
+QUICK = "_helpdesk_quick"  # set on an aiosqlite connection while quick: the busy timeout to wait with
+# Set while the connection's busy timeout is zero, to the one to give it back: a quick transaction
+# leaves it at zero (the next one is most likely quick too), and the next statement sent to the
+# driver's thread restores it on the way.
+NO_WAIT = "_helpdesk_no_wait"
 SQLITE_BUSY_SNAPSHOT = 517  # a read transaction's snapshot is too old to write from: waiting never helps
 
 
@@ -140,8 +145,8 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 async def _call(connection: aiosqlite.Connection, fn, *args):
     """*fn(sqlite3 connection, *args)* here if the connection is quick, else on the connection's thread.
 
-    Quick and the database locked by another process: tried again every few
-    milliseconds (the loop free meanwhile) until the busy timeout. SQLite's own
+    Quick and the database locked by another process: tried again every
+    millisecond at most (the loop free meanwhile) until the busy timeout. SQLite's own
     busy handler would sleep in growing steps up to 100 ms; another process's
     write holds the lock for a millisecond or two, so a short poll is served sooner.
     """
@@ -166,13 +171,6 @@ async def _call(connection: aiosqlite.Connection, fn, *args):
                 raise
         await asyncio.sleep(delay)
         delay = min(delay * 2, 0.001)
-
-
-QUICK = "_helpdesk_quick"  # set on an aiosqlite connection while quick: the busy timeout to wait with
-# Set while the connection's busy timeout is zero, to the one to give it back: a quick transaction
-# leaves it at zero (the next one is most likely quick too), and the next statement sent to the
-# driver's thread restores it on the way.
-NO_WAIT = "_helpdesk_no_wait"
 
 
 def _with_busy_timeout(fn, busy_timeout_ms: int):
