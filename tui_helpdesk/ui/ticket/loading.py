@@ -131,8 +131,8 @@ class TicketLoading:
         with self.app.batch_update():
             self._show_ticket(view.ticket)
             self.details.show_previous(view.previous, self.now())
-            # The entries out of view are drawn after the first frame and laid out with the
-            # rest of the open (in _load_rest), in one second frame.
+            # The entries out of view wait: drawn once the rest of the open is shown (in
+            # _load_rest, the second and last frame), laid out when the agent goes up to them.
             self.timeline.hold_layout()
             self.timeline.show(view.entries, view.total)
             draft = view.draft
@@ -154,7 +154,8 @@ class TicketLoading:
 
         Everything is read first and shown in one batch, so the open settles in a
         second frame instead of a frame per read. The entries out of view are drawn
-        meanwhile and laid out when the agent scrolls up to them (see timeline_layout).
+        after it, in the background, and laid out when the agent scrolls up to them
+        (see timeline_layout).
         """
         me = self.me
         timeline = self.timeline

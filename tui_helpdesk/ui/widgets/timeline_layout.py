@@ -6,14 +6,13 @@
 cursor or delivery changes); a layout renders what is in view at once and the
 rest a few blocks at a time after the frame is out, keeping whatever the agent
 looks at in place. The blocks drawn in the background take their place in one
-layout once all are drawn (or, while the layout is held, when it is released),
-so they cost no frame of their own; and while the agent reads below them (an opening ticket
-shows its newest entries) that layout waits until the view moves up towards them, so
-an open settles in the frames its reads need, not in one more for lines nobody sees.
-Only the visible lines are drawn, so hundreds of entries
-cost little. It is a mixin placed before ``ScrollView`` in the timeline's
-bases: its ``render_line``, ``_size_updated`` and ``notify_style_update``
-override the scroll view's.
+layout once all are drawn, so they cost no frame of their own; and while the
+agent reads below them (an opening ticket shows its newest entries) that
+layout waits until the view moves up towards them, so an open settles in the
+frames its own reads need, not in one more for lines nobody sees. Only the
+visible lines are drawn, so hundreds of entries cost little. It is a mixin
+placed before ``ScrollView`` in the timeline's bases: its ``render_line``,
+``_size_updated`` and ``notify_style_update`` override the scroll view's.
 """
 
 from __future__ import annotations
