@@ -326,14 +326,13 @@ class AIService:
         if entry.kind is not EntryKind.MESSAGE:
             raise UsageError("only customer messages are translated")
         model = self.model_for(Action.TRANSLATE_MESSAGE)
-        async with self.store.read() as tx:
-            have = (await tx.translations([entry.id], target, model)).get(entry.id)
-        if have is not None:
-            return have
         key = (entry.id, target)
         task = self._translating.get(key)
         if task is None:  # two widgets asking at once share one call
-            task = asyncio.ensure_future(self._translate(entry, target, model, source, desk_id, agent_id))
+            # The stored translation is looked up inside the shared task: a second asker
+            # counts as waiting from the moment it asks, so the first one leaving meanwhile
+            # does not stop the call for it.
+            task = asyncio.ensure_future(self._stored_or_translated(entry, target, model, source, desk_id, agent_id))
             self._translating[key] = task
             task.add_done_callback(lambda t: self._translating.get(key) is t and self._translating.pop(key))
         waiters = self._translation_waiters
@@ -348,6 +347,13 @@ class AIService:
                     task.cancel()
                     if self._translating.get(key) is task:
                         del self._translating[key]
+
+    async def _stored_or_translated(self, entry, target, model, source, desk_id, agent_id) -> str:
+        async with self.store.read() as tx:
+            have = (await tx.translations([entry.id], target, model)).get(entry.id)
+        if have is not None:
+            return have
+        return await self._translate(entry, target, model, source, desk_id, agent_id)
 
     async def _translate(self, entry, target, model, source, desk_id, agent_id) -> str:
         code = nonce()
