@@ -151,12 +151,9 @@ async def _token(hd, me, args) -> int:
     access = hd.api_access
     if args.token_action == "create":
         record, token = await access.create_token(me, args.name, scopes=args.scope, desk=args.desk)
-        if args.json:
-            _dump({**token_json(record), "token": token})
-        else:
-            print(token)
-            print(f"helpdesk: token {record.id} ({one_line(record.name)}, {','.join(record.scopes)}) made; "
-                  f"it is shown only now: store it in your integration's secrets", file=sys.stderr)
+        _shown_once(args, {**token_json(record), "token": token}, token,
+                    f"token {record.id} ({one_line(record.name)}, {','.join(record.scopes)}) made; it is shown "
+                    f"only now: store it in your integration's secrets")
     elif args.token_action == "list":
         tokens = await access.tokens(me)
         if args.json:
@@ -184,17 +181,22 @@ def delivery_json(d) -> dict:
             "sent_at": _iso(d.sent_at), "redelivery_of": d.redelivery_of}
 
 
+def _shown_once(args, data: dict, secret: str, what: str) -> None:
+    """A token or signing secret, shown this once: alone on stdout (for scripts), what it is on stderr."""
+    if args.json:
+        _dump(data)
+    else:
+        print(secret)
+        print(f"helpdesk: {what}", file=sys.stderr)
+
+
 async def _webhook(hd, me, args) -> int:
     hooks = hd.webhooks
     action = args.action
     if action == "add":
         sub, secret = await hooks.add(me, args.url, args.events, desk=args.desk, description=args.description)
-        if args.json:
-            _dump({**sub_json(sub), "secret": secret})
-        else:
-            print(secret)
-            print(f"helpdesk: webhook {sub.id} → {sub.url} ({', '.join(sub.events)}); the signing secret is "
-                  f"shown only now", file=sys.stderr)
+        _shown_once(args, {**sub_json(sub), "secret": secret}, secret,
+                    f"webhook {sub.id} → {sub.url} ({', '.join(sub.events)}); the signing secret is shown only now")
     elif action == "list":
         subs = await hooks.list(me)
         if args.json:
@@ -210,12 +212,8 @@ async def _webhook(hd, me, args) -> int:
         _dump(sub_json(sub)) if args.json else print(f"webhook {sub.id} is {sub.state}")
     elif action == "rotate-secret":
         sub, secret = await hooks.rotate_secret(me, args.id)
-        if args.json:
-            _dump({**sub_json(sub), "secret": secret})
-        else:
-            print(secret)
-            print(f"helpdesk: webhook {sub.id} has a new signing secret, shown only now; the old one also signs "
-                  f"for 24 hours", file=sys.stderr)
+        _shown_once(args, {**sub_json(sub), "secret": secret}, secret,
+                    f"webhook {sub.id} has a new signing secret, shown only now; the old one also signs for 24 hours")
     elif action == "test":
         d = await hooks.ping(me, args.id)
         if args.json:

@@ -153,9 +153,7 @@ class Webhooks:
         _admin(actor)
         async with self.store.read() as tx:
             api = ApiTx(tx)
-            d = await api.delivery(int(ident) if ident.isdigit() else ident)
-            if d is None:
-                raise NotFound(f"no webhook delivery {ident}")
+            d = await _delivery(api, ident)
             return d, await api.attempts(d.id)
 
     async def redeliver(self, actor: Agent, ident: str) -> Delivery:
@@ -163,9 +161,7 @@ class Webhooks:
         _admin(actor)
         async with self.store.write() as tx:
             api = ApiTx(tx)
-            d = await api.delivery(int(ident) if ident.isdigit() else ident)
-            if d is None:
-                raise NotFound(f"no webhook delivery {ident}")
+            d = await _delivery(api, ident)
             sub = await api.subscription(d.subscription_id)
             if sub is None:
                 raise UsageError(f"delivery {d.uid}'s subscription was removed")
@@ -408,6 +404,14 @@ async def _sub(api: ApiTx, sub_id: int) -> Subscription:
     if sub is None:
         raise NotFound(f"no webhook subscription {sub_id}")
     return sub
+
+
+async def _delivery(api: ApiTx, ident: str) -> Delivery:
+    """A delivery by its number or its delivery id (whd_…); NotFound otherwise."""
+    d = await api.delivery(int(ident) if ident.isdigit() else ident)
+    if d is None:
+        raise NotFound(f"no webhook delivery {ident}")
+    return d
 
 
 async def _sleep_until(stop: asyncio.Event, until: float) -> None:

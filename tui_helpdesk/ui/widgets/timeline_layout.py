@@ -109,7 +109,7 @@ class BlockLayout:
     def _anchor(self, top: float | None = None) -> tuple[int, int] | None:
         """(block, line in it) at the top of the view (or at line *top*), or None when reading
         the newest entries."""
-        if top is None and self._at_end or not self._starts or not self.blocks:
+        if (top is None and self._at_end) or not self._starts or not self.blocks:
             return None
         top = int(self.scroll_y if top is None else top)
         index = self._block_at(top)
